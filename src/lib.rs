@@ -1,0 +1,1 @@
+//! copydesk: Dutch wire copy to English on local seq2seq models.
