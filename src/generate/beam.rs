@@ -1,0 +1,209 @@
+//! Beam search following transformers' (≥ 4.50) vectorized implementation, item by item:
+//! top `2 × beams` continuations by accumulated log-probability, finished hypotheses scored with
+//! `sum_logprobs / generated_len ^ length_penalty`, and the same early-stopping heuristic.
+
+use std::cmp::Ordering;
+
+use super::{
+    finish, log_softmax, Context, EarlyStopping, GenerateError, GenerationConfig, Hypothesis,
+};
+use crate::models::StepDecoder;
+
+/// transformers' stand-in for "impossible" scores.
+const NEG: f32 = -1.0e9;
+
+#[derive(Debug, Clone)]
+struct Beam {
+    seq: Vec<u32>,
+    score: f32,
+    /// The running beam (index within the item) this one extends.
+    parent: usize,
+}
+
+#[derive(Debug)]
+struct Item {
+    running: Vec<Beam>,
+    /// Finished hypotheses, best first, at most `num_beams`.
+    finished: Vec<Beam>,
+    improvable: bool,
+    done: bool,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Candidate {
+    beam: usize,
+    token: u32,
+    score: f32,
+}
+
+fn desc(a: f32, b: f32) -> Ordering {
+    b.total_cmp(&a)
+}
+
+/// The `k` best continuations of an item's beams, best first (ties: lower flat index first).
+fn top_continuations(rows: &[Vec<f32>], running: &[Beam], k: usize) -> Vec<Candidate> {
+    let mut all: Vec<Candidate> = Vec::with_capacity(k * rows.len());
+    for (beam, (row, b)) in rows.iter().zip(running).enumerate() {
+        let mut idx: Vec<u32> = (0..row.len() as u32).collect();
+        let take = k.min(idx.len());
+        if take < idx.len() {
+            idx.select_nth_unstable_by(take, |&x, &y| {
+                desc(row[x as usize], row[y as usize]).then(x.cmp(&y))
+            });
+            idx.truncate(take);
+        }
+        all.extend(idx.into_iter().map(|t| Candidate {
+            beam,
+            token: t,
+            score: b.score + row[t as usize],
+        }));
+    }
+    all.sort_by(|x, y| desc(x.score, y.score).then((x.beam, x.token).cmp(&(y.beam, y.token))));
+    all.truncate(k);
+    all
+}
+
+pub(super) fn search(
+    decoder: &mut dyn StepDecoder,
+    batch: usize,
+    cfg: &GenerationConfig,
+    ctx: &Context,
+) -> Result<Vec<Hypothesis>, GenerateError> {
+    let beams = cfg.num_beams;
+    let keep = 2.max(1 + ctx.eos.len()) * beams;
+    let lp = cfg.length_penalty as f32;
+    let vocab = decoder.vocab_size();
+    let mut items: Vec<Item> = (0..batch)
+        .map(|_| Item {
+            running: (0..beams)
+                .map(|k| Beam {
+                    seq: vec![ctx.start],
+                    score: if k == 0 { 0.0 } else { NEG },
+                    parent: k,
+                })
+                .collect(),
+            finished: Vec::new(),
+            improvable: true,
+            done: false,
+        })
+        .collect();
+    let expand: Vec<u32> = (0..batch as u32)
+        .flat_map(|b| std::iter::repeat_n(b, beams))
+        .collect();
+    decoder.select_rows(&expand)?;
+    let mut active: Vec<usize> = (0..batch).collect();
+    let mut cur_len = 1usize;
+    while !active.is_empty() {
+        let last: Vec<u32> = active
+            .iter()
+            .flat_map(|&b| {
+                items[b]
+                    .running
+                    .iter()
+                    .map(|r| *r.seq.last().unwrap_or(&ctx.start))
+            })
+            .collect();
+        let logits = decoder.step(&last)?;
+        let mut all_hit = true;
+        for (pos, &b) in active.iter().enumerate() {
+            let item = &mut items[b];
+            let rows: Vec<Vec<f32>> = (0..beams)
+                .map(|k| {
+                    let r = (pos * beams + k) * vocab;
+                    let mut lp_row = log_softmax(&logits[r..r + vocab]);
+                    ctx.processors.apply(&item.running[k].seq, &mut lp_row);
+                    lp_row
+                })
+                .collect();
+            let cands = top_continuations(&rows, &item.running, keep);
+            let hits: Vec<bool> = cands
+                .iter()
+                .map(|c| ctx.eos.contains(&c.token) || cur_len + 1 >= ctx.max_length)
+                .collect();
+            all_hit &= hits.iter().all(|&h| h);
+            let extend = |c: &Candidate, score: f32| {
+                let mut seq = item.running[c.beam].seq.clone();
+                seq.push(c.token);
+                Beam {
+                    seq,
+                    score,
+                    parent: c.beam,
+                }
+            };
+            // Finished hypotheses: only among the top `beams` candidates.
+            let full = item.finished.len() == beams && cfg.early_stopping == EarlyStopping::Always;
+            let mut new_finished = Vec::new();
+            if item.improvable && !full {
+                let norm = ((cur_len + 1 - 1) as f32).powf(lp);
+                for (c, _) in cands.iter().zip(&hits).take(beams).filter(|(_, &h)| h) {
+                    new_finished.push(extend(c, c.score / norm));
+                }
+            }
+            // Next running beams: the best candidates that did not hit a stopping criterion.
+            let mut order: Vec<(usize, f32)> = cands
+                .iter()
+                .zip(&hits)
+                .enumerate()
+                .map(|(i, (c, &h))| (i, if h { c.score + NEG } else { c.score }))
+                .collect();
+            order.sort_by(|x, y| desc(x.1, y.1).then(x.0.cmp(&y.0)));
+            let running: Vec<Beam> = order[..beams]
+                .iter()
+                .map(|&(i, s)| extend(&cands[i], s))
+                .collect();
+            item.running = running;
+            item.finished.extend(new_finished);
+            item.finished.sort_by(|x, y| desc(x.score, y.score));
+            item.finished.truncate(beams);
+        }
+        cur_len += 1;
+        let mut rows = Vec::new();
+        let mut still = Vec::new();
+        for (pos, &b) in active.iter().enumerate() {
+            let item = &mut items[b];
+            let best_len = if cfg.early_stopping == EarlyStopping::Never && lp > 0.0 {
+                ctx.max_length - 1
+            } else {
+                cur_len - 1
+            };
+            let best_possible = item.running[0].score / (best_len as f32).powf(lp);
+            let worst_finished = if item.finished.len() == beams {
+                item.finished
+                    .iter()
+                    .map(|h| h.score)
+                    .fold(f32::INFINITY, f32::min)
+            } else {
+                NEG
+            };
+            item.improvable &= best_possible > worst_finished;
+            let full = item.finished.len() == beams && cfg.early_stopping == EarlyStopping::Always;
+            item.done = !item.improvable || full;
+            if !item.done {
+                still.push(b);
+                rows.extend(item.running.iter().map(|r| (pos * beams + r.parent) as u32));
+            }
+        }
+        if all_hit || still.is_empty() {
+            break;
+        }
+        decoder.select_rows(&rows)?;
+        active = still;
+    }
+    Ok(items
+        .into_iter()
+        .map(|item| {
+            let best = item
+                .finished
+                .into_iter()
+                .next()
+                .or_else(|| item.running.into_iter().next());
+            match best {
+                Some(h) => {
+                    let eos = h.seq.last().is_some_and(|t| ctx.eos.contains(t)) && h.seq.len() > 1;
+                    finish(h.seq, h.score, eos)
+                }
+                None => finish(vec![ctx.start], NEG, false),
+            }
+        })
+        .collect())
+}

@@ -1,0 +1,182 @@
+//! Generation settings with transformers' names, defaults and precedence.
+
+use std::path::Path;
+
+use serde::{Deserialize, Deserializer};
+
+/// transformers' `early_stopping`: `true`, `false` or `"never"`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum EarlyStopping {
+    #[default]
+    Heuristic,
+    Always,
+    Never,
+}
+
+impl<'de> Deserialize<'de> for EarlyStopping {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Raw {
+            Bool(bool),
+            Str(String),
+        }
+        match Raw::deserialize(d)? {
+            Raw::Bool(true) => Ok(EarlyStopping::Always),
+            Raw::Bool(false) => Ok(EarlyStopping::Heuristic),
+            Raw::Str(s) if s == "never" => Ok(EarlyStopping::Never),
+            Raw::Str(s) => Err(serde::de::Error::custom(format!(
+                "early_stopping must be true, false or \"never\", not {s:?}"
+            ))),
+        }
+    }
+}
+
+/// Decoding settings. Lengths count decoder positions as transformers does: `max_length` and
+/// `min_length` include the decoder start token; `max_new_tokens` / `min_new_tokens` do not.
+#[derive(Debug, Clone, PartialEq)]
+pub struct GenerationConfig {
+    pub num_beams: usize,
+    pub max_length: usize,
+    pub max_new_tokens: Option<usize>,
+    pub min_length: usize,
+    pub min_new_tokens: Option<usize>,
+    pub length_penalty: f64,
+    pub early_stopping: EarlyStopping,
+    pub no_repeat_ngram_size: usize,
+    pub repetition_penalty: f64,
+    pub bad_words_ids: Vec<Vec<u32>>,
+    pub forced_eos_token_id: Option<u32>,
+    /// Ids that end a sequence; empty means the model's eos id.
+    pub eos_token_ids: Vec<u32>,
+}
+
+impl Default for GenerationConfig {
+    fn default() -> Self {
+        Self {
+            num_beams: 1,
+            max_length: 20,
+            max_new_tokens: None,
+            min_length: 0,
+            min_new_tokens: None,
+            length_penalty: 1.0,
+            early_stopping: EarlyStopping::Heuristic,
+            no_repeat_ngram_size: 0,
+            repetition_penalty: 1.0,
+            bad_words_ids: Vec::new(),
+            forced_eos_token_id: None,
+            eos_token_ids: Vec::new(),
+        }
+    }
+}
+
+/// The generation keys of `generation_config.json` / `config.json`, all optional.
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct GenerationOverrides {
+    pub num_beams: Option<usize>,
+    pub max_length: Option<usize>,
+    pub max_new_tokens: Option<usize>,
+    pub min_length: Option<usize>,
+    pub min_new_tokens: Option<usize>,
+    pub length_penalty: Option<f64>,
+    pub early_stopping: Option<EarlyStopping>,
+    pub no_repeat_ngram_size: Option<usize>,
+    pub repetition_penalty: Option<f64>,
+    pub bad_words_ids: Option<Vec<Vec<u32>>>,
+    #[serde(default, deserialize_with = "crate::models::first_id")]
+    pub forced_eos_token_id: Option<u32>,
+    #[serde(default, deserialize_with = "ids")]
+    pub eos_token_id: Option<Vec<u32>>,
+}
+
+fn ids<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Vec<u32>>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum OneOrMany {
+        One(u32),
+        Many(Vec<u32>),
+    }
+    Ok(Option::<OneOrMany>::deserialize(d)?.map(|v| match v {
+        OneOrMany::One(x) => vec![x],
+        OneOrMany::Many(v) => v,
+    }))
+}
+
+impl GenerationConfig {
+    /// Applies every key that is set in `o` on top of `self`.
+    pub fn apply(&mut self, o: &GenerationOverrides) {
+        macro_rules! set {
+            ($($f:ident),*) => { $( if let Some(v) = o.$f.clone() { self.$f = v; } )* };
+        }
+        set!(
+            num_beams,
+            max_length,
+            min_length,
+            length_penalty,
+            early_stopping,
+            no_repeat_ngram_size,
+            repetition_penalty,
+            bad_words_ids
+        );
+        if o.max_new_tokens.is_some() {
+            self.max_new_tokens = o.max_new_tokens;
+        }
+        if o.min_new_tokens.is_some() {
+            self.min_new_tokens = o.min_new_tokens;
+        }
+        if o.forced_eos_token_id.is_some() {
+            self.forced_eos_token_id = o.forced_eos_token_id;
+        }
+        if let Some(e) = &o.eos_token_id {
+            self.eos_token_ids = e.clone();
+        }
+    }
+
+    /// A model's defaults as transformers reads them: `generation_config.json` when the checkpoint
+    /// has one, else the generation keys of `config.json`.
+    pub fn from_model_files(
+        config_json: &Path,
+        generation_json: Option<&Path>,
+    ) -> Result<Self, String> {
+        let path = generation_json
+            .filter(|p| p.is_file())
+            .unwrap_or(config_json);
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+        let o: GenerationOverrides = serde_json::from_str(&text)
+            .map_err(|e| format!("invalid generation settings in {}: {e}", path.display()))?;
+        let mut cfg = GenerationConfig::default();
+        cfg.apply(&o);
+        Ok(cfg)
+    }
+
+    /// The `max_length` in effect: `max_new_tokens` (plus the start token) wins over `max_length`.
+    pub fn effective_max_length(&self) -> usize {
+        match self.max_new_tokens {
+            Some(n) => n + 1,
+            None => self.max_length,
+        }
+    }
+
+    /// The `min_length` in effect, in decoder positions (start token included).
+    pub fn effective_min_length(&self) -> usize {
+        let from_new = self.min_new_tokens.map_or(0, |n| n + 1);
+        self.min_length.max(from_new)
+    }
+
+    pub fn validate(&self) -> Result<(), String> {
+        if self.num_beams == 0 {
+            return Err("num_beams must be at least 1".into());
+        }
+        if self.effective_max_length() < 2 {
+            return Err("max_new_tokens must be at least 1".into());
+        }
+        if !(self.repetition_penalty > 0.0) {
+            return Err("repetition_penalty must be positive".into());
+        }
+        if !self.length_penalty.is_finite() {
+            return Err("length_penalty must be a finite number".into());
+        }
+        Ok(())
+    }
+}

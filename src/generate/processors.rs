@@ -1,0 +1,195 @@
+//! Logits processors with transformers' semantics and order: repetition penalty, no-repeat
+//! n-grams, bad words, minimum length, forced eos at the last position.
+
+use super::GenerationConfig;
+
+/// The processors in effect for one generate call.
+#[derive(Debug, Clone)]
+pub struct Processors {
+    repetition_penalty: f64,
+    no_repeat_ngram_size: usize,
+    /// Single-token bans, always applied.
+    banned: Vec<u32>,
+    /// Multi-token bad words: the last token is banned after the prefix.
+    banned_sequences: Vec<Vec<u32>>,
+    min_length: usize,
+    max_length: usize,
+    forced_eos: Option<u32>,
+    eos: Vec<u32>,
+}
+
+impl Processors {
+    pub fn new(cfg: &GenerationConfig, eos: &[u32]) -> Self {
+        // transformers drops bad-word sequences that are exactly one eos id.
+        let bad: Vec<Vec<u32>> = cfg
+            .bad_words_ids
+            .iter()
+            .filter(|seq| !seq.is_empty() && !(seq.len() == 1 && eos.contains(&seq[0])))
+            .cloned()
+            .collect();
+        Self {
+            repetition_penalty: cfg.repetition_penalty,
+            no_repeat_ngram_size: cfg.no_repeat_ngram_size,
+            banned: bad.iter().filter(|s| s.len() == 1).map(|s| s[0]).collect(),
+            banned_sequences: bad.into_iter().filter(|s| s.len() > 1).collect(),
+            min_length: cfg.effective_min_length(),
+            max_length: cfg.effective_max_length(),
+            forced_eos: cfg.forced_eos_token_id,
+            eos: eos.to_vec(),
+        }
+    }
+
+    /// Processes one row of scores in place; `seq` is the row's decoder sequence so far (start
+    /// token included).
+    pub fn apply(&self, seq: &[u32], scores: &mut [f32]) {
+        let vocab = scores.len();
+        if self.repetition_penalty != 1.0 {
+            let p = self.repetition_penalty as f32;
+            let mut seen = seq.to_vec();
+            seen.sort_unstable();
+            seen.dedup();
+            for &t in seen.iter().filter(|&&t| (t as usize) < vocab) {
+                let s = &mut scores[t as usize];
+                *s = if *s < 0.0 { *s * p } else { *s / p };
+            }
+        }
+        if self.no_repeat_ngram_size > 0 {
+            for t in banned_ngram_tokens(seq, self.no_repeat_ngram_size) {
+                if (t as usize) < vocab {
+                    scores[t as usize] = f32::NEG_INFINITY;
+                }
+            }
+        }
+        for &t in &self.banned {
+            if (t as usize) < vocab {
+                scores[t as usize] = f32::NEG_INFINITY;
+            }
+        }
+        for bad in &self.banned_sequences {
+            let (prefix, last) = bad.split_at(bad.len() - 1);
+            if seq.ends_with(prefix) && (last[0] as usize) < vocab {
+                scores[last[0] as usize] = f32::NEG_INFINITY;
+            }
+        }
+        if seq.len() < self.min_length {
+            for &e in &self.eos {
+                if (e as usize) < vocab {
+                    scores[e as usize] = f32::NEG_INFINITY;
+                }
+            }
+        }
+        if let Some(eos) = self.forced_eos {
+            if seq.len() + 1 == self.max_length && (eos as usize) < vocab {
+                scores.fill(f32::NEG_INFINITY);
+                scores[eos as usize] = 0.0;
+            }
+        }
+    }
+}
+
+/// Tokens that would repeat an n-gram of size `n` already present in `seq` (fairseq's rule).
+fn banned_ngram_tokens(seq: &[u32], n: usize) -> Vec<u32> {
+    if seq.len() + 1 < n {
+        return Vec::new();
+    }
+    let prefix = &seq[seq.len() + 1 - n..];
+    seq.windows(n)
+        .filter(|w| &w[..n - 1] == prefix)
+        .map(|w| w[n - 1])
+        .collect()
+}
+
+/// `log_softmax` of one row, in f64 for accuracy, returned as f32.
+pub fn log_softmax(row: &[f32]) -> Vec<f32> {
+    let max = row.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+    if max == f32::NEG_INFINITY {
+        return vec![f32::NEG_INFINITY; row.len()];
+    }
+    let sum: f64 = row.iter().map(|&x| ((x - max) as f64).exp()).sum();
+    let log_sum = sum.ln() as f32;
+    row.iter().map(|&x| x - max - log_sum).collect()
+}
+
+/// Index of the first maximum, as `torch.argmax` picks it.
+pub fn argmax(row: &[f32]) -> usize {
+    let mut best = 0;
+    for (i, &x) in row.iter().enumerate() {
+        if x > row[best] {
+            best = i;
+        }
+    }
+    best
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cfg() -> GenerationConfig {
+        GenerationConfig {
+            max_new_tokens: Some(10),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn ngram_bans_follow_fairseq() {
+        // seq = 5 6 7 5 6 : with n = 3, prefix (5, 6) was followed by 7 → 7 banned.
+        assert_eq!(banned_ngram_tokens(&[5, 6, 7, 5, 6], 3), vec![7]);
+        assert_eq!(banned_ngram_tokens(&[5, 6, 7, 5], 2), vec![6]);
+        assert!(banned_ngram_tokens(&[5], 3).is_empty());
+    }
+
+    #[test]
+    fn repetition_penalty_scales_by_sign() {
+        let p = Processors::new(
+            &GenerationConfig {
+                repetition_penalty: 2.0,
+                ..cfg()
+            },
+            &[0],
+        );
+        let mut s = vec![1.0, -1.0, 4.0];
+        p.apply(&[1, 2, 2], &mut s);
+        assert_eq!(s, vec![1.0, -2.0, 2.0]);
+    }
+
+    #[test]
+    fn bad_words_ban_but_never_eos_alone() {
+        let c = GenerationConfig {
+            bad_words_ids: vec![vec![0], vec![2], vec![3, 1]],
+            ..cfg()
+        };
+        let p = Processors::new(&c, &[0]);
+        let mut s = vec![0.5; 4];
+        p.apply(&[9, 3], &mut s);
+        assert_eq!(s, vec![0.5, f32::NEG_INFINITY, f32::NEG_INFINITY, 0.5]);
+        let mut s = vec![0.5; 4];
+        p.apply(&[9, 1], &mut s);
+        assert_eq!(s, vec![0.5, 0.5, f32::NEG_INFINITY, 0.5]);
+    }
+
+    #[test]
+    fn min_length_and_forced_eos() {
+        let c = GenerationConfig {
+            min_new_tokens: Some(2),
+            forced_eos_token_id: Some(0),
+            ..cfg()
+        };
+        let p = Processors::new(&c, &[0]);
+        let mut s = vec![1.0; 3];
+        p.apply(&[2, 1], &mut s); // one token generated: eos still banned
+        assert_eq!(s[0], f32::NEG_INFINITY);
+        let mut s = vec![1.0; 3];
+        p.apply(&[2; 10], &mut s); // the 10th new token is the last one: eos forced
+        assert_eq!(s, vec![0.0, f32::NEG_INFINITY, f32::NEG_INFINITY]);
+    }
+
+    #[test]
+    fn log_softmax_and_argmax() {
+        let l = log_softmax(&[1.0, 1.0, f32::NEG_INFINITY]);
+        assert!((l[0] - (0.5f32).ln()).abs() < 1e-6);
+        assert_eq!(l[2], f32::NEG_INFINITY);
+        assert_eq!(argmax(&[1.0, 3.0, 3.0]), 1);
+    }
+}

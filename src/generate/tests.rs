@@ -1,0 +1,223 @@
+//! Decoding bookkeeping on a fake model whose logits are scripted from each row's history.
+
+use super::*;
+use candle_core::Result;
+
+/// A model whose next-token logits are a function of the row's tokens so far.
+struct Scripted<F: Fn(usize, &[u32]) -> Vec<f32>> {
+    /// Per row: the batch item it belongs to and its decoder tokens so far (start included).
+    rows: Vec<(usize, Vec<u32>)>,
+    script: F,
+    vocab: usize,
+    steps: usize,
+    rows_computed: usize,
+}
+
+impl<F: Fn(usize, &[u32]) -> Vec<f32>> Scripted<F> {
+    fn new(batch: usize, vocab: usize, script: F) -> Self {
+        Self {
+            rows: (0..batch).map(|b| (b, Vec::new())).collect(),
+            script,
+            vocab,
+            steps: 0,
+            rows_computed: 0,
+        }
+    }
+}
+
+impl<F: Fn(usize, &[u32]) -> Vec<f32>> StepDecoder for Scripted<F> {
+    fn step(&mut self, tokens: &[u32]) -> Result<Vec<f32>> {
+        assert_eq!(tokens.len(), self.rows.len(), "one token per live row");
+        self.steps += 1;
+        self.rows_computed += tokens.len();
+        let mut out = Vec::new();
+        for ((item, hist), &t) in self.rows.iter_mut().zip(tokens) {
+            hist.push(t);
+            let l = (self.script)(*item, hist);
+            assert_eq!(l.len(), self.vocab);
+            out.extend(l);
+        }
+        Ok(out)
+    }
+
+    fn select_rows(&mut self, rows: &[u32]) -> Result<()> {
+        self.rows = rows
+            .iter()
+            .map(|&r| self.rows[r as usize].clone())
+            .collect();
+        Ok(())
+    }
+
+    fn vocab_size(&self) -> usize {
+        self.vocab
+    }
+}
+
+const START: u32 = 3;
+const EOS: u32 = 0;
+
+fn special() -> SpecialTokens {
+    SpecialTokens {
+        pad: START,
+        eos: EOS,
+        decoder_start: START,
+    }
+}
+
+fn cfg(max_new: usize) -> GenerationConfig {
+    GenerationConfig {
+        max_new_tokens: Some(max_new),
+        ..Default::default()
+    }
+}
+
+/// Logits from probabilities (so log_softmax gives back their logs).
+fn probs(p: &[f32]) -> Vec<f32> {
+    p.iter().map(|x| x.ln()).collect()
+}
+
+#[test]
+fn greedy_rows_finish_independently_and_are_dropped() {
+    // Item 0 says 1 then eos; item 1 says 2 2 2 ... until the length limit.
+    let script = |item: usize, hist: &[u32]| match (item, hist.len()) {
+        (0, 1) => probs(&[0.1, 0.7, 0.1, 0.1]),
+        (0, _) => probs(&[0.6, 0.2, 0.1, 0.1]),
+        _ => probs(&[0.1, 0.1, 0.7, 0.1]),
+    };
+    let mut m = Scripted::new(2, 4, script);
+    let out = generate(&mut m, 2, &cfg(4), &special()).unwrap();
+    assert_eq!(out[0].tokens, vec![1]);
+    assert!(out[0].ended_with_eos);
+    assert!((out[0].score - (0.7f32.ln() + 0.6f32.ln())).abs() < 1e-5);
+    assert_eq!(out[1].tokens, vec![2, 2, 2, 2]);
+    assert!(!out[1].ended_with_eos);
+    // Row 0 stopped after 2 steps, row 1 ran 4: 6 rows computed, not 8.
+    assert_eq!(m.rows_computed, 6);
+}
+
+#[test]
+fn greedy_respects_min_new_tokens_and_forced_eos() {
+    let script = |_: usize, _: &[u32]| probs(&[0.5, 0.2, 0.2, 0.1]);
+    let c = GenerationConfig {
+        min_new_tokens: Some(2),
+        forced_eos_token_id: Some(EOS),
+        ..cfg(3)
+    };
+    let mut m = Scripted::new(1, 4, script);
+    let out = generate(&mut m, 1, &c, &special()).unwrap();
+    // eos banned for two tokens: token 1 (first max among the rest) twice, then eos.
+    assert_eq!(out[0].tokens, vec![1, 1]);
+    assert!(out[0].ended_with_eos);
+}
+
+#[test]
+fn beam_finds_the_better_sequence_greedy_misses() {
+    // Step 1: token 1 (0.6) looks better than token 2 (0.4); but after 1 everything is flat,
+    // while after 2 eos is nearly certain.
+    let script = |_: usize, hist: &[u32]| match hist {
+        [_] => probs(&[0.0001, 0.5999, 0.4, 0.0]),
+        [_, 1] => probs(&[0.25, 0.25, 0.25, 0.25]),
+        [_, 2] => probs(&[0.99, 0.005, 0.005, 0.0]),
+        _ => probs(&[0.97, 0.01, 0.01, 0.01]),
+    };
+    let greedy_out = generate(&mut Scripted::new(1, 4, script), 1, &cfg(5), &special()).unwrap();
+    assert_eq!(greedy_out[0].tokens, vec![1]);
+    let beam_cfg = GenerationConfig {
+        num_beams: 2,
+        length_penalty: 1.0,
+        ..cfg(5)
+    };
+    let out = generate(&mut Scripted::new(1, 4, script), 1, &beam_cfg, &special()).unwrap();
+    assert_eq!(out[0].tokens, vec![2]);
+    let expected = (0.4f32.ln() + 0.99f32.ln()) / 2.0;
+    assert!(
+        (out[0].score - expected).abs() < 1e-5,
+        "{} vs {expected}",
+        out[0].score
+    );
+}
+
+#[test]
+fn length_penalty_changes_the_winner() {
+    // Short hypothesis: eos at once (p 0.55). Long one: 1 then eos (0.43 × 0.9): worse sum, better mean.
+    let script = |_: usize, hist: &[u32]| match hist {
+        [_] => probs(&[0.55, 0.43, 0.01, 0.01]),
+        [_, 1] => probs(&[0.9, 0.05, 0.03, 0.02]),
+        _ => probs(&[0.25, 0.25, 0.25, 0.25]),
+    };
+    let run = |lp: f64| {
+        let c = GenerationConfig {
+            num_beams: 2,
+            length_penalty: lp,
+            ..cfg(4)
+        };
+        generate(&mut Scripted::new(1, 4, script), 1, &c, &special()).unwrap()
+    };
+    let raw = run(0.0);
+    assert_eq!(raw[0].tokens, Vec::<u32>::new());
+    assert!((raw[0].score - 0.55f32.ln()).abs() < 1e-5);
+    let mean = run(1.0);
+    assert_eq!(mean[0].tokens, vec![1]);
+    assert!((mean[0].score - (0.43f32.ln() + 0.9f32.ln()) / 2.0).abs() < 1e-5);
+}
+
+#[test]
+fn beam_batch_items_are_independent() {
+    let script = |item: usize, hist: &[u32]| match (item, hist.len()) {
+        (0, 1) => probs(&[0.05, 0.8, 0.1, 0.05]),
+        (0, _) => probs(&[0.9, 0.04, 0.03, 0.03]),
+        (_, n) if n < 3 => probs(&[0.01, 0.09, 0.8, 0.1]),
+        _ => probs(&[0.7, 0.1, 0.1, 0.1]),
+    };
+    let c = GenerationConfig {
+        num_beams: 3,
+        ..cfg(6)
+    };
+    let both = generate(&mut Scripted::new(2, 4, script), 2, &c, &special()).unwrap();
+    let alone0 = generate(&mut Scripted::new(1, 4, script), 1, &c, &special()).unwrap();
+    let script1 = move |_: usize, hist: &[u32]| script(1, hist);
+    let alone1 = generate(&mut Scripted::new(1, 4, script1), 1, &c, &special()).unwrap();
+    assert_eq!(both[0], alone0[0]);
+    assert_eq!(both[1], alone1[0]);
+    assert_eq!(both[0].tokens, vec![1]);
+    assert_eq!(both[1].tokens, vec![2, 2]);
+}
+
+#[test]
+fn no_repeat_ngram_blocks_loops_in_beam_search() {
+    // The model loves "1 2 1 2 ..."; with no_repeat_ngram_size 2 "1 2" cannot occur twice.
+    let script = |_: usize, hist: &[u32]| match hist.last() {
+        Some(1) => probs(&[0.01, 0.01, 0.97, 0.01]),
+        _ => probs(&[0.01, 0.97, 0.01, 0.01]),
+    };
+    let c = GenerationConfig {
+        num_beams: 2,
+        no_repeat_ngram_size: 2,
+        ..cfg(6)
+    };
+    let out = generate(&mut Scripted::new(1, 4, script), 1, &c, &special()).unwrap();
+    let toks = &out[0].tokens;
+    let mut bigrams: Vec<(u32, u32)> = toks.windows(2).map(|w| (w[0], w[1])).collect();
+    let n = bigrams.len();
+    bigrams.sort();
+    bigrams.dedup();
+    assert_eq!(bigrams.len(), n, "repeated bigram in {toks:?}");
+}
+
+#[test]
+fn invalid_settings_are_errors_not_panics() {
+    let script = |_: usize, _: &[u32]| probs(&[0.25; 4]);
+    let bad = GenerationConfig {
+        num_beams: 0,
+        ..cfg(3)
+    };
+    assert!(matches!(
+        generate(&mut Scripted::new(1, 4, script), 1, &bad, &special()),
+        Err(GenerateError::Invalid(_))
+    ));
+    let none = GenerationConfig {
+        max_new_tokens: Some(0),
+        ..cfg(3)
+    };
+    assert!(generate(&mut Scripted::new(1, 4, script), 1, &none, &special()).is_err());
+}

@@ -1,0 +1,496 @@
+//! MarianMT (the Helsinki-NLP opus-mt models): a post-norm Transformer encoder-decoder with
+//! sinusoidal positions.
+//!
+//! Weight names follow transformers' `MarianMTModel` state dict (`model.encoder.layers.N...`,
+//! `model.shared`, `lm_head`, `final_logits_bias`). Positions are computed, not read: transformers
+//! does not save them in new checkpoints and recomputes them at load time.
+
+use candle_core::{DType, Device, Module, Result, Tensor};
+use candle_nn::{Embedding, LayerNorm, VarBuilder};
+use serde::Deserialize;
+
+use super::attention::{attend, merge_heads, split_heads, KvCache};
+use super::{
+    causal_mask, first_id, padding_mask, Activation, Dense, Seq2Seq, SpecialTokens, StepDecoder,
+};
+
+const LAYER_NORM_EPS: f64 = 1e-5;
+
+/// `config.json` of a Marian checkpoint, with transformers' defaults for missing keys.
+#[derive(Debug, Clone, Deserialize)]
+pub struct MarianConfig {
+    #[serde(default = "defaults::vocab_size")]
+    pub vocab_size: usize,
+    #[serde(default)]
+    pub decoder_vocab_size: Option<usize>,
+    #[serde(default = "defaults::d_model")]
+    pub d_model: usize,
+    #[serde(default = "defaults::layers")]
+    pub encoder_layers: usize,
+    #[serde(default = "defaults::layers")]
+    pub decoder_layers: usize,
+    #[serde(default = "defaults::heads")]
+    pub encoder_attention_heads: usize,
+    #[serde(default = "defaults::heads")]
+    pub decoder_attention_heads: usize,
+    #[serde(default = "defaults::ffn")]
+    pub encoder_ffn_dim: usize,
+    #[serde(default = "defaults::ffn")]
+    pub decoder_ffn_dim: usize,
+    #[serde(default = "defaults::activation")]
+    pub activation_function: Activation,
+    #[serde(default = "defaults::max_positions")]
+    pub max_position_embeddings: usize,
+    #[serde(default)]
+    pub scale_embedding: bool,
+    #[serde(default = "defaults::pad", deserialize_with = "first_id")]
+    pub pad_token_id: Option<u32>,
+    #[serde(default = "defaults::eos", deserialize_with = "first_id")]
+    pub eos_token_id: Option<u32>,
+    #[serde(default = "defaults::pad", deserialize_with = "first_id")]
+    pub decoder_start_token_id: Option<u32>,
+    #[serde(default = "defaults::yes")]
+    pub share_encoder_decoder_embeddings: bool,
+    #[serde(default = "defaults::yes")]
+    pub tie_word_embeddings: bool,
+}
+
+mod defaults {
+    use super::Activation;
+    pub fn vocab_size() -> usize {
+        58101
+    }
+    pub fn d_model() -> usize {
+        1024
+    }
+    pub fn layers() -> usize {
+        12
+    }
+    pub fn heads() -> usize {
+        16
+    }
+    pub fn ffn() -> usize {
+        4096
+    }
+    pub fn activation() -> Activation {
+        Activation::Gelu
+    }
+    pub fn max_positions() -> usize {
+        1024
+    }
+    pub fn pad() -> Option<u32> {
+        Some(58100)
+    }
+    pub fn eos() -> Option<u32> {
+        Some(0)
+    }
+    pub fn yes() -> bool {
+        true
+    }
+}
+
+impl MarianConfig {
+    pub fn target_vocab_size(&self) -> usize {
+        self.decoder_vocab_size.unwrap_or(self.vocab_size)
+    }
+
+    pub fn special_tokens(&self) -> SpecialTokens {
+        let pad = self.pad_token_id.unwrap_or(58100);
+        SpecialTokens {
+            pad,
+            eos: self.eos_token_id.unwrap_or(0),
+            decoder_start: self.decoder_start_token_id.unwrap_or(pad),
+        }
+    }
+}
+
+/// Sinusoidal position table `(n, dim)` as transformers builds it: sines of all frequencies in the
+/// first half of the columns, cosines in the second half.
+fn sinusoidal_positions(n: usize, dim: usize, device: &Device) -> Result<Tensor> {
+    let half = dim.div_ceil(2);
+    let mut table = vec![0f32; n * dim];
+    for pos in 0..n {
+        for j in 0..dim {
+            let i = if j < half { 2 * j } else { 2 * (j - half) + 1 };
+            let angle = pos as f64 / 10000f64.powf((2 * (i / 2)) as f64 / dim as f64);
+            table[pos * dim + j] = if j < half { angle.sin() } else { angle.cos() } as f32;
+        }
+    }
+    Tensor::from_vec(table, (n, dim), device)
+}
+
+#[derive(Debug, Clone)]
+struct Attention {
+    q: Dense,
+    k: Dense,
+    v: Dense,
+    out: Dense,
+    heads: usize,
+    scale: f64,
+}
+
+impl Attention {
+    fn load(vb: VarBuilder, d_model: usize, heads: usize) -> Result<Self> {
+        Ok(Self {
+            q: Dense::load(vb.pp("q_proj"), d_model, d_model, true)?,
+            k: Dense::load(vb.pp("k_proj"), d_model, d_model, true)?,
+            v: Dense::load(vb.pp("v_proj"), d_model, d_model, true)?,
+            out: Dense::load(vb.pp("out_proj"), d_model, d_model, true)?,
+            heads,
+            scale: ((d_model / heads) as f64).powf(-0.5),
+        })
+    }
+
+    fn query(&self, x: &Tensor) -> Result<Tensor> {
+        split_heads(&(self.q.forward(x)? * self.scale)?, self.heads)
+    }
+
+    fn keys_values(&self, x: &Tensor) -> Result<(Tensor, Tensor)> {
+        Ok((
+            split_heads(&self.k.forward(x)?, self.heads)?,
+            split_heads(&self.v.forward(x)?, self.heads)?,
+        ))
+    }
+
+    fn finish(&self, context: &Tensor) -> Result<Tensor> {
+        self.out.forward(&merge_heads(context)?)
+    }
+}
+
+#[derive(Debug, Clone)]
+struct FeedForward {
+    fc1: Dense,
+    fc2: Dense,
+    act: Activation,
+}
+
+impl FeedForward {
+    fn load(vb: &VarBuilder, d_model: usize, ffn: usize, act: Activation) -> Result<Self> {
+        Ok(Self {
+            fc1: Dense::load(vb.pp("fc1"), d_model, ffn, true)?,
+            fc2: Dense::load(vb.pp("fc2"), ffn, d_model, true)?,
+            act,
+        })
+    }
+
+    fn forward(&self, x: &Tensor) -> Result<Tensor> {
+        self.fc2.forward(&self.act.apply(&self.fc1.forward(x)?)?)
+    }
+}
+
+fn layer_norm(vb: VarBuilder, d_model: usize) -> Result<LayerNorm> {
+    candle_nn::layer_norm(d_model, LAYER_NORM_EPS, vb)
+}
+
+#[derive(Debug, Clone)]
+struct EncoderLayer {
+    self_attn: Attention,
+    self_attn_norm: LayerNorm,
+    ffn: FeedForward,
+    final_norm: LayerNorm,
+}
+
+impl EncoderLayer {
+    fn load(vb: VarBuilder, cfg: &MarianConfig) -> Result<Self> {
+        let d = cfg.d_model;
+        Ok(Self {
+            self_attn: Attention::load(vb.pp("self_attn"), d, cfg.encoder_attention_heads)?,
+            self_attn_norm: layer_norm(vb.pp("self_attn_layer_norm"), d)?,
+            ffn: FeedForward::load(&vb, d, cfg.encoder_ffn_dim, cfg.activation_function)?,
+            final_norm: layer_norm(vb.pp("final_layer_norm"), d)?,
+        })
+    }
+
+    fn forward(&self, x: &Tensor, mask: &Tensor) -> Result<Tensor> {
+        let q = self.self_attn.query(x)?;
+        let (k, v) = self.self_attn.keys_values(x)?;
+        let attn = self.self_attn.finish(&attend(&q, &k, &v, Some(mask))?)?;
+        let x = self.self_attn_norm.forward(&(x + attn)?)?;
+        let ff = self.ffn.forward(&x)?;
+        self.final_norm.forward(&(x + ff)?)
+    }
+}
+
+#[derive(Debug, Clone)]
+struct DecoderLayer {
+    self_attn: Attention,
+    self_attn_norm: LayerNorm,
+    cross_attn: Attention,
+    cross_attn_norm: LayerNorm,
+    ffn: FeedForward,
+    final_norm: LayerNorm,
+}
+
+impl DecoderLayer {
+    fn load(vb: VarBuilder, cfg: &MarianConfig) -> Result<Self> {
+        let d = cfg.d_model;
+        let heads = cfg.decoder_attention_heads;
+        Ok(Self {
+            self_attn: Attention::load(vb.pp("self_attn"), d, heads)?,
+            self_attn_norm: layer_norm(vb.pp("self_attn_layer_norm"), d)?,
+            cross_attn: Attention::load(vb.pp("encoder_attn"), d, heads)?,
+            cross_attn_norm: layer_norm(vb.pp("encoder_attn_layer_norm"), d)?,
+            ffn: FeedForward::load(&vb, d, cfg.decoder_ffn_dim, cfg.activation_function)?,
+            final_norm: layer_norm(vb.pp("final_layer_norm"), d)?,
+        })
+    }
+
+    fn forward(&self, x: &Tensor, layer: &mut LayerState, state: &SharedState) -> Result<Tensor> {
+        let q = self.self_attn.query(x)?;
+        let (k, v) = self.self_attn.keys_values(x)?;
+        let (k, v) = layer.self_kv.append(k, v)?;
+        let attn = attend(&q, &k, &v, state.causal.as_ref())?;
+        let x = self
+            .self_attn_norm
+            .forward(&(x + self.self_attn.finish(&attn)?)?)?;
+
+        let q = self.cross_attn.query(&x)?;
+        let (ck, cv) = &layer.cross_kv;
+        let cross = attend(&q, ck, cv, Some(&state.cross_mask))?;
+        let x = self
+            .cross_attn_norm
+            .forward(&(x + self.cross_attn.finish(&cross)?)?)?;
+
+        let ff = self.ffn.forward(&x)?;
+        self.final_norm.forward(&(x + ff)?)
+    }
+}
+
+/// Per-layer decode state: the growing self-attention cache and the fixed cross-attention K/V.
+#[derive(Debug, Clone)]
+struct LayerState {
+    self_kv: KvCache,
+    cross_kv: (Tensor, Tensor),
+}
+
+/// Per-step inputs shared by all layers.
+struct SharedState {
+    causal: Option<Tensor>,
+    cross_mask: Tensor,
+}
+
+/// Decode state of one batch, kept outside the weights.
+#[derive(Debug, Clone)]
+pub struct MarianState {
+    layers: Vec<LayerState>,
+    cross_mask: Tensor,
+    past: usize,
+}
+
+/// The weights of a Marian model; immutable after loading.
+#[derive(Debug, Clone)]
+pub struct Marian {
+    cfg: MarianConfig,
+    encoder_embed: Embedding,
+    decoder_embed: Embedding,
+    positions: Tensor,
+    embed_scale: f64,
+    encoder: Vec<EncoderLayer>,
+    decoder: Vec<DecoderLayer>,
+    lm_head: Dense,
+    device: Device,
+    dtype: DType,
+}
+
+impl Marian {
+    pub fn new(cfg: &MarianConfig, vb: VarBuilder) -> Result<Self> {
+        let d = cfg.d_model;
+        let (src_v, tgt_v) = (cfg.vocab_size, cfg.target_vocab_size());
+        let model = vb.pp("model");
+        let first_present = |names: &[&str], rows: usize| -> Result<Tensor> {
+            let name = names
+                .iter()
+                .find(|n| vb.contains_tensor(n))
+                .copied()
+                .unwrap_or(names[0]);
+            vb.get((rows, d), name)
+        };
+        let (enc_w, dec_w) = if cfg.share_encoder_decoder_embeddings {
+            let shared = first_present(
+                &[
+                    "model.shared.weight",
+                    "model.encoder.embed_tokens.weight",
+                    "model.decoder.embed_tokens.weight",
+                ],
+                src_v,
+            )?;
+            (shared.clone(), shared)
+        } else {
+            (
+                first_present(&["model.encoder.embed_tokens.weight"], src_v)?,
+                first_present(&["model.decoder.embed_tokens.weight"], tgt_v)?,
+            )
+        };
+        let lm_weight = if cfg.tie_word_embeddings || !vb.contains_tensor("lm_head.weight") {
+            dec_w.clone()
+        } else {
+            vb.get((tgt_v, d), "lm_head.weight")?
+        };
+        let bias = if vb.contains_tensor("final_logits_bias") {
+            vb.get((1, tgt_v), "final_logits_bias")?.reshape(tgt_v)?
+        } else {
+            Tensor::zeros(tgt_v, vb.dtype(), vb.device())?
+        };
+        let encoder = (0..cfg.encoder_layers)
+            .map(|i| EncoderLayer::load(model.pp("encoder.layers").pp(i), cfg))
+            .collect::<Result<Vec<_>>>()?;
+        let decoder = (0..cfg.decoder_layers)
+            .map(|i| DecoderLayer::load(model.pp("decoder.layers").pp(i), cfg))
+            .collect::<Result<Vec<_>>>()?;
+        let positions = sinusoidal_positions(cfg.max_position_embeddings, d, vb.device())?
+            .to_dtype(vb.dtype())?;
+        Ok(Self {
+            cfg: cfg.clone(),
+            encoder_embed: Embedding::new(enc_w, d),
+            decoder_embed: Embedding::new(dec_w, d),
+            positions,
+            embed_scale: if cfg.scale_embedding {
+                (d as f64).sqrt()
+            } else {
+                1.0
+            },
+            encoder,
+            decoder,
+            lm_head: Dense::new(lm_weight, Some(bias)),
+            device: vb.device().clone(),
+            dtype: vb.dtype(),
+        })
+    }
+
+    pub fn config(&self) -> &MarianConfig {
+        &self.cfg
+    }
+
+    fn embed(&self, table: &Embedding, ids: &Tensor, offset: usize) -> Result<Tensor> {
+        let t = ids.dim(1)?;
+        if offset + t > self.cfg.max_position_embeddings {
+            return Err(candle_core::Error::Msg(format!(
+                "sequence of {} positions exceeds the model's {} max_position_embeddings",
+                offset + t,
+                self.cfg.max_position_embeddings
+            )));
+        }
+        let x = (table.forward(ids)? * self.embed_scale)?;
+        x.broadcast_add(&self.positions.narrow(0, offset, t)?)
+    }
+
+    /// Runs the encoder over a padded batch.
+    pub fn encode(&self, input_ids: &Tensor, attention_mask: &Tensor) -> Result<Tensor> {
+        let mask = padding_mask(attention_mask, self.dtype)?;
+        let mut x = self.embed(&self.encoder_embed, input_ids, 0)?;
+        for layer in &self.encoder {
+            x = layer.forward(&x, &mask)?;
+        }
+        Ok(x)
+    }
+
+    /// Prepares decoding: cross-attention keys/values are computed here, once per batch.
+    pub fn init_state(&self, encoder_out: &Tensor, attention_mask: &Tensor) -> Result<MarianState> {
+        let layers = self
+            .decoder
+            .iter()
+            .map(|l| {
+                Ok(LayerState {
+                    self_kv: KvCache::default(),
+                    cross_kv: l.cross_attn.keys_values(encoder_out)?,
+                })
+            })
+            .collect::<Result<Vec<_>>>()?;
+        Ok(MarianState {
+            layers,
+            cross_mask: padding_mask(attention_mask, self.dtype)?,
+            past: 0,
+        })
+    }
+
+    /// Decodes `tokens` `(B, T)` after the state's cached positions; returns logits `(B, T, V)`.
+    pub fn decode(&self, state: &mut MarianState, tokens: &Tensor) -> Result<Tensor> {
+        let t = tokens.dim(1)?;
+        let mut x = self.embed(&self.decoder_embed, tokens, state.past)?;
+        let shared = SharedState {
+            causal: if t > 1 {
+                Some(causal_mask(t, state.past, self.dtype, &self.device)?)
+            } else {
+                None
+            },
+            cross_mask: state.cross_mask.clone(),
+        };
+        for (layer, ls) in self.decoder.iter().zip(state.layers.iter_mut()) {
+            x = layer.forward(&x, ls, &shared)?;
+        }
+        state.past += t;
+        self.lm_head.forward(&x)
+    }
+}
+
+impl MarianState {
+    /// Keeps the rows `rows` (u32 indices), in that order.
+    pub fn select_rows(&mut self, rows: &Tensor) -> Result<()> {
+        for l in &mut self.layers {
+            l.self_kv.select_rows(rows)?;
+            l.cross_kv = (
+                l.cross_kv.0.index_select(rows, 0)?,
+                l.cross_kv.1.index_select(rows, 0)?,
+            );
+        }
+        self.cross_mask = self.cross_mask.index_select(rows, 0)?;
+        Ok(())
+    }
+}
+
+struct MarianSession<'a> {
+    model: &'a Marian,
+    state: MarianState,
+}
+
+impl StepDecoder for MarianSession<'_> {
+    fn step(&mut self, tokens: &[u32]) -> Result<Vec<f32>> {
+        let ids = Tensor::from_slice(tokens, (tokens.len(), 1), &self.model.device)?;
+        let logits = self.model.decode(&mut self.state, &ids)?;
+        logits
+            .squeeze(1)?
+            .to_dtype(DType::F32)?
+            .flatten_all()?
+            .to_vec1()
+    }
+
+    fn select_rows(&mut self, rows: &[u32]) -> Result<()> {
+        let rows = Tensor::from_slice(rows, rows.len(), &self.model.device)?;
+        self.state.select_rows(&rows)
+    }
+
+    fn vocab_size(&self) -> usize {
+        self.model.cfg.target_vocab_size()
+    }
+}
+
+impl Seq2Seq for Marian {
+    fn encode(&self, input_ids: &Tensor, attention_mask: &Tensor) -> Result<Tensor> {
+        Marian::encode(self, input_ids, attention_mask)
+    }
+
+    fn start<'a>(
+        &'a self,
+        encoder_out: &Tensor,
+        attention_mask: &Tensor,
+    ) -> Result<Box<dyn StepDecoder + 'a>> {
+        let state = self.init_state(encoder_out, attention_mask)?;
+        Ok(Box::new(MarianSession { model: self, state }))
+    }
+
+    fn special_tokens(&self) -> SpecialTokens {
+        self.cfg.special_tokens()
+    }
+
+    fn max_source_positions(&self) -> Option<usize> {
+        Some(self.cfg.max_position_embeddings)
+    }
+
+    fn device(&self) -> &Device {
+        &self.device
+    }
+
+    fn dtype(&self) -> DType {
+        self.dtype
+    }
+}

@@ -1,0 +1,156 @@
+//! Model architectures: pure compute on candle tensors.
+//!
+//! Each architecture reads the hub's `config.json` as is, keeps its weights immutable (so one
+//! loaded model can be shared between threads), and keeps the per-batch decode state (self-attention
+//! KV cache, cross-attention keys/values computed once from the encoder output, padding mask)
+//! outside the weights, in a session object that implements [`crate::generate::StepDecoder`].
+
+pub mod attention;
+pub mod marian;
+pub mod weights;
+
+use candle_core::{DType, Device, Result, Tensor};
+
+/// Additive attention mask `(B, 1, 1, S)` from a `(B, S)` mask of ones (keep) and zeros (padding).
+///
+/// Masked positions get the most negative finite f32, as transformers does, so a softmax row that
+/// sees at least one real key gives exactly zero weight to padding.
+pub fn padding_mask(attention_mask: &Tensor, dtype: DType) -> Result<Tensor> {
+    let (b, s) = attention_mask.dims2()?;
+    let keep = attention_mask.to_dtype(DType::F32)?;
+    let neg = ((keep.ones_like()? - &keep)? * f32::MIN as f64)?;
+    neg.reshape((b, 1, 1, s))?.to_dtype(dtype)
+}
+
+/// Additive causal mask `(1, 1, T, P + T)` for `T` new queries after `P` cached positions.
+pub fn causal_mask(t: usize, past: usize, dtype: DType, device: &Device) -> Result<Tensor> {
+    let total = past + t;
+    let mask: Vec<f32> = (0..t)
+        .flat_map(|i| (0..total).map(move |j| if j > past + i { f32::MIN } else { 0.0 }))
+        .collect();
+    Tensor::from_vec(mask, (1, 1, t, total), device)?.to_dtype(dtype)
+}
+
+/// Activation functions named as in transformers' `ACT2FN`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Activation {
+    #[serde(alias = "silu")]
+    Swish,
+    Gelu,
+    #[serde(alias = "gelu_pytorch_tanh", alias = "gelu_fast")]
+    GeluNew,
+    Relu,
+}
+
+impl Activation {
+    pub fn apply(self, x: &Tensor) -> Result<Tensor> {
+        match self {
+            Activation::Swish => candle_nn::ops::silu(x),
+            Activation::Gelu => x.gelu_erf(),
+            Activation::GeluNew => x.gelu(),
+            Activation::Relu => x.relu(),
+        }
+    }
+}
+
+/// A dense layer `y = x Wᵀ + b` that flattens leading dimensions into one matrix product.
+#[derive(Debug, Clone)]
+pub struct Dense {
+    weight: Tensor,
+    bias: Option<Tensor>,
+}
+
+impl Dense {
+    pub fn new(weight: Tensor, bias: Option<Tensor>) -> Self {
+        Self { weight, bias }
+    }
+
+    /// Loads `weight` `(out, in)` and, when `bias`, `bias` `(out)` under `vb`.
+    pub fn load(
+        vb: candle_nn::VarBuilder,
+        in_dim: usize,
+        out_dim: usize,
+        bias: bool,
+    ) -> Result<Self> {
+        let weight = vb.get((out_dim, in_dim), "weight")?;
+        let bias = if bias {
+            Some(vb.get(out_dim, "bias")?)
+        } else {
+            None
+        };
+        Ok(Self { weight, bias })
+    }
+
+    pub fn weight(&self) -> &Tensor {
+        &self.weight
+    }
+
+    pub fn forward(&self, x: &Tensor) -> Result<Tensor> {
+        let dims = x.dims().to_vec();
+        let in_dim = dims[dims.len() - 1];
+        let rows: usize = dims[..dims.len() - 1].iter().product();
+        let y = x.reshape((rows, in_dim))?.matmul(&self.weight.t()?)?;
+        let y = match &self.bias {
+            Some(b) => y.broadcast_add(b)?,
+            None => y,
+        };
+        let mut out_dims = dims;
+        let last = out_dims.len() - 1;
+        out_dims[last] = self.weight.dim(0)?;
+        y.reshape(out_dims)
+    }
+}
+
+/// Token ids a seq2seq model needs to decode.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SpecialTokens {
+    pub pad: u32,
+    pub eos: u32,
+    pub decoder_start: u32,
+}
+
+/// One decoding session over a batch: the per-batch state lives here, not in the weights.
+pub trait StepDecoder {
+    /// Feeds one token per row and returns the next-token logits, `rows × vocab` row-major f32.
+    fn step(&mut self, tokens: &[u32]) -> Result<Vec<f32>>;
+    /// Keeps the rows `rows` (indices into the current rows, repeats allowed), in that order.
+    fn select_rows(&mut self, rows: &[u32]) -> Result<()>;
+    /// Size of the output vocabulary (length of one row of logits).
+    fn vocab_size(&self) -> usize;
+}
+
+/// An encoder-decoder model: encode a padded batch once, then decode step by step.
+pub trait Seq2Seq: Send + Sync {
+    /// `input_ids` and `attention_mask` are `(B, S)` u32; returns the encoder output `(B, S, D)`.
+    fn encode(&self, input_ids: &Tensor, attention_mask: &Tensor) -> Result<Tensor>;
+    /// Starts decoding against an encoder output (rows may have been repeated for beams).
+    fn start<'a>(
+        &'a self,
+        encoder_out: &Tensor,
+        attention_mask: &Tensor,
+    ) -> Result<Box<dyn StepDecoder + 'a>>;
+    fn special_tokens(&self) -> SpecialTokens;
+    /// Longest source the model accepts, in tokens (positions), when it has such a limit.
+    fn max_source_positions(&self) -> Option<usize>;
+    fn device(&self) -> &Device;
+    fn dtype(&self) -> DType;
+}
+
+/// Reads an id that transformers' configs write either as an int or as a list of ints.
+pub(crate) fn first_id<'de, D: serde::Deserializer<'de>>(
+    d: D,
+) -> std::result::Result<Option<u32>, D::Error> {
+    #[derive(serde::Deserialize)]
+    #[serde(untagged)]
+    enum OneOrMany {
+        One(u32),
+        Many(Vec<u32>),
+    }
+    let v: Option<OneOrMany> = serde::Deserialize::deserialize(d)?;
+    Ok(match v {
+        None => None,
+        Some(OneOrMany::One(x)) => Some(x),
+        Some(OneOrMany::Many(v)) => v.first().copied(),
+    })
+}

@@ -1,0 +1,427 @@
+//! Model manifests: the named models shipped in `models/*.toml`, embedded in the binary.
+
+use std::path::PathBuf;
+
+use serde::{Deserialize, Serialize};
+
+use super::error::RegistryError;
+
+/// Name of the default translation model.
+pub const DEFAULT_TRANSLATOR: &str = "opus-mt-nl-en";
+/// Name of the default summarization model.
+pub const DEFAULT_SUMMARIZER: &str = "flan-t5-base";
+
+macro_rules! embed {
+    ($($name:literal),* $(,)?) => {
+        &[$(($name, include_str!(concat!(env!("CARGO_MANIFEST_DIR"), "/models/", $name, ".toml")))),*]
+    };
+}
+
+/// `(name, TOML text)` of every manifest in `models/`. A unit test checks that
+/// this list and the directory agree.
+const EMBEDDED: &[(&str, &str)] = embed![
+    "opus-mt-nl-en",
+    "flan-t5-small",
+    "flan-t5-base",
+    "flan-t5-large",
+    "t5-small",
+    "t5-dutch-cnn",
+];
+
+/// What a model is for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Task {
+    Translate,
+    Summarize,
+}
+
+/// Model family, which decides the loader.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Architecture {
+    Marian,
+    T5,
+}
+
+impl Architecture {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Architecture::Marian => "marian",
+            Architecture::T5 => "t5",
+        }
+    }
+
+    /// From config.json's `model_type`, else its `architectures` list.
+    /// `Err` carries what was found, for the error message.
+    pub fn from_config_json(config: &serde_json::Value) -> Result<Architecture, String> {
+        let model_type = config.get("model_type").and_then(|v| v.as_str());
+        match model_type {
+            Some("marian") => return Ok(Architecture::Marian),
+            Some("t5") => return Ok(Architecture::T5),
+            _ => {}
+        }
+        let archs: Vec<&str> = config
+            .get("architectures")
+            .and_then(|v| v.as_array())
+            .map(|a| a.iter().filter_map(|x| x.as_str()).collect())
+            .unwrap_or_default();
+        for a in &archs {
+            if a.starts_with("Marian") {
+                return Ok(Architecture::Marian);
+            }
+            if a.starts_with("T5") {
+                return Ok(Architecture::T5);
+            }
+        }
+        Err(match (model_type, archs.is_empty()) {
+            (Some(t), _) => t.to_string(),
+            (None, false) => archs.join(", "),
+            (None, true) => "none (config.json has neither model_type nor architectures)".into(),
+        })
+    }
+}
+
+/// Where a manifest's files come from.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "kind", rename_all = "lowercase")]
+pub enum ManifestSource {
+    Hub { repo: String, revision: String },
+    Local { path: PathBuf },
+}
+
+/// Decoding defaults. Every field is optional; unset fields fall back to the
+/// model's generation_config.json, then config.json (see [`GenerationDefaults::or`]).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GenerationDefaults {
+    pub num_beams: Option<usize>,
+    pub max_length: Option<usize>,
+    pub max_new_tokens: Option<usize>,
+    pub min_length: Option<usize>,
+    pub length_penalty: Option<f64>,
+    pub no_repeat_ngram_size: Option<usize>,
+    pub repetition_penalty: Option<f64>,
+    pub early_stopping: Option<bool>,
+    pub bad_words_ids: Option<Vec<Vec<u32>>>,
+    pub pad_token_id: Option<u32>,
+    pub eos_token_id: Option<u32>,
+    pub decoder_start_token_id: Option<u32>,
+    pub forced_eos_token_id: Option<u32>,
+}
+
+impl GenerationDefaults {
+    /// Field by field: `self` where set, else `fallback`.
+    pub fn or(self, fallback: &GenerationDefaults) -> GenerationDefaults {
+        let f = fallback.clone();
+        GenerationDefaults {
+            num_beams: self.num_beams.or(f.num_beams),
+            max_length: self.max_length.or(f.max_length),
+            max_new_tokens: self.max_new_tokens.or(f.max_new_tokens),
+            min_length: self.min_length.or(f.min_length),
+            length_penalty: self.length_penalty.or(f.length_penalty),
+            no_repeat_ngram_size: self.no_repeat_ngram_size.or(f.no_repeat_ngram_size),
+            repetition_penalty: self.repetition_penalty.or(f.repetition_penalty),
+            early_stopping: self.early_stopping.or(f.early_stopping),
+            bad_words_ids: self.bad_words_ids.or(f.bad_words_ids),
+            pad_token_id: self.pad_token_id.or(f.pad_token_id),
+            eos_token_id: self.eos_token_id.or(f.eos_token_id),
+            decoder_start_token_id: self.decoder_start_token_id.or(f.decoder_start_token_id),
+            forced_eos_token_id: self.forced_eos_token_id.or(f.forced_eos_token_id),
+        }
+    }
+
+    /// Reads the generation keys of a Hugging Face config.json or
+    /// generation_config.json, leniently: unknown or odd values are skipped;
+    /// a list `eos_token_id` yields its first entry.
+    pub fn from_hf_json(v: &serde_json::Value) -> GenerationDefaults {
+        let uint = |k: &str| v.get(k).and_then(|x| x.as_u64());
+        let usz = |k: &str| uint(k).and_then(|x| usize::try_from(x).ok());
+        let tok = |k: &str| {
+            let x = v.get(k)?;
+            let n = x.as_u64().or_else(|| x.as_array()?.first()?.as_u64())?;
+            u32::try_from(n).ok()
+        };
+        let float = |k: &str| v.get(k).and_then(|x| x.as_f64());
+        let bad_words_ids = v
+            .get("bad_words_ids")
+            .and_then(|x| serde_json::from_value::<Vec<Vec<u32>>>(x.clone()).ok());
+        GenerationDefaults {
+            num_beams: usz("num_beams"),
+            max_length: usz("max_length"),
+            max_new_tokens: usz("max_new_tokens"),
+            min_length: usz("min_length"),
+            length_penalty: float("length_penalty"),
+            no_repeat_ngram_size: usz("no_repeat_ngram_size"),
+            repetition_penalty: float("repetition_penalty"),
+            early_stopping: v.get("early_stopping").and_then(|x| x.as_bool()),
+            bad_words_ids,
+            pad_token_id: tok("pad_token_id"),
+            eos_token_id: tok("eos_token_id"),
+            decoder_start_token_id: tok("decoder_start_token_id"),
+            forced_eos_token_id: tok("forced_eos_token_id"),
+        }
+    }
+}
+
+/// A named model: where to get it, what it does, and how to decode with it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Manifest {
+    pub name: String,
+    pub description: String,
+    pub task: Task,
+    pub architecture: Architecture,
+    pub source: ManifestSource,
+    /// Language of the text the model reads (`nl` for Dutch-input models).
+    pub source_lang: Option<String>,
+    /// Language the model writes.
+    pub target_lang: Option<String>,
+    /// Name of the prompt template to wrap the input with; `None` feeds the text as is.
+    pub prompt: Option<String>,
+    pub generation: GenerationDefaults,
+    /// Exactly the files to fetch; `None` detects them from the repository listing.
+    pub files: Option<Vec<String>>,
+    /// Files fetched when present and skipped when the repository lacks them.
+    pub optional_files: Vec<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawManifest {
+    name: String,
+    #[serde(default)]
+    description: String,
+    task: Task,
+    architecture: Architecture,
+    repo: Option<String>,
+    revision: Option<String>,
+    path: Option<PathBuf>,
+    source_lang: Option<String>,
+    target_lang: Option<String>,
+    prompt: Option<String>,
+    #[serde(default)]
+    generation: GenerationDefaults,
+    files: Option<Vec<String>>,
+    #[serde(default)]
+    optional_files: Vec<String>,
+}
+
+/// Parses and checks one manifest. `label` names it in errors (file stem).
+pub fn parse_manifest(label: &str, text: &str) -> Result<Manifest, RegistryError> {
+    let bad = |reason: String| RegistryError::BadManifest {
+        name: label.to_string(),
+        reason,
+    };
+    let raw: RawManifest = toml::from_str(text).map_err(|e| bad(e.to_string()))?;
+    if raw.name.trim().is_empty() || raw.name.contains(['/', '@', ' ']) {
+        return Err(bad(format!("`name` must be a plain word, got {:?}", raw.name)));
+    }
+    let source = match (raw.repo, raw.path) {
+        (Some(repo), None) => {
+            if super::split_hub_id(&repo).is_none() || repo.contains('@') {
+                return Err(bad(format!("`repo` must be `org/name`, got {repo:?}")));
+            }
+            let revision = raw.revision.unwrap_or_else(|| "main".to_string());
+            if revision.trim().is_empty() || revision.contains(char::is_whitespace) {
+                return Err(bad(format!("bad `revision` {revision:?}")));
+            }
+            ManifestSource::Hub { repo, revision }
+        }
+        (None, Some(path)) if raw.revision.is_none() => ManifestSource::Local { path },
+        (None, Some(_)) => return Err(bad("`revision` only applies to `repo`".into())),
+        _ => return Err(bad("exactly one of `repo` and `path` must be set".into())),
+    };
+    for f in raw.files.iter().flatten().chain(&raw.optional_files) {
+        if f.is_empty() || f.starts_with('/') || f.contains('\\') || f.split('/').any(|c| c == "..") {
+            return Err(bad(format!("bad file name {f:?}")));
+        }
+    }
+    if let Some(files) = &raw.files {
+        if !files.iter().any(|f| f == "config.json") {
+            return Err(bad("`files` must include config.json".into()));
+        }
+    }
+    if raw.generation.num_beams == Some(0) {
+        return Err(bad("generation.num_beams must be at least 1".into()));
+    }
+    Ok(Manifest {
+        name: raw.name,
+        description: raw.description,
+        task: raw.task,
+        architecture: raw.architecture,
+        source,
+        source_lang: raw.source_lang,
+        target_lang: raw.target_lang,
+        prompt: raw.prompt,
+        generation: raw.generation,
+        files: raw.files,
+        optional_files: raw.optional_files,
+    })
+}
+
+/// All embedded manifests, parsed, sorted by name.
+pub fn manifests() -> Result<Vec<Manifest>, RegistryError> {
+    let mut all = EMBEDDED
+        .iter()
+        .map(|(stem, text)| {
+            let m = parse_manifest(stem, text)?;
+            if m.name != *stem {
+                return Err(RegistryError::BadManifest {
+                    name: stem.to_string(),
+                    reason: format!("`name` is {:?} but the file is {stem}.toml", m.name),
+                });
+            }
+            Ok(m)
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    all.sort_by(|a, b| a.name.cmp(&b.name));
+    Ok(all)
+}
+
+/// The embedded manifest called `name`, if any.
+pub fn manifest(name: &str) -> Result<Option<Manifest>, RegistryError> {
+    match EMBEDDED.iter().find(|(stem, _)| *stem == name) {
+        Some((stem, text)) => parse_manifest(stem, text).map(Some),
+        None => Ok(None),
+    }
+}
+
+/// Names of the embedded manifests, sorted.
+pub fn manifest_names() -> Vec<String> {
+    let mut names: Vec<String> = EMBEDDED.iter().map(|(n, _)| n.to_string()).collect();
+    names.sort();
+    names
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_embedded_manifest_parses() {
+        let all = manifests().expect("embedded manifests parse");
+        assert_eq!(all.len(), EMBEDDED.len());
+        for m in &all {
+            assert!(!m.description.is_empty(), "{} lacks a description", m.name);
+            if let ManifestSource::Hub { repo, revision } = &m.source {
+                assert!(repo.contains('/') && !revision.is_empty(), "{}", m.name);
+            }
+            if let Some(files) = &m.files {
+                assert!(files.iter().any(|f| f == "config.json"));
+            }
+        }
+    }
+
+    #[test]
+    fn models_dir_and_embedded_list_agree() {
+        let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/models");
+        let mut on_disk: Vec<String> = std::fs::read_dir(dir)
+            .expect("models/ is readable")
+            .filter_map(|e| e.ok())
+            .filter_map(|e| e.file_name().to_str().map(str::to_string))
+            .filter_map(|n| n.strip_suffix(".toml").map(str::to_string))
+            .collect();
+        on_disk.sort();
+        assert_eq!(on_disk, manifest_names(), "add new models/*.toml to EMBEDDED");
+    }
+
+    #[test]
+    fn default_translator_is_pinned_opus_mt() {
+        let m = manifest(DEFAULT_TRANSLATOR).unwrap().expect("exists");
+        assert_eq!(m.task, Task::Translate);
+        assert_eq!(m.architecture, Architecture::Marian);
+        assert_eq!(m.source_lang.as_deref(), Some("nl"));
+        assert_eq!(m.target_lang.as_deref(), Some("en"));
+        match &m.source {
+            ManifestSource::Hub { repo, revision } => {
+                assert_eq!(repo, "Helsinki-NLP/opus-mt-nl-en");
+                assert_eq!(revision.len(), 40, "pinned to a commit sha");
+                assert!(revision.chars().all(|c| c.is_ascii_hexdigit()));
+            }
+            other => panic!("unexpected source {other:?}"),
+        }
+        let files = m.files.as_ref().expect("explicit file list");
+        for f in ["config.json", "pytorch_model.bin", "source.spm", "target.spm", "vocab.json"] {
+            assert!(files.iter().any(|x| x == f), "missing {f}");
+        }
+        assert!(m.optional_files.iter().any(|f| f == "generation_config.json"));
+        let g = &m.generation;
+        assert_eq!(g.max_length, Some(512));
+        assert_eq!(g.bad_words_ids, Some(vec![vec![67027]]));
+        assert_eq!((g.pad_token_id, g.eos_token_id), (Some(67027), Some(0)));
+        assert_eq!(g.decoder_start_token_id, Some(67027));
+    }
+
+    #[test]
+    fn summarizers() {
+        let s = manifest(DEFAULT_SUMMARIZER).unwrap().expect("exists");
+        assert_eq!((s.task, s.architecture), (Task::Summarize, Architecture::T5));
+        assert_eq!(s.prompt.as_deref(), Some("summarize"));
+        for name in ["flan-t5-small", "flan-t5-large", "t5-small", "t5-dutch-cnn"] {
+            let m = manifest(name).unwrap().expect(name);
+            assert_eq!((m.task, m.architecture), (Task::Summarize, Architecture::T5));
+        }
+        let nl = manifest("t5-dutch-cnn").unwrap().expect("exists");
+        assert_eq!(nl.source_lang.as_deref(), Some("nl"));
+        assert!(manifest("no-such-model").unwrap().is_none());
+    }
+
+    #[test]
+    fn bad_manifests_are_rejected() {
+        let base = "name = \"x\"\ntask = \"translate\"\narchitecture = \"marian\"\n";
+        let cases = [
+            (format!("{base}"), "exactly one of"),
+            (format!("{base}repo = \"a/b\"\npath = \"/m\"\n"), "exactly one of"),
+            (format!("{base}repo = \"nope\"\n"), "org/name"),
+            (format!("{base}repo = \"a/b\"\nfiles = [\"model.bin\"]\n"), "config.json"),
+            (format!("{base}repo = \"a/b\"\nfiles = [\"config.json\", \"../x\"]\n"), "bad file"),
+            (format!("{base}repo = \"a/b\"\ncolour = 1\n"), "unknown field"),
+            (format!("{base}repo = \"a/b\"\n[generation]\nnum_beams = 0\n"), "num_beams"),
+            (format!("{base}repo = \"a/b\"\n[generation]\nbeams = 4\n"), "unknown field"),
+            ("name = \"x\"\ntask = \"dance\"\narchitecture = \"t5\"\nrepo = \"a/b\"\n".into(), "dance"),
+        ];
+        for (text, needle) in cases {
+            let e = parse_manifest("x", &text).expect_err(&text);
+            assert_eq!(e.kind(), "bad_manifest");
+            assert!(e.to_string().contains(needle), "{e} should mention {needle}");
+        }
+        let ok = parse_manifest("x", &format!("{base}repo = \"a/b\"\n")).unwrap();
+        assert_eq!(
+            ok.source,
+            ManifestSource::Hub { repo: "a/b".into(), revision: "main".into() }
+        );
+    }
+
+    #[test]
+    fn architecture_from_config() {
+        let j = |s: &str| serde_json::from_str::<serde_json::Value>(s).unwrap();
+        let a = Architecture::from_config_json;
+        assert_eq!(a(&j(r#"{"model_type":"marian"}"#)), Ok(Architecture::Marian));
+        assert_eq!(a(&j(r#"{"model_type":"t5"}"#)), Ok(Architecture::T5));
+        assert_eq!(a(&j(r#"{"architectures":["MarianMTModel"]}"#)), Ok(Architecture::Marian));
+        assert_eq!(a(&j(r#"{"architectures":["T5ForConditionalGeneration"]}"#)), Ok(Architecture::T5));
+        assert_eq!(a(&j(r#"{"model_type":"bart"}"#)), Err("bart".into()));
+        assert_eq!(a(&j(r#"{"architectures":["GPT2LMHeadModel"]}"#)), Err("GPT2LMHeadModel".into()));
+        assert!(a(&j("{}")).unwrap_err().starts_with("none"));
+    }
+
+    #[test]
+    fn generation_from_hf_json_and_merge() {
+        let v: serde_json::Value = serde_json::from_str(
+            r#"{"num_beams": 6, "max_length": 512, "bad_words_ids": [[67027]],
+                "eos_token_id": [1, 2], "pad_token_id": 0, "length_penalty": 1.5,
+                "early_stopping": true, "min_length": "oops"}"#,
+        )
+        .unwrap();
+        let g = GenerationDefaults::from_hf_json(&v);
+        assert_eq!(g.num_beams, Some(6));
+        assert_eq!(g.eos_token_id, Some(1));
+        assert_eq!(g.min_length, None);
+        assert_eq!(g.bad_words_ids, Some(vec![vec![67027]]));
+        let mine = GenerationDefaults { num_beams: Some(4), ..Default::default() };
+        let merged = mine.or(&g);
+        assert_eq!(merged.num_beams, Some(4));
+        assert_eq!(merged.max_length, Some(512));
+        assert_eq!(merged.length_penalty, Some(1.5));
+    }
+}
