@@ -3,5 +3,6 @@
 //! Layers, from the front end down (each depends only on the ones below it):
 //! `http | cli → service → {batch, text, prompts, tokenize, registry} → engine → generate → models`.
 
+pub mod engine;
 pub mod generate;
 pub mod models;

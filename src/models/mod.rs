@@ -7,6 +7,7 @@
 
 pub mod attention;
 pub mod marian;
+pub mod synthetic;
 pub mod weights;
 
 use candle_core::{DType, Device, Result, Tensor};

@@ -1,0 +1,233 @@
+//! Running a loaded model over batches of token ids: padding, masks, one encoder pass per batch,
+//! then decoding. Knows nothing of text, HTTP or tokio.
+
+use candle_core::{DType, Device, Tensor};
+
+use crate::generate::{generate, GenerateError, GenerationConfig, Hypothesis};
+use crate::models::Seq2Seq;
+
+#[derive(Debug, thiserror::Error)]
+pub enum EngineError {
+    #[error("{0}")]
+    Generate(#[from] GenerateError),
+    #[error("model error: {0}")]
+    Model(#[from] candle_core::Error),
+    #[error("input {index} has {tokens} tokens; this model accepts at most {max}")]
+    TooLong {
+        index: usize,
+        tokens: usize,
+        max: usize,
+    },
+    #[error("input {index} is empty")]
+    Empty { index: usize },
+    #[error("invalid device {0:?}: use auto, cpu, cuda, cuda:N or metal")]
+    BadDevice(String),
+    #[error("device {device} is not available in this build: {reason}")]
+    DeviceUnavailable { device: String, reason: String },
+    #[error("invalid dtype {0:?}: use f32, f16 or bf16")]
+    BadDtype(String),
+}
+
+/// Parses `--device`: `auto` picks CUDA, then Metal, when compiled in and present, else the CPU.
+pub fn parse_device(spec: &str) -> Result<Device, EngineError> {
+    let unavailable = |e: candle_core::Error| EngineError::DeviceUnavailable {
+        device: spec.to_string(),
+        reason: format!("{e} (build with --features cuda or --features metal)"),
+    };
+    match spec.trim().to_ascii_lowercase().as_str() {
+        "cpu" => Ok(Device::Cpu),
+        "auto" => {
+            if candle_core::utils::cuda_is_available() {
+                Device::new_cuda(0).map_err(unavailable)
+            } else if candle_core::utils::metal_is_available() {
+                Device::new_metal(0).map_err(unavailable)
+            } else {
+                Ok(Device::Cpu)
+            }
+        }
+        "cuda" => Device::new_cuda(0).map_err(unavailable),
+        "metal" => Device::new_metal(0).map_err(unavailable),
+        s => match s.strip_prefix("cuda:").map(str::parse::<usize>) {
+            Some(Ok(n)) => Device::new_cuda(n).map_err(unavailable),
+            _ => Err(EngineError::BadDevice(spec.to_string())),
+        },
+    }
+}
+
+pub fn parse_dtype(spec: &str) -> Result<DType, EngineError> {
+    match spec.trim().to_ascii_lowercase().as_str() {
+        "f32" | "float32" => Ok(DType::F32),
+        "f16" | "float16" => Ok(DType::F16),
+        "bf16" | "bfloat16" => Ok(DType::BF16),
+        _ => Err(EngineError::BadDtype(spec.to_string())),
+    }
+}
+
+/// Human name of a device, for reports and `/v1/models`.
+pub fn device_name(device: &Device) -> String {
+    match device {
+        Device::Cpu => "cpu".into(),
+        Device::Cuda(_) => "cuda".into(),
+        Device::Metal(_) => "metal".into(),
+    }
+}
+
+/// Checks inputs against the model's limits before anything is computed.
+pub fn check_inputs(model: &dyn Seq2Seq, inputs: &[Vec<u32>]) -> Result<(), EngineError> {
+    for (index, ids) in inputs.iter().enumerate() {
+        if ids.is_empty() {
+            return Err(EngineError::Empty { index });
+        }
+        if let Some(max) = model.max_source_positions() {
+            if ids.len() > max {
+                return Err(EngineError::TooLong {
+                    index,
+                    tokens: ids.len(),
+                    max,
+                });
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Right-pads `inputs` with `pad` into `(B, S)` ids and a `(B, S)` mask.
+pub fn pad_batch(
+    inputs: &[&[u32]],
+    pad: u32,
+    device: &Device,
+) -> candle_core::Result<(Tensor, Tensor)> {
+    let s = inputs.iter().map(|x| x.len()).max().unwrap_or(0);
+    let mut ids = Vec::with_capacity(inputs.len() * s);
+    let mut mask = Vec::with_capacity(inputs.len() * s);
+    for x in inputs {
+        ids.extend_from_slice(x);
+        ids.extend(std::iter::repeat_n(pad, s - x.len()));
+        mask.extend(std::iter::repeat_n(1u32, x.len()));
+        mask.extend(std::iter::repeat_n(0u32, s - x.len()));
+    }
+    let shape = (inputs.len(), s);
+    Ok((
+        Tensor::from_vec(ids, shape, device)?,
+        Tensor::from_vec(mask, shape, device)?,
+    ))
+}
+
+/// Encodes one padded batch once and decodes it.
+pub fn run_batch(
+    model: &dyn Seq2Seq,
+    inputs: &[&[u32]],
+    cfg: &GenerationConfig,
+) -> Result<Vec<Hypothesis>, EngineError> {
+    if inputs.is_empty() {
+        return Ok(Vec::new());
+    }
+    let special = model.special_tokens();
+    let (ids, mask) = pad_batch(inputs, special.pad, model.device())?;
+    let encoded = model.encode(&ids, &mask)?;
+    let mut session = model.start(&encoded, &mask)?;
+    Ok(generate(session.as_mut(), inputs.len(), cfg, &special)?)
+}
+
+/// Splits inputs into batches whose padded size (rows × longest row) stays within `max_tokens`
+/// and `max_rows`, grouping similar lengths; returns batches of input indices.
+pub fn plan_batches(lengths: &[usize], max_tokens: usize, max_rows: usize) -> Vec<Vec<usize>> {
+    let mut order: Vec<usize> = (0..lengths.len()).collect();
+    order.sort_by_key(|&i| std::cmp::Reverse(lengths[i]));
+    let mut batches: Vec<Vec<usize>> = Vec::new();
+    let mut current: Vec<usize> = Vec::new();
+    let mut longest = 0;
+    for i in order {
+        let l = lengths[i].max(1);
+        let would = (current.len() + 1) * longest.max(l);
+        if !current.is_empty() && (would > max_tokens || current.len() >= max_rows) {
+            batches.push(std::mem::take(&mut current));
+            longest = 0;
+        }
+        longest = longest.max(l);
+        current.push(i);
+    }
+    if !current.is_empty() {
+        batches.push(current);
+    }
+    batches
+}
+
+/// Runs any number of inputs in token-budgeted batches; results come back in input order.
+pub fn run_all(
+    model: &dyn Seq2Seq,
+    inputs: &[Vec<u32>],
+    cfg: &GenerationConfig,
+    budget: &BatchBudget,
+) -> Result<Vec<Hypothesis>, EngineError> {
+    check_inputs(model, inputs)?;
+    let lengths: Vec<usize> = inputs.iter().map(Vec::len).collect();
+    let mut out: Vec<Option<Hypothesis>> = vec![None; inputs.len()];
+    for batch in plan_batches(&lengths, budget.max_tokens, budget.max_rows) {
+        let rows: Vec<&[u32]> = batch.iter().map(|&i| inputs[i].as_slice()).collect();
+        for (i, h) in batch.iter().zip(run_batch(model, &rows, cfg)?) {
+            out[*i] = Some(h);
+        }
+    }
+    Ok(out.into_iter().flatten().collect())
+}
+
+/// Limits on one padded batch.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BatchBudget {
+    /// Rows × longest row, in source tokens.
+    pub max_tokens: usize,
+    pub max_rows: usize,
+}
+
+impl Default for BatchBudget {
+    fn default() -> Self {
+        Self {
+            max_tokens: 8192,
+            max_rows: 64,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn batches_respect_the_budget_and_cover_every_input() {
+        let lengths = [5, 50, 7, 48, 3, 20, 20, 1];
+        let batches = plan_batches(&lengths, 100, 3);
+        let mut seen: Vec<usize> = batches.iter().flatten().copied().collect();
+        seen.sort();
+        assert_eq!(seen, (0..lengths.len()).collect::<Vec<_>>());
+        for b in &batches {
+            let longest = b.iter().map(|&i| lengths[i]).max().unwrap();
+            assert!(b.len() <= 3);
+            assert!(b.len() * longest <= 100 || b.len() == 1, "{b:?}");
+        }
+        // Longest first: the two ~50-token inputs share a batch.
+        assert_eq!(batches[0], vec![1, 3]);
+    }
+
+    #[test]
+    fn padding_and_mask() {
+        let (ids, mask) = pad_batch(&[&[4, 5, 6], &[7]], 9, &Device::Cpu).unwrap();
+        assert_eq!(
+            ids.to_vec2::<u32>().unwrap(),
+            vec![vec![4, 5, 6], vec![7, 9, 9]]
+        );
+        assert_eq!(
+            mask.to_vec2::<u32>().unwrap(),
+            vec![vec![1, 1, 1], vec![1, 0, 0]]
+        );
+    }
+
+    #[test]
+    fn devices_and_dtypes_parse() {
+        assert!(matches!(parse_device("cpu"), Ok(Device::Cpu)));
+        assert!(parse_device("tpu").is_err());
+        assert!(parse_device("cuda:x").is_err());
+        assert_eq!(parse_dtype("bf16").unwrap(), DType::BF16);
+        assert!(parse_dtype("f8").is_err());
+    }
+}
