@@ -10,7 +10,7 @@ use crate::models::Seq2Seq;
 pub enum EngineError {
     #[error("{0}")]
     Generate(#[from] GenerateError),
-    #[error("model error: {0}")]
+    #[error("model error: {}", crate::models::describe(.0))]
     Model(#[from] candle_core::Error),
     #[error("input {index} has {tokens} tokens; this model accepts at most {max}")]
     TooLong {

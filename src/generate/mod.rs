@@ -29,7 +29,7 @@ pub struct Hypothesis {
 pub enum GenerateError {
     #[error("invalid generation settings: {0}")]
     Invalid(String),
-    #[error("model error during decoding: {0}")]
+    #[error("model error during decoding: {}", crate::models::describe(.0))]
     Model(#[from] candle_core::Error),
 }
 

@@ -316,9 +316,13 @@ impl Marian {
             )?;
             (shared.clone(), shared)
         } else {
+            // transformers gives both separate tables `vocab_size` rows (copies of the shared
+            // one); a checkpoint whose decoder table was resized has `decoder_vocab_size` rows.
+            let dec = first_present(&["model.decoder.embed_tokens.weight"], src_v)
+                .or_else(|_| first_present(&["model.decoder.embed_tokens.weight"], tgt_v))?;
             (
                 first_present(&["model.encoder.embed_tokens.weight"], src_v)?,
-                first_present(&["model.decoder.embed_tokens.weight"], tgt_v)?,
+                dec,
             )
         };
         let lm_weight = if cfg.tie_word_embeddings || !vb.contains_tensor("lm_head.weight") {

@@ -12,6 +12,19 @@ pub mod weights;
 
 use candle_core::{DType, Device, Result, Tensor};
 
+/// A candle error as one line for people: without the backtrace candle attaches when
+/// `RUST_BACKTRACE` is set.
+pub fn describe(e: &candle_core::Error) -> String {
+    match e {
+        candle_core::Error::WithBacktrace { inner, .. } => describe(inner),
+        candle_core::Error::Context { inner, context } => format!("{context}: {}", describe(inner)),
+        candle_core::Error::WithPath { inner, path } => {
+            format!("{}: {}", path.display(), describe(inner))
+        }
+        other => other.to_string(),
+    }
+}
+
 /// Additive attention mask `(B, 1, 1, S)` from a `(B, S)` mask of ones (keep) and zeros (padding).
 ///
 /// Masked positions get the most negative finite f32, as transformers does, so a softmax row that

@@ -59,8 +59,14 @@ impl HubOptions {
     /// [`HubOptions::from_env`] over any variable lookup (for tests and embedding).
     /// Reads the token file if no token variable is set. `progress` is off.
     pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Self {
-        let var = |k: &str| get(k).map(|v| v.trim().to_string()).filter(|v| !v.is_empty());
-        let home = var("HOME").or_else(|| var("USERPROFILE")).map(PathBuf::from);
+        let var = |k: &str| {
+            get(k)
+                .map(|v| v.trim().to_string())
+                .filter(|v| !v.is_empty())
+        };
+        let home = var("HOME")
+            .or_else(|| var("USERPROFILE"))
+            .map(PathBuf::from);
         let hf_home = var("HF_HOME").map(PathBuf::from).or_else(|| {
             var("XDG_CACHE_HOME")
                 .map(PathBuf::from)
@@ -71,15 +77,26 @@ impl HubOptions {
             .or_else(|| var("HUGGINGFACE_HUB_CACHE"))
             .map(PathBuf::from)
             .or_else(|| hf_home.as_ref().map(|h| h.join("hub")));
-        let offline = var("HF_HUB_OFFLINE")
-            .is_some_and(|v| matches!(v.to_ascii_lowercase().as_str(), "1" | "true" | "yes" | "on"));
-        let token = var("HF_TOKEN").or_else(|| var("HUGGING_FACE_HUB_TOKEN")).or_else(|| {
-            let path = var("HF_TOKEN_PATH").map(PathBuf::from).or_else(|| hf_home.map(|h| h.join("token")))?;
-            let text = std::fs::read_to_string(path).ok()?;
-            Some(text.trim().to_string()).filter(|t| !t.is_empty())
+        let offline = var("HF_HUB_OFFLINE").is_some_and(|v| {
+            matches!(v.to_ascii_lowercase().as_str(), "1" | "true" | "yes" | "on")
         });
+        let token = var("HF_TOKEN")
+            .or_else(|| var("HUGGING_FACE_HUB_TOKEN"))
+            .or_else(|| {
+                let path = var("HF_TOKEN_PATH")
+                    .map(PathBuf::from)
+                    .or_else(|| hf_home.map(|h| h.join("token")))?;
+                let text = std::fs::read_to_string(path).ok()?;
+                Some(text.trim().to_string()).filter(|t| !t.is_empty())
+            });
         let endpoint = var("HF_ENDPOINT").map(|e| e.trim_end_matches('/').to_string());
-        HubOptions { cache_dir, offline, token, endpoint, progress: false }
+        HubOptions {
+            cache_dir,
+            offline,
+            token,
+            endpoint,
+            progress: false,
+        }
     }
 
     /// The cache directory, or `no_cache_dir` when none could be determined.
@@ -109,7 +126,11 @@ fn is_commit(rev: &str) -> bool {
 
 /// The commit and snapshot directory the cache has for `revision`: through
 /// `refs/<revision>`, or directly when `revision` is a commit sha.
-pub(crate) fn cached_snapshot(cache: &Path, repo: &str, revision: &str) -> Option<(String, PathBuf)> {
+pub(crate) fn cached_snapshot(
+    cache: &Path,
+    repo: &str,
+    revision: &str,
+) -> Option<(String, PathBuf)> {
     let folder = repo_folder(cache, repo);
     let commit = match std::fs::read_to_string(folder.join("refs").join(revision)) {
         Ok(c) => c.trim().to_string(),
@@ -193,7 +214,11 @@ impl Ctx<'_> {
             revision: self.revision.into(),
             endpoint: self.endpoint.clone(),
             detail: detail.clone(),
-            hint: if self.has_token { String::new() } else { "; if it is private or gated, set HF_TOKEN".into() },
+            hint: if self.has_token {
+                String::new()
+            } else {
+                "; if it is private or gated, set HF_TOKEN".into()
+            },
         };
         let denied = |remedy: &str| RegistryError::AccessDenied {
             repo: self.repo.into(),
@@ -238,7 +263,10 @@ impl Ctx<'_> {
         match api.info() {
             Ok(info) => Ok(Some(info)),
             Err(ApiError::IoError(e)) => {
-                tracing::warn!("unreadable repository listing from {}: {e}; probing files instead", self.endpoint);
+                tracing::warn!(
+                    "unreadable repository listing from {}: {e}; probing files instead",
+                    self.endpoint
+                );
                 Ok(None)
             }
             Err(e) => match self.map_error(e, "(repository listing)") {
@@ -272,9 +300,17 @@ impl FileSource for HubSource<'_> {
             }
         }
         let Some(api) = &self.api else {
-            return if required { Err(self.missing(name)) } else { Ok(None) };
+            return if required {
+                Err(self.missing(name))
+            } else {
+                Ok(None)
+            };
         };
-        tracing::info!("downloading {name} of {}@{}", self.ctx.repo, self.ctx.revision);
+        tracing::info!(
+            "downloading {name} of {}@{}",
+            self.ctx.repo,
+            self.ctx.revision
+        );
         match api.download(name) {
             Ok(path) => {
                 self.downloaded.push(name.to_string());
@@ -293,21 +329,40 @@ impl FileSource for HubSource<'_> {
             return self.ctx.not_cached(what);
         }
         RegistryError::FileMissing {
-            location: format!("hub repository {}@{} ({})", self.ctx.repo, self.ctx.revision, self.ctx.endpoint),
+            location: format!(
+                "hub repository {}@{} ({})",
+                self.ctx.repo, self.ctx.revision, self.ctx.endpoint
+            ),
             file: what.to_string(),
             remedy: missing_remedy(false),
         }
     }
 }
 
-fn finish(ctx: &Ctx<'_>, picked: Picked, manifest: Option<&Manifest>, downloaded: Vec<String>) -> ModelFiles {
-    let root = picked.config.parent().map(Path::to_path_buf).unwrap_or_default();
+fn finish(
+    ctx: &Ctx<'_>,
+    picked: Picked,
+    manifest: Option<&Manifest>,
+    downloaded: Vec<String>,
+) -> ModelFiles {
+    let root = picked
+        .config
+        .parent()
+        .map(Path::to_path_buf)
+        .unwrap_or_default();
     let revision = root
         .file_name()
         .and_then(|n| n.to_str())
         .map(str::to_string)
         .or_else(|| Some(ctx.revision.to_string()));
-    ModelFiles::from_picked(ctx.repo.to_string(), revision, root, picked, manifest.cloned(), downloaded)
+    ModelFiles::from_picked(
+        ctx.repo.to_string(),
+        revision,
+        root,
+        picked,
+        manifest.cloned(),
+        downloaded,
+    )
 }
 
 pub(crate) fn resolve_hub(
@@ -347,7 +402,11 @@ pub(crate) fn resolve_hub(
                 Err(e) => tracing::debug!("not fully cached ({e}); asking the hub"),
             }
         }
-        Mode::Pull if opts.offline => return Err(RegistryError::OfflinePull { spec: label.to_string() }),
+        Mode::Pull if opts.offline => {
+            return Err(RegistryError::OfflinePull {
+                spec: label.to_string(),
+            })
+        }
         Mode::Pull => {}
     }
 
@@ -359,22 +418,40 @@ pub(crate) fn resolve_hub(
     if let Some(endpoint) = &opts.endpoint {
         builder = builder.with_endpoint(endpoint.clone());
     }
-    let api = builder.build().map_err(|e| match ctx.map_error(e, "(client setup)") {
-        Mapped::Fail(e) => e,
-        Mapped::Absent => ctx.unreachable("(client setup)", "cannot build the HTTP client".into()),
-    })?;
-    let api = api.repo(Repo::with_revision(repo.to_string(), RepoType::Model, revision.to_string()));
+    let api = builder
+        .build()
+        .map_err(|e| match ctx.map_error(e, "(client setup)") {
+            Mapped::Fail(e) => e,
+            Mapped::Absent => {
+                ctx.unreachable("(client setup)", "cannot build the HTTP client".into())
+            }
+        })?;
+    let api = api.repo(Repo::with_revision(
+        repo.to_string(),
+        RepoType::Model,
+        revision.to_string(),
+    ));
 
     let mut snapshot = cached.map(|(_, s)| s);
     let mut listing = None;
     let has_file_list = manifest.is_some_and(|m| m.files.is_some());
     if matches!(mode, Mode::Pull) || !has_file_list {
         if let Some(info) = ctx.repo_info(&api)? {
-            snapshot = Some(repo_folder(&ctx.cache, repo).join("snapshots").join(&info.sha));
+            snapshot = Some(
+                repo_folder(&ctx.cache, repo)
+                    .join("snapshots")
+                    .join(&info.sha),
+            );
             listing = Some(info.siblings.into_iter().map(|s| s.rfilename).collect());
         }
     }
-    let mut src = HubSource { ctx: &ctx, api: Some(api), snapshot, listing, downloaded: Vec::new() };
+    let mut src = HubSource {
+        ctx: &ctx,
+        api: Some(api),
+        snapshot,
+        listing,
+        downloaded: Vec::new(),
+    };
     let picked = local::pick(&mut src, manifest)?;
     let downloaded = std::mem::take(&mut src.downloaded);
     Ok(finish(&ctx, picked, manifest, downloaded))
@@ -386,14 +463,20 @@ mod tests {
     use std::collections::HashMap;
 
     fn lookup(vars: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
-        let map: HashMap<String, String> = vars.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        let map: HashMap<String, String> = vars
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
         move |k| map.get(k).cloned()
     }
 
     #[test]
     fn options_from_variables() {
         let o = HubOptions::from_lookup(lookup(&[("HOME", "/home/u")]));
-        assert_eq!(o.cache_dir, Some(PathBuf::from("/home/u/.cache/huggingface/hub")));
+        assert_eq!(
+            o.cache_dir,
+            Some(PathBuf::from("/home/u/.cache/huggingface/hub"))
+        );
         assert!(!o.offline && o.endpoint.is_none());
         assert_eq!(o.endpoint(), "https://huggingface.co");
 
@@ -408,12 +491,22 @@ mod tests {
         assert!(o.offline);
         assert_eq!(o.token.as_deref(), Some("hf_abc"));
         assert_eq!(o.endpoint(), "https://mirror.example");
-        assert!(!format!("{o:?}").contains("hf_abc"), "token must not be printed");
+        assert!(
+            !format!("{o:?}").contains("hf_abc"),
+            "token must not be printed"
+        );
 
-        let o = HubOptions::from_lookup(lookup(&[("HF_HUB_CACHE", "/c"), ("HF_HOME", "/h"), ("HF_HUB_OFFLINE", "0")]));
+        let o = HubOptions::from_lookup(lookup(&[
+            ("HF_HUB_CACHE", "/c"),
+            ("HF_HOME", "/h"),
+            ("HF_HUB_OFFLINE", "0"),
+        ]));
         assert_eq!(o.cache_dir, Some(PathBuf::from("/c")));
         assert!(!o.offline);
-        let o = HubOptions::from_lookup(lookup(&[("XDG_CACHE_HOME", "/x"), ("HF_HUB_OFFLINE", "TRUE")]));
+        let o = HubOptions::from_lookup(lookup(&[
+            ("XDG_CACHE_HOME", "/x"),
+            ("HF_HUB_OFFLINE", "TRUE"),
+        ]));
         assert_eq!(o.cache_dir, Some(PathBuf::from("/x/huggingface/hub")));
         assert!(o.offline);
         let o = HubOptions::from_lookup(lookup(&[]));
@@ -431,7 +524,10 @@ mod tests {
         assert_eq!(o.token.as_deref(), Some("hf_env"));
         let other = d.path().join("other-token");
         std::fs::write(&other, "hf_other").unwrap();
-        let o = HubOptions::from_lookup(lookup(&[("HF_HOME", home), ("HF_TOKEN_PATH", other.to_str().unwrap())]));
+        let o = HubOptions::from_lookup(lookup(&[
+            ("HF_HOME", home),
+            ("HF_TOKEN_PATH", other.to_str().unwrap()),
+        ]));
         assert_eq!(o.token.as_deref(), Some("hf_other"));
     }
 
@@ -443,10 +539,16 @@ mod tests {
         assert!(folder.ends_with("models--org--name"));
         std::fs::create_dir_all(folder.join("snapshots").join(sha)).unwrap();
         assert_eq!(cached_snapshot(d.path(), "org/name", "main"), None);
-        assert_eq!(cached_snapshot(d.path(), "org/name", sha).map(|c| c.0), Some(sha.to_string()));
+        assert_eq!(
+            cached_snapshot(d.path(), "org/name", sha).map(|c| c.0),
+            Some(sha.to_string())
+        );
         std::fs::create_dir_all(folder.join("refs")).unwrap();
         std::fs::write(folder.join("refs").join("main"), format!("{sha}\n")).unwrap();
-        assert_eq!(cached_snapshot(d.path(), "org/name", "main").map(|c| c.0), Some(sha.to_string()));
+        assert_eq!(
+            cached_snapshot(d.path(), "org/name", "main").map(|c| c.0),
+            Some(sha.to_string())
+        );
         assert_eq!(cached_snapshot(d.path(), "org/other", "main"), None);
     }
 }

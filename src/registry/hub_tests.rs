@@ -25,7 +25,13 @@ fn opts(cache: &Path, offline: bool, endpoint: Option<&str>) -> HubOptions {
 }
 
 /// Lays out `models--org--name/{blobs,refs,snapshots}` as huggingface_hub does.
-fn fake_cache(cache: &Path, repo: &str, sha: &str, refs: &[&str], files: &[(&str, &str)]) -> PathBuf {
+fn fake_cache(
+    cache: &Path,
+    repo: &str,
+    sha: &str,
+    refs: &[&str],
+    files: &[(&str, &str)],
+) -> PathBuf {
     let folder = hub::repo_folder(cache, repo);
     let snapshot = folder.join("snapshots").join(sha);
     std::fs::create_dir_all(&snapshot).unwrap();
@@ -34,7 +40,11 @@ fn fake_cache(cache: &Path, repo: &str, sha: &str, refs: &[&str], files: &[(&str
         let blob = folder.join("blobs").join(etag(body.as_bytes()));
         std::fs::write(&blob, body).unwrap();
         #[cfg(unix)]
-        std::os::unix::fs::symlink(Path::new("../../blobs").join(blob.file_name().unwrap()), snapshot.join(name)).unwrap();
+        std::os::unix::fs::symlink(
+            Path::new("../../blobs").join(blob.file_name().unwrap()),
+            snapshot.join(name),
+        )
+        .unwrap();
         #[cfg(not(unix))]
         std::fs::copy(&blob, snapshot.join(name)).unwrap();
     }
@@ -78,26 +88,54 @@ fn offline_manifest_from_fake_cache_without_refs() {
     assert_eq!(f.dir_name, OPUS_REPO);
     assert_eq!(f.revision.as_deref(), Some(OPUS_SHA));
     assert_eq!(f.root, snap);
-    assert_eq!(f.weights, Weights::PytorchBin(snap.join("pytorch_model.bin")));
-    assert_eq!(f.generation_config, Some(snap.join("generation_config.json")));
+    assert_eq!(
+        f.weights,
+        Weights::PytorchBin(snap.join("pytorch_model.bin"))
+    );
+    assert_eq!(
+        f.generation_config,
+        Some(snap.join("generation_config.json"))
+    );
     assert!(matches!(f.tokenizer, TokenizerFiles::Marian { .. }));
     assert!(f.downloaded.is_empty());
     let g = f.generation_defaults().unwrap();
-    assert_eq!((g.num_beams, g.decoder_start_token_id), (Some(6), Some(67027)));
+    assert_eq!(
+        (g.num_beams, g.decoder_start_token_id),
+        (Some(6), Some(67027))
+    );
 }
 
 #[test]
 fn offline_hub_id_through_refs_main() {
     let cache = tempfile::tempdir().unwrap();
-    let files = [("config.json", T5_CONFIG), ("model.safetensors", "w"), ("tokenizer.json", "{}"), ("spiece.model", "s")];
+    let files = [
+        ("config.json", T5_CONFIG),
+        ("model.safetensors", "w"),
+        ("tokenizer.json", "{}"),
+        ("spiece.model", "s"),
+    ];
     let snap = fake_cache(cache.path(), "org/t5", SHA, &["main"], &files);
-    let f = resolve(&ModelSpec::parse("org/t5").unwrap(), &opts(cache.path(), true, None)).unwrap();
+    let f = resolve(
+        &ModelSpec::parse("org/t5").unwrap(),
+        &opts(cache.path(), true, None),
+    )
+    .unwrap();
     assert_eq!(f.revision.as_deref(), Some(SHA));
     assert_eq!(f.architecture, Architecture::T5);
-    assert_eq!(f.weights, Weights::Safetensors(vec![snap.join("model.safetensors")]));
-    assert_eq!(f.tokenizer, TokenizerFiles::TokenizerJson(snap.join("tokenizer.json")));
+    assert_eq!(
+        f.weights,
+        Weights::Safetensors(vec![snap.join("model.safetensors")])
+    );
+    assert_eq!(
+        f.tokenizer,
+        TokenizerFiles::TokenizerJson(snap.join("tokenizer.json"))
+    );
     // by sha too, and a manifest whose optional file is absent
-    let f = resolve(&ModelSpec::parse(&format!("org/t5@{SHA}")).unwrap(), &opts(cache.path(), true, None)).unwrap();
+    let f = resolve(
+        &ModelSpec::parse(&format!("org/t5@{SHA}")).unwrap(),
+        &opts(cache.path(), true, None),
+    )
+    .unwrap();
     assert!(f.generation_config.is_none());
 }
 
@@ -107,7 +145,17 @@ fn offline_misses_name_repo_file_and_remedy() {
     let o = opts(cache.path(), true, None);
     let e = resolve(&ModelSpec::parse("opus-mt-nl-en").unwrap(), &o).unwrap_err();
     assert_eq!(e.kind(), "not_cached");
-    assert_mentions(&e, &[OPUS_REPO, OPUS_SHA, "`config.json`", "copydesk models pull opus-mt-nl-en", "HF_HUB_OFFLINE", "--model <DIR>"]);
+    assert_mentions(
+        &e,
+        &[
+            OPUS_REPO,
+            OPUS_SHA,
+            "`config.json`",
+            "copydesk models pull opus-mt-nl-en",
+            "HF_HUB_OFFLINE",
+            "--model <DIR>",
+        ],
+    );
     assert_mentions(&e, &[&cache.path().display().to_string()]);
 
     let mut partial = opus_files();
@@ -117,10 +165,24 @@ fn offline_misses_name_repo_file_and_remedy() {
     assert_eq!(e.kind(), "not_cached");
     assert_mentions(&e, &["`pytorch_model.bin`", OPUS_REPO]);
 
-    fake_cache(cache.path(), "org/t5", SHA, &["main"], &[("config.json", T5_CONFIG), ("tokenizer.json", "{}")]);
+    fake_cache(
+        cache.path(),
+        "org/t5",
+        SHA,
+        &["main"],
+        &[("config.json", T5_CONFIG), ("tokenizer.json", "{}")],
+    );
     let e = resolve(&ModelSpec::parse("org/t5@main").unwrap(), &o).unwrap_err();
     assert_eq!(e.kind(), "not_cached");
-    assert_mentions(&e, &["org/t5@main", "model.safetensors", "pytorch_model.bin", "copydesk models pull org/t5"]);
+    assert_mentions(
+        &e,
+        &[
+            "org/t5@main",
+            "model.safetensors",
+            "pytorch_model.bin",
+            "copydesk models pull org/t5",
+        ],
+    );
 
     let e = pull(&ModelSpec::parse("org/t5").unwrap(), &o).unwrap_err();
     assert_eq!(e.kind(), "offline");
@@ -137,7 +199,14 @@ struct FakeRepo {
 }
 
 fn repo(repo: &'static str, files: &[(&'static str, &str)]) -> FakeRepo {
-    FakeRepo { repo, files: files.iter().map(|(n, b)| (*n, b.as_bytes().to_vec())).collect(), fail: None }
+    FakeRepo {
+        repo,
+        files: files
+            .iter()
+            .map(|(n, b)| (*n, b.as_bytes().to_vec()))
+            .collect(),
+        fail: None,
+    }
 }
 
 struct FakeHub {
@@ -153,9 +222,16 @@ impl FakeHub {
 
 /// ureq 2 sends even loopback requests through *_PROXY variables.
 fn proxied() -> bool {
-    ["ALL_PROXY", "all_proxy", "HTTPS_PROXY", "https_proxy", "HTTP_PROXY", "http_proxy"]
-        .iter()
-        .any(|k| std::env::var_os(k).is_some_and(|v| !v.is_empty()))
+    [
+        "ALL_PROXY",
+        "all_proxy",
+        "HTTPS_PROXY",
+        "https_proxy",
+        "HTTP_PROXY",
+        "http_proxy",
+    ]
+    .iter()
+    .any(|k| std::env::var_os(k).is_some_and(|v| !v.is_empty()))
 }
 
 fn serve(repos: Vec<FakeRepo>) -> FakeHub {
@@ -171,7 +247,11 @@ fn serve(repos: Vec<FakeRepo>) -> FakeHub {
     FakeHub { endpoint, log }
 }
 
-fn handle(mut stream: TcpStream, repos: &[FakeRepo], log: &Mutex<Vec<String>>) -> std::io::Result<()> {
+fn handle(
+    mut stream: TcpStream,
+    repos: &[FakeRepo],
+    log: &Mutex<Vec<String>>,
+) -> std::io::Result<()> {
     let mut reader = BufReader::new(stream.try_clone()?);
     let mut line = String::new();
     reader.read_line(&mut line)?;
@@ -194,7 +274,10 @@ fn handle(mut stream: TcpStream, repos: &[FakeRepo], log: &Mutex<Vec<String>>) -
         l.push(format!("{path} auth={auth}"));
     }
     let (status, headers, body) = route(&path, range.as_deref(), repos);
-    let mut out = format!("HTTP/1.1 {status} X\r\nContent-Length: {}\r\nConnection: close\r\n", body.len());
+    let mut out = format!(
+        "HTTP/1.1 {status} X\r\nContent-Length: {}\r\nConnection: close\r\n",
+        body.len()
+    );
     for (k, v) in headers {
         out.push_str(&format!("{k}: {v}\r\n"));
     }
@@ -207,12 +290,16 @@ fn handle(mut stream: TcpStream, repos: &[FakeRepo], log: &Mutex<Vec<String>>) -
 type Response = (u16, Vec<(&'static str, String)>, Vec<u8>);
 
 fn route(path: &str, range: Option<&str>, repos: &[FakeRepo]) -> Response {
-    let err = |status: u16, code: &str| (status, vec![("X-Error-Code", code.to_string())], Vec::new());
+    let err =
+        |status: u16, code: &str| (status, vec![("X-Error-Code", code.to_string())], Vec::new());
     let (api, rest) = match path.strip_prefix("/api/models/") {
         Some(rest) => (true, rest),
         None => (false, path.trim_start_matches('/')),
     };
-    let Some(r) = repos.iter().find(|r| rest.starts_with(&format!("{}/", r.repo))) else {
+    let Some(r) = repos
+        .iter()
+        .find(|r| rest.starts_with(&format!("{}/", r.repo)))
+    else {
         return err(401, "RepoNotFound");
     };
     if let Some((status, code)) = r.fail {
@@ -225,16 +312,32 @@ fn route(path: &str, range: Option<&str>, repos: &[FakeRepo]) -> Response {
         return err(404, "RevisionNotFound");
     }
     if api && kind == "revision" {
-        let siblings: Vec<_> = r.files.iter().map(|(n, _)| serde_json::json!({ "rfilename": n })).collect();
+        let siblings: Vec<_> = r
+            .files
+            .iter()
+            .map(|(n, _)| serde_json::json!({ "rfilename": n }))
+            .collect();
         let body = serde_json::json!({ "sha": SHA, "siblings": siblings }).to_string();
-        return (200, vec![("Content-Type", "application/json".into())], body.into_bytes());
+        return (
+            200,
+            vec![("Content-Type", "application/json".into())],
+            body.into_bytes(),
+        );
     }
-    let Some((_, data)) = r.files.iter().find(|(n, _)| *n == file).filter(|_| kind == "resolve") else {
+    let Some((_, data)) = r
+        .files
+        .iter()
+        .find(|(n, _)| *n == file)
+        .filter(|_| kind == "resolve")
+    else {
         return err(404, "EntryNotFound");
     };
     let len = data.len();
     let (start, end) = match range.and_then(|r| r.split_once('-')) {
-        Some((a, b)) => (a.parse().unwrap_or(0), b.parse().unwrap_or(len - 1).min(len - 1)),
+        Some((a, b)) => (
+            a.parse().unwrap_or(0),
+            b.parse().unwrap_or(len - 1).min(len - 1),
+        ),
         None => (0, len - 1),
     };
     let headers = vec![
@@ -242,7 +345,11 @@ fn route(path: &str, range: Option<&str>, repos: &[FakeRepo]) -> Response {
         ("ETag", format!("\"{}\"", etag(data))),
         ("Content-Range", format!("bytes {start}-{end}/{len}")),
     ];
-    (if range.is_some() { 206 } else { 200 }, headers, data[start..=end].to_vec())
+    (
+        if range.is_some() { 206 } else { 200 },
+        headers,
+        data[start..=end].to_vec(),
+    )
 }
 
 #[test]
@@ -267,18 +374,45 @@ fn downloads_into_cache_then_resolves_offline() {
     let mut o = opts(cache.path(), false, Some(&hub.endpoint));
     o.token = Some("hf_test".into());
     let f = resolve(&spec, &o).unwrap();
-    let snap = hub::repo_folder(cache.path(), "org/t5").join("snapshots").join(SHA);
+    let snap = hub::repo_folder(cache.path(), "org/t5")
+        .join("snapshots")
+        .join(SHA);
     assert_eq!(f.revision.as_deref(), Some(SHA));
-    assert_eq!(f.weights, Weights::Safetensors(vec![snap.join("model.safetensors")]));
-    assert_eq!(std::fs::read_to_string(snap.join("model.safetensors")).unwrap(), "safetensors-bytes");
-    assert_eq!(f.tokenizer, TokenizerFiles::TokenizerJson(snap.join("tokenizer.json")));
+    assert_eq!(
+        f.weights,
+        Weights::Safetensors(vec![snap.join("model.safetensors")])
+    );
+    assert_eq!(
+        std::fs::read_to_string(snap.join("model.safetensors")).unwrap(),
+        "safetensors-bytes"
+    );
+    assert_eq!(
+        f.tokenizer,
+        TokenizerFiles::TokenizerJson(snap.join("tokenizer.json"))
+    );
     let mut got = f.downloaded.clone();
     got.sort();
-    assert_eq!(got, ["config.json", "generation_config.json", "model.safetensors", "tokenizer.json"]);
+    assert_eq!(
+        got,
+        [
+            "config.json",
+            "generation_config.json",
+            "model.safetensors",
+            "tokenizer.json"
+        ]
+    );
     assert_eq!(f.generation_defaults().unwrap().max_new_tokens, Some(64));
-    let refs_main = hub::repo_folder(cache.path(), "org/t5").join("refs").join("main");
+    let refs_main = hub::repo_folder(cache.path(), "org/t5")
+        .join("refs")
+        .join("main");
     assert_eq!(std::fs::read_to_string(refs_main).unwrap().trim(), SHA);
-    assert!(hub.requests().iter().all(|r| r.ends_with("auth=Bearer hf_test")), "{:?}", hub.requests());
+    assert!(
+        hub.requests()
+            .iter()
+            .all(|r| r.ends_with("auth=Bearer hf_test")),
+        "{:?}",
+        hub.requests()
+    );
 
     let before = hub.requests().len();
     let again = resolve(&spec, &opts(cache.path(), false, Some(&hub.endpoint))).unwrap();
@@ -289,7 +423,9 @@ fn downloads_into_cache_then_resolves_offline() {
 
     let pulled = pull(&spec, &opts(cache.path(), false, Some(&hub.endpoint))).unwrap();
     assert!(pulled.downloaded.is_empty(), "{:?}", pulled.downloaded);
-    assert!(hub.requests()[before..].iter().any(|r| r.starts_with("/api/models/org/t5/revision/main")));
+    assert!(hub.requests()[before..]
+        .iter()
+        .any(|r| r.starts_with("/api/models/org/t5/revision/main")));
 }
 
 #[test]
@@ -313,15 +449,31 @@ fn manifest_file_list_skips_listing_and_tolerates_optional_absence() {
     );
     let m = parse_manifest("m", &text).unwrap();
     let cache = tempfile::tempdir().unwrap();
-    let f = resolve(&ModelSpec::Manifest(m.clone()), &opts(cache.path(), false, Some(&hub.endpoint))).unwrap();
+    let f = resolve(
+        &ModelSpec::Manifest(m.clone()),
+        &opts(cache.path(), false, Some(&hub.endpoint)),
+    )
+    .unwrap();
     assert!(f.generation_config.is_none());
     assert_eq!(f.downloaded.len(), 5, "{:?}", f.downloaded);
-    assert!(hub.requests().iter().all(|r| !r.starts_with("/api/")), "{:?}", hub.requests());
+    assert!(
+        hub.requests().iter().all(|r| !r.starts_with("/api/")),
+        "{:?}",
+        hub.requests()
+    );
     assert!(matches!(f.weights, Weights::PytorchBin(_)));
 
     let mut needs_more = m;
-    needs_more.files = Some(vec!["config.json".into(), "model.safetensors".into(), "tokenizer.json".into()]);
-    let e = resolve(&ModelSpec::Manifest(needs_more), &opts(cache.path(), false, Some(&hub.endpoint))).unwrap_err();
+    needs_more.files = Some(vec![
+        "config.json".into(),
+        "model.safetensors".into(),
+        "tokenizer.json".into(),
+    ]);
+    let e = resolve(
+        &ModelSpec::Manifest(needs_more),
+        &opts(cache.path(), false, Some(&hub.endpoint)),
+    )
+    .unwrap_err();
     assert_eq!(e.kind(), "file_missing");
     assert_mentions(&e, &["org/marian", SHA, "`model.safetensors`", "revision"]);
 }
@@ -343,7 +495,10 @@ fn sharded_weights_and_missing_weights_on_the_hub() {
                 ("spiece.model", "s"),
             ],
         ),
-        repo("org/empty", &[("config.json", T5_CONFIG), ("tokenizer.json", "{}")]),
+        repo(
+            "org/empty",
+            &[("config.json", T5_CONFIG), ("tokenizer.json", "{}")],
+        ),
     ]);
     let cache = tempfile::tempdir().unwrap();
     let o = opts(cache.path(), false, Some(&hub.endpoint));
@@ -367,7 +522,11 @@ fn hub_errors_map_to_kinds() {
     gated.fail = Some((403, "GatedRepo"));
     let mut broken = repo("org/broken", &[]);
     broken.fail = Some((503, ""));
-    let hub = serve(vec![gated, broken, repo("org/t5", &[("config.json", T5_CONFIG)])]);
+    let hub = serve(vec![
+        gated,
+        broken,
+        repo("org/t5", &[("config.json", T5_CONFIG)]),
+    ]);
     let cache = tempfile::tempdir().unwrap();
     let o = opts(cache.path(), false, Some(&hub.endpoint));
     let kind = |s: &str| resolve(&ModelSpec::parse(s).unwrap(), &o).unwrap_err();
@@ -391,13 +550,27 @@ fn unreachable_hub_names_repo_file_and_remedy() {
     if proxied() {
         return;
     }
-    let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let port = TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
     let endpoint = format!("http://127.0.0.1:{port}");
     let cache = tempfile::tempdir().unwrap();
     let o = opts(cache.path(), false, Some(&endpoint));
     let e = resolve(&ModelSpec::parse("opus-mt-nl-en").unwrap(), &o).unwrap_err();
     assert_eq!(e.kind(), "hub_unreachable");
-    assert_mentions(&e, &[OPUS_REPO, OPUS_SHA, "`config.json`", &endpoint, "copydesk models pull opus-mt-nl-en", "HF_HUB_OFFLINE"]);
+    assert_mentions(
+        &e,
+        &[
+            OPUS_REPO,
+            OPUS_SHA,
+            "`config.json`",
+            &endpoint,
+            "copydesk models pull opus-mt-nl-en",
+            "HF_HUB_OFFLINE",
+        ],
+    );
     let e = pull(&ModelSpec::parse("org/t5").unwrap(), &o).unwrap_err();
     assert_eq!(e.kind(), "hub_unreachable");
     assert_mentions(&e, &["org/t5@main", "copydesk models pull org/t5"]);

@@ -13,7 +13,8 @@ pub(crate) const GENERATION_CONFIG: &str = "generation_config.json";
 pub(crate) const SAFETENSORS: &str = "model.safetensors";
 pub(crate) const SAFETENSORS_INDEX: &str = "model.safetensors.index.json";
 pub(crate) const PYTORCH_BIN: &str = "pytorch_model.bin";
-pub(crate) const WEIGHT_CANDIDATES: &str = "model.safetensors, model.safetensors.index.json or pytorch_model.bin";
+pub(crate) const WEIGHT_CANDIDATES: &str =
+    "model.safetensors, model.safetensors.index.json or pytorch_model.bin";
 
 /// Something that can hand out a model's files as local paths.
 pub(crate) trait FileSource {
@@ -65,15 +66,36 @@ impl<S: FileSource> Picker<'_, S> {
 
 /// Picks config, weights and tokenizer. With a manifest that lists `files`,
 /// only those (and its `optional_files`) are considered.
-pub(crate) fn pick<S: FileSource>(src: &mut S, manifest: Option<&Manifest>) -> Result<Picked, RegistryError> {
+pub(crate) fn pick<S: FileSource>(
+    src: &mut S,
+    manifest: Option<&Manifest>,
+) -> Result<Picked, RegistryError> {
     let (listing, optional) = match manifest.and_then(|m| m.files.as_ref()) {
         Some(files) => {
-            let optional: BTreeSet<String> = manifest.map(|m| m.optional_files.iter().cloned().collect()).unwrap_or_default();
-            (Some(files.iter().cloned().chain(optional.iter().cloned()).collect()), optional)
+            let optional: BTreeSet<String> = manifest
+                .map(|m| m.optional_files.iter().cloned().collect())
+                .unwrap_or_default();
+            (
+                Some(
+                    files
+                        .iter()
+                        .cloned()
+                        .chain(optional.iter().cloned())
+                        .collect(),
+                ),
+                optional,
+            )
         }
-        None => (src.listing()?.map(|l| l.into_iter().collect()), BTreeSet::new()),
+        None => (
+            src.listing()?.map(|l| l.into_iter().collect()),
+            BTreeSet::new(),
+        ),
     };
-    let mut p = Picker { src, listing, optional };
+    let mut p = Picker {
+        src,
+        listing,
+        optional,
+    };
 
     let config = p.require(CONFIG)?;
     let architecture = read_architecture(&config)?;
@@ -97,7 +119,11 @@ pub(crate) fn pick<S: FileSource>(src: &mut S, manifest: Option<&Manifest>) -> R
     } else if let Some(index) = p.try_get(SAFETENSORS_INDEX)? {
         let mut shards = Vec::new();
         for shard in shard_names(&index)? {
-            shards.push(p.src.get(&shard, true)?.ok_or_else(|| p.src.missing(&shard))?);
+            shards.push(
+                p.src
+                    .get(&shard, true)?
+                    .ok_or_else(|| p.src.missing(&shard))?,
+            );
         }
         Weights::Safetensors(shards)
     } else if let Some(w) = p.try_get(PYTORCH_BIN)? {
@@ -107,10 +133,19 @@ pub(crate) fn pick<S: FileSource>(src: &mut S, manifest: Option<&Manifest>) -> R
     };
 
     let tokenizer = pick_tokenizer(&mut p, architecture)?;
-    Ok(Picked { architecture, config, generation_config, weights, tokenizer })
+    Ok(Picked {
+        architecture,
+        config,
+        generation_config,
+        weights,
+        tokenizer,
+    })
 }
 
-fn pick_tokenizer<S: FileSource>(p: &mut Picker<'_, S>, arch: Architecture) -> Result<TokenizerFiles, RegistryError> {
+fn pick_tokenizer<S: FileSource>(
+    p: &mut Picker<'_, S>,
+    arch: Architecture,
+) -> Result<TokenizerFiles, RegistryError> {
     if arch == Architecture::Marian {
         if let Some(source_spm) = p.try_get("source.spm")? {
             return Ok(TokenizerFiles::Marian {
@@ -123,7 +158,9 @@ fn pick_tokenizer<S: FileSource>(p: &mut Picker<'_, S>, arch: Architecture) -> R
         if let Some(t) = p.try_get("tokenizer.json")? {
             return Ok(TokenizerFiles::TokenizerJson(t));
         }
-        return Err(p.src.missing("source.spm + target.spm + vocab.json (or tokenizer.json)"));
+        return Err(p
+            .src
+            .missing("source.spm + target.spm + vocab.json (or tokenizer.json)"));
     }
     if let Some(t) = p.try_get("tokenizer.json")? {
         return Ok(TokenizerFiles::TokenizerJson(t));
@@ -136,7 +173,8 @@ fn pick_tokenizer<S: FileSource>(p: &mut Picker<'_, S>, arch: Architecture) -> R
 
 fn read_json(path: &Path) -> Result<serde_json::Value, RegistryError> {
     let text = std::fs::read_to_string(path).map_err(|e| RegistryError::io(path, e))?;
-    serde_json::from_str(&text).map_err(|e| RegistryError::bad_config(path, format!("invalid JSON: {e}")))
+    serde_json::from_str(&text)
+        .map_err(|e| RegistryError::bad_config(path, format!("invalid JSON: {e}")))
 }
 
 /// The architecture a config.json describes; unsupported families are an error.
@@ -160,9 +198,14 @@ fn shard_names(index: &Path) -> Result<Vec<String>, RegistryError> {
         .ok_or_else(|| RegistryError::bad_config(index, "no `weight_map` object"))?;
     let mut names = BTreeSet::new();
     for v in map.values() {
-        let name = v.as_str().ok_or_else(|| RegistryError::bad_config(index, "non-string shard name"))?;
+        let name = v
+            .as_str()
+            .ok_or_else(|| RegistryError::bad_config(index, "non-string shard name"))?;
         if name.is_empty() || name.contains(['/', '\\']) || name == ".." {
-            return Err(RegistryError::bad_config(index, format!("unsafe shard name {name:?}")));
+            return Err(RegistryError::bad_config(
+                index,
+                format!("unsafe shard name {name:?}"),
+            ));
         }
         names.insert(name.to_string());
     }
@@ -219,7 +262,10 @@ pub(crate) fn list_dir(dir: &Path) -> Result<Vec<String>, RegistryError> {
 
 /// Resolves a local directory. A cache repository folder
 /// (`models--org--name` with `refs/main` and `snapshots/`) means its `main` snapshot.
-pub(crate) fn resolve_dir(dir: &Path, manifest: Option<Manifest>) -> Result<ModelFiles, RegistryError> {
+pub(crate) fn resolve_dir(
+    dir: &Path,
+    manifest: Option<Manifest>,
+) -> Result<ModelFiles, RegistryError> {
     let mut root = dir.to_path_buf();
     let mut revision = None;
     if !dir.join(CONFIG).exists() && dir.join("snapshots").is_dir() {
@@ -231,7 +277,14 @@ pub(crate) fn resolve_dir(dir: &Path, manifest: Option<Manifest>) -> Result<Mode
     }
     let mut src = DirSource { root: root.clone() };
     let picked = pick(&mut src, manifest.as_ref())?;
-    Ok(ModelFiles::from_picked(dir.display().to_string(), revision, root, picked, manifest, Vec::new()))
+    Ok(ModelFiles::from_picked(
+        dir.display().to_string(),
+        revision,
+        root,
+        picked,
+        manifest,
+        Vec::new(),
+    ))
 }
 
 #[cfg(test)]
@@ -239,7 +292,8 @@ pub(crate) mod tests {
     use super::*;
 
     pub(crate) const MARIAN_CONFIG: &str = r#"{"model_type": "marian", "architectures": ["MarianMTModel"], "num_beams": 6, "max_length": 512, "pad_token_id": 67027}"#;
-    pub(crate) const T5_CONFIG: &str = r#"{"model_type": "t5", "architectures": ["T5ForConditionalGeneration"]}"#;
+    pub(crate) const T5_CONFIG: &str =
+        r#"{"model_type": "t5", "architectures": ["T5ForConditionalGeneration"]}"#;
 
     pub(crate) fn write(dir: &Path, files: &[(&str, &str)]) {
         for (name, body) in files {
@@ -264,17 +318,27 @@ pub(crate) mod tests {
         ]);
         let f = resolve_dir(d.path(), None).unwrap();
         assert_eq!(f.architecture, Architecture::Marian);
-        assert_eq!(f.weights, Weights::PytorchBin(d.path().join("pytorch_model.bin")));
+        assert_eq!(
+            f.weights,
+            Weights::PytorchBin(d.path().join("pytorch_model.bin"))
+        );
         assert!(f.generation_config.is_none());
         match &f.tokenizer {
-            TokenizerFiles::Marian { source_spm, target_vocab, .. } => {
+            TokenizerFiles::Marian {
+                source_spm,
+                target_vocab,
+                ..
+            } => {
                 assert_eq!(source_spm, &d.path().join("source.spm"));
                 assert!(target_vocab.is_none());
             }
             other => panic!("expected Marian tokenizer, got {other:?}"),
         }
         let g = f.generation_defaults().unwrap();
-        assert_eq!((g.num_beams, g.max_length, g.pad_token_id), (Some(6), Some(512), Some(67027)));
+        assert_eq!(
+            (g.num_beams, g.max_length, g.pad_token_id),
+            (Some(6), Some(512), Some(67027))
+        );
     }
 
     #[test]
@@ -288,16 +352,32 @@ pub(crate) mod tests {
             ("spiece.model", "s"),
         ]);
         let f = resolve_dir(d.path(), None).unwrap();
-        assert_eq!(f.weights, Weights::Safetensors(vec![d.path().join("model.safetensors")]));
-        assert_eq!(f.tokenizer, TokenizerFiles::TokenizerJson(d.path().join("tokenizer.json")));
-        assert_eq!(f.generation_config, Some(d.path().join("generation_config.json")));
+        assert_eq!(
+            f.weights,
+            Weights::Safetensors(vec![d.path().join("model.safetensors")])
+        );
+        assert_eq!(
+            f.tokenizer,
+            TokenizerFiles::TokenizerJson(d.path().join("tokenizer.json"))
+        );
+        assert_eq!(
+            f.generation_config,
+            Some(d.path().join("generation_config.json"))
+        );
     }
 
     #[test]
     fn t5_with_spiece_only_and_marian_with_tokenizer_json() {
-        let d = dir_with(&[("config.json", T5_CONFIG), ("pytorch_model.bin", "w"), ("spiece.model", "s")]);
+        let d = dir_with(&[
+            ("config.json", T5_CONFIG),
+            ("pytorch_model.bin", "w"),
+            ("spiece.model", "s"),
+        ]);
         let f = resolve_dir(d.path(), None).unwrap();
-        assert_eq!(f.tokenizer, TokenizerFiles::Spiece(d.path().join("spiece.model")));
+        assert_eq!(
+            f.tokenizer,
+            TokenizerFiles::Spiece(d.path().join("spiece.model"))
+        );
         let d = dir_with(&[
             ("config.json", MARIAN_CONFIG),
             ("model.safetensors", "w"),
@@ -305,7 +385,10 @@ pub(crate) mod tests {
             ("target_vocab.json", "{}"),
         ]);
         let f = resolve_dir(d.path(), None).unwrap();
-        assert_eq!(f.tokenizer, TokenizerFiles::TokenizerJson(d.path().join("tokenizer.json")));
+        assert_eq!(
+            f.tokenizer,
+            TokenizerFiles::TokenizerJson(d.path().join("tokenizer.json"))
+        );
     }
 
     #[test]
@@ -349,9 +432,21 @@ pub(crate) mod tests {
         std::fs::remove_file(d.path().join("model-00002-of-00002.safetensors")).unwrap();
         let e = resolve_dir(d.path(), None).unwrap_err();
         assert_eq!(e.kind(), "file_missing");
-        assert!(e.to_string().contains("model-00002-of-00002.safetensors"), "{e}");
-        write(d.path(), &[("model.safetensors.index.json", r#"{"weight_map": {"a": "../evil"}}"#)]);
-        assert_eq!(resolve_dir(d.path(), None).unwrap_err().kind(), "bad_config");
+        assert!(
+            e.to_string().contains("model-00002-of-00002.safetensors"),
+            "{e}"
+        );
+        write(
+            d.path(),
+            &[(
+                "model.safetensors.index.json",
+                r#"{"weight_map": {"a": "../evil"}}"#,
+            )],
+        );
+        assert_eq!(
+            resolve_dir(d.path(), None).unwrap_err().kind(),
+            "bad_config"
+        );
     }
 
     #[test]
@@ -360,29 +455,45 @@ pub(crate) mod tests {
         let e = resolve_dir(d.path(), None).unwrap_err();
         assert_eq!(e.kind(), "file_missing");
         let msg = e.to_string();
-        assert!(msg.contains("config.json") && msg.contains(&d.path().display().to_string()), "{msg}");
+        assert!(
+            msg.contains("config.json") && msg.contains(&d.path().display().to_string()),
+            "{msg}"
+        );
 
         let d = dir_with(&[("config.json", T5_CONFIG), ("tokenizer.json", "{}")]);
         let msg = resolve_dir(d.path(), None).unwrap_err().to_string();
-        assert!(msg.contains("model.safetensors") && msg.contains("pytorch_model.bin"), "{msg}");
+        assert!(
+            msg.contains("model.safetensors") && msg.contains("pytorch_model.bin"),
+            "{msg}"
+        );
 
         let d = dir_with(&[("config.json", T5_CONFIG), ("model.safetensors", "w")]);
         let msg = resolve_dir(d.path(), None).unwrap_err().to_string();
         assert!(msg.contains("tokenizer.json or spiece.model"), "{msg}");
 
-        let d = dir_with(&[("config.json", MARIAN_CONFIG), ("model.safetensors", "w"), ("source.spm", "s")]);
+        let d = dir_with(&[
+            ("config.json", MARIAN_CONFIG),
+            ("model.safetensors", "w"),
+            ("source.spm", "s"),
+        ]);
         let msg = resolve_dir(d.path(), None).unwrap_err().to_string();
         assert!(msg.contains("target.spm"), "{msg}");
     }
 
     #[test]
     fn unsupported_or_broken_config() {
-        let d = dir_with(&[("config.json", r#"{"model_type": "bart"}"#), ("model.safetensors", "w")]);
+        let d = dir_with(&[
+            ("config.json", r#"{"model_type": "bart"}"#),
+            ("model.safetensors", "w"),
+        ]);
         let e = resolve_dir(d.path(), None).unwrap_err();
         assert_eq!(e.kind(), "unsupported_architecture");
         assert!(e.to_string().contains("bart"));
         write(d.path(), &[("config.json", "{not json")]);
-        assert_eq!(resolve_dir(d.path(), None).unwrap_err().kind(), "bad_config");
+        assert_eq!(
+            resolve_dir(d.path(), None).unwrap_err().kind(),
+            "bad_config"
+        );
     }
 
     #[test]
@@ -394,9 +505,16 @@ pub(crate) mod tests {
             ("tokenizer.json", "{}"),
         ]);
         let mut m = crate::registry::manifest("flan-t5-base").unwrap().unwrap();
-        m.files = Some(vec!["config.json".into(), "pytorch_model.bin".into(), "tokenizer.json".into()]);
+        m.files = Some(vec![
+            "config.json".into(),
+            "pytorch_model.bin".into(),
+            "tokenizer.json".into(),
+        ]);
         let f = resolve_dir(d.path(), Some(m)).unwrap();
-        assert_eq!(f.weights, Weights::PytorchBin(d.path().join("pytorch_model.bin")));
+        assert_eq!(
+            f.weights,
+            Weights::PytorchBin(d.path().join("pytorch_model.bin"))
+        );
         assert!(f.manifest.is_some());
         let marian = crate::registry::manifest("opus-mt-nl-en").unwrap().unwrap();
         let e = resolve_dir(d.path(), Some(marian)).unwrap_err();
@@ -410,7 +528,14 @@ pub(crate) mod tests {
         std::fs::create_dir_all(&snap).unwrap();
         std::fs::create_dir_all(d.path().join("refs")).unwrap();
         write(d.path(), &[("refs/main", "abc123")]);
-        write(&snap, &[("config.json", T5_CONFIG), ("model.safetensors", "w"), ("spiece.model", "s")]);
+        write(
+            &snap,
+            &[
+                ("config.json", T5_CONFIG),
+                ("model.safetensors", "w"),
+                ("spiece.model", "s"),
+            ],
+        );
         let f = resolve_dir(d.path(), None).unwrap();
         assert_eq!(f.revision.as_deref(), Some("abc123"));
         assert_eq!(f.config, snap.join("config.json"));

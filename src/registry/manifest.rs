@@ -214,7 +214,10 @@ pub fn parse_manifest(label: &str, text: &str) -> Result<Manifest, RegistryError
     };
     let raw: RawManifest = toml::from_str(text).map_err(|e| bad(e.to_string()))?;
     if raw.name.trim().is_empty() || raw.name.contains(['/', '@', ' ']) {
-        return Err(bad(format!("`name` must be a plain word, got {:?}", raw.name)));
+        return Err(bad(format!(
+            "`name` must be a plain word, got {:?}",
+            raw.name
+        )));
     }
     let source = match (raw.repo, raw.path) {
         (Some(repo), None) => {
@@ -232,7 +235,8 @@ pub fn parse_manifest(label: &str, text: &str) -> Result<Manifest, RegistryError
         _ => return Err(bad("exactly one of `repo` and `path` must be set".into())),
     };
     for f in raw.files.iter().flatten().chain(&raw.optional_files) {
-        if f.is_empty() || f.starts_with('/') || f.contains('\\') || f.split('/').any(|c| c == "..") {
+        if f.is_empty() || f.starts_with('/') || f.contains('\\') || f.split('/').any(|c| c == "..")
+        {
             return Err(bad(format!("bad file name {f:?}")));
         }
     }
@@ -322,7 +326,11 @@ mod tests {
             .filter_map(|n| n.strip_suffix(".toml").map(str::to_string))
             .collect();
         on_disk.sort();
-        assert_eq!(on_disk, manifest_names(), "add new models/*.toml to EMBEDDED");
+        assert_eq!(
+            on_disk,
+            manifest_names(),
+            "add new models/*.toml to EMBEDDED"
+        );
     }
 
     #[test]
@@ -341,10 +349,19 @@ mod tests {
             other => panic!("unexpected source {other:?}"),
         }
         let files = m.files.as_ref().expect("explicit file list");
-        for f in ["config.json", "pytorch_model.bin", "source.spm", "target.spm", "vocab.json"] {
+        for f in [
+            "config.json",
+            "pytorch_model.bin",
+            "source.spm",
+            "target.spm",
+            "vocab.json",
+        ] {
             assert!(files.iter().any(|x| x == f), "missing {f}");
         }
-        assert!(m.optional_files.iter().any(|f| f == "generation_config.json"));
+        assert!(m
+            .optional_files
+            .iter()
+            .any(|f| f == "generation_config.json"));
         let g = &m.generation;
         assert_eq!(g.max_length, Some(512));
         assert_eq!(g.bad_words_ids, Some(vec![vec![67027]]));
@@ -355,11 +372,17 @@ mod tests {
     #[test]
     fn summarizers() {
         let s = manifest(DEFAULT_SUMMARIZER).unwrap().expect("exists");
-        assert_eq!((s.task, s.architecture), (Task::Summarize, Architecture::T5));
+        assert_eq!(
+            (s.task, s.architecture),
+            (Task::Summarize, Architecture::T5)
+        );
         assert_eq!(s.prompt.as_deref(), Some("summarize"));
         for name in ["flan-t5-small", "flan-t5-large", "t5-small", "t5-dutch-cnn"] {
             let m = manifest(name).unwrap().expect(name);
-            assert_eq!((m.task, m.architecture), (Task::Summarize, Architecture::T5));
+            assert_eq!(
+                (m.task, m.architecture),
+                (Task::Summarize, Architecture::T5)
+            );
         }
         let nl = manifest("t5-dutch-cnn").unwrap().expect("exists");
         assert_eq!(nl.source_lang.as_deref(), Some("nl"));
@@ -370,25 +393,52 @@ mod tests {
     fn bad_manifests_are_rejected() {
         let base = "name = \"x\"\ntask = \"translate\"\narchitecture = \"marian\"\n";
         let cases = [
-            (format!("{base}"), "exactly one of"),
-            (format!("{base}repo = \"a/b\"\npath = \"/m\"\n"), "exactly one of"),
+            (base.to_string(), "exactly one of"),
+            (
+                format!("{base}repo = \"a/b\"\npath = \"/m\"\n"),
+                "exactly one of",
+            ),
             (format!("{base}repo = \"nope\"\n"), "org/name"),
-            (format!("{base}repo = \"a/b\"\nfiles = [\"model.bin\"]\n"), "config.json"),
-            (format!("{base}repo = \"a/b\"\nfiles = [\"config.json\", \"../x\"]\n"), "bad file"),
-            (format!("{base}repo = \"a/b\"\ncolour = 1\n"), "unknown field"),
-            (format!("{base}repo = \"a/b\"\n[generation]\nnum_beams = 0\n"), "num_beams"),
-            (format!("{base}repo = \"a/b\"\n[generation]\nbeams = 4\n"), "unknown field"),
-            ("name = \"x\"\ntask = \"dance\"\narchitecture = \"t5\"\nrepo = \"a/b\"\n".into(), "dance"),
+            (
+                format!("{base}repo = \"a/b\"\nfiles = [\"model.bin\"]\n"),
+                "config.json",
+            ),
+            (
+                format!("{base}repo = \"a/b\"\nfiles = [\"config.json\", \"../x\"]\n"),
+                "bad file",
+            ),
+            (
+                format!("{base}repo = \"a/b\"\ncolour = 1\n"),
+                "unknown field",
+            ),
+            (
+                format!("{base}repo = \"a/b\"\n[generation]\nnum_beams = 0\n"),
+                "num_beams",
+            ),
+            (
+                format!("{base}repo = \"a/b\"\n[generation]\nbeams = 4\n"),
+                "unknown field",
+            ),
+            (
+                "name = \"x\"\ntask = \"dance\"\narchitecture = \"t5\"\nrepo = \"a/b\"\n".into(),
+                "dance",
+            ),
         ];
         for (text, needle) in cases {
             let e = parse_manifest("x", &text).expect_err(&text);
             assert_eq!(e.kind(), "bad_manifest");
-            assert!(e.to_string().contains(needle), "{e} should mention {needle}");
+            assert!(
+                e.to_string().contains(needle),
+                "{e} should mention {needle}"
+            );
         }
         let ok = parse_manifest("x", &format!("{base}repo = \"a/b\"\n")).unwrap();
         assert_eq!(
             ok.source,
-            ManifestSource::Hub { repo: "a/b".into(), revision: "main".into() }
+            ManifestSource::Hub {
+                repo: "a/b".into(),
+                revision: "main".into()
+            }
         );
     }
 
@@ -396,12 +446,24 @@ mod tests {
     fn architecture_from_config() {
         let j = |s: &str| serde_json::from_str::<serde_json::Value>(s).unwrap();
         let a = Architecture::from_config_json;
-        assert_eq!(a(&j(r#"{"model_type":"marian"}"#)), Ok(Architecture::Marian));
+        assert_eq!(
+            a(&j(r#"{"model_type":"marian"}"#)),
+            Ok(Architecture::Marian)
+        );
         assert_eq!(a(&j(r#"{"model_type":"t5"}"#)), Ok(Architecture::T5));
-        assert_eq!(a(&j(r#"{"architectures":["MarianMTModel"]}"#)), Ok(Architecture::Marian));
-        assert_eq!(a(&j(r#"{"architectures":["T5ForConditionalGeneration"]}"#)), Ok(Architecture::T5));
+        assert_eq!(
+            a(&j(r#"{"architectures":["MarianMTModel"]}"#)),
+            Ok(Architecture::Marian)
+        );
+        assert_eq!(
+            a(&j(r#"{"architectures":["T5ForConditionalGeneration"]}"#)),
+            Ok(Architecture::T5)
+        );
         assert_eq!(a(&j(r#"{"model_type":"bart"}"#)), Err("bart".into()));
-        assert_eq!(a(&j(r#"{"architectures":["GPT2LMHeadModel"]}"#)), Err("GPT2LMHeadModel".into()));
+        assert_eq!(
+            a(&j(r#"{"architectures":["GPT2LMHeadModel"]}"#)),
+            Err("GPT2LMHeadModel".into())
+        );
         assert!(a(&j("{}")).unwrap_err().starts_with("none"));
     }
 
@@ -418,7 +480,10 @@ mod tests {
         assert_eq!(g.eos_token_id, Some(1));
         assert_eq!(g.min_length, None);
         assert_eq!(g.bad_words_ids, Some(vec![vec![67027]]));
-        let mine = GenerationDefaults { num_beams: Some(4), ..Default::default() };
+        let mine = GenerationDefaults {
+            num_beams: Some(4),
+            ..Default::default()
+        };
         let merged = mine.or(&g);
         assert_eq!(merged.num_beams, Some(4));
         assert_eq!(merged.max_length, Some(512));

@@ -8,6 +8,10 @@
 //! downloads only what is missing; [`pull`] asks the hub for the current commit
 //! and fetches whatever that commit's cache snapshot lacks.
 
+// Errors carry repo, revision, file and remedy text for the user; they are rare
+// and I/O-bound, so their size does not matter.
+#![allow(clippy::result_large_err)]
+
 mod error;
 mod hub;
 #[cfg(test)]
@@ -25,12 +29,13 @@ pub use error::RegistryError;
 pub use hub::HubOptions;
 pub use local::read_architecture;
 pub use manifest::{
-    manifest, manifest_names, manifests, parse_manifest, Architecture, GenerationDefaults, Manifest,
-    ManifestSource, Task, DEFAULT_SUMMARIZER, DEFAULT_TRANSLATOR,
+    manifest, manifest_names, manifests, parse_manifest, Architecture, GenerationDefaults,
+    Manifest, ManifestSource, Task, DEFAULT_SUMMARIZER, DEFAULT_TRANSLATOR,
 };
 
 /// What `--model` named.
 #[derive(Debug, Clone, PartialEq)]
+#[allow(clippy::large_enum_variant)] // one per run; keeps `ModelSpec::Manifest(m)` simple to match
 pub enum ModelSpec {
     /// An embedded manifest (`opus-mt-nl-en`, `flan-t5-base`, ...).
     Manifest(Manifest),
@@ -189,7 +194,11 @@ impl ModelFiles {
             Some(p) => read(p)?,
             None => GenerationDefaults::default(),
         };
-        let from_manifest = self.manifest.as_ref().map(|m| m.generation.clone()).unwrap_or_default();
+        let from_manifest = self
+            .manifest
+            .as_ref()
+            .map(|m| m.generation.clone())
+            .unwrap_or_default();
         Ok(from_manifest.or(&from_generation.or(&from_config)))
     }
 }
@@ -207,7 +216,11 @@ pub fn pull(spec: &ModelSpec, opts: &HubOptions) -> Result<ModelFiles, RegistryE
     dispatch(spec, opts, hub::Mode::Pull)
 }
 
-fn dispatch(spec: &ModelSpec, opts: &HubOptions, mode: hub::Mode) -> Result<ModelFiles, RegistryError> {
+fn dispatch(
+    spec: &ModelSpec,
+    opts: &HubOptions,
+    mode: hub::Mode,
+) -> Result<ModelFiles, RegistryError> {
     let label = spec.label();
     match spec {
         ModelSpec::Local(dir) => local::resolve_dir(dir, None),
@@ -217,7 +230,9 @@ fn dispatch(spec: &ModelSpec, opts: &HubOptions, mode: hub::Mode) -> Result<Mode
                 hub::resolve_hub(repo, revision, Some(m), &label, opts, mode)
             }
         },
-        ModelSpec::Hub { repo, revision } => hub::resolve_hub(repo, revision, None, &label, opts, mode),
+        ModelSpec::Hub { repo, revision } => {
+            hub::resolve_hub(repo, revision, None, &label, opts, mode)
+        }
     }
 }
 
@@ -227,7 +242,8 @@ pub(crate) fn split_hub_id(id: &str) -> Option<(&str, &str)> {
     let ok = |p: &str| {
         !p.is_empty()
             && p.len() <= 96
-            && p.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+            && p.chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
             && !p.starts_with(['-', '.'])
             && !p.ends_with(['-', '.'])
             && !p.contains("--")
@@ -243,8 +259,12 @@ fn parse_hub_spec(s: &str) -> Option<(String, String)> {
         None => (s, "main"),
     };
     let rev_ok = !revision.is_empty()
-        && !revision.chars().any(|c| c.is_whitespace() || c.is_control())
-        && !revision.split('/').any(|c| c.is_empty() || c == "." || c == "..");
+        && !revision
+            .chars()
+            .any(|c| c.is_whitespace() || c.is_control())
+        && !revision
+            .split('/')
+            .any(|c| c.is_empty() || c == "." || c == "..");
     split_hub_id(id)?;
     rev_ok.then(|| (id.to_string(), revision.to_string()))
 }
@@ -287,8 +307,14 @@ mod tests {
             Ok(ModelSpec::Hub { repo, revision }) => (repo, revision),
             other => panic!("{s}: {other:?}"),
         };
-        assert_eq!(hub("Helsinki-NLP/opus-mt-nl-en"), ("Helsinki-NLP/opus-mt-nl-en".into(), "main".into()));
-        assert_eq!(hub("google/flan-t5-base@v1.0"), ("google/flan-t5-base".into(), "v1.0".into()));
+        assert_eq!(
+            hub("Helsinki-NLP/opus-mt-nl-en"),
+            ("Helsinki-NLP/opus-mt-nl-en".into(), "main".into())
+        );
+        assert_eq!(
+            hub("google/flan-t5-base@v1.0"),
+            ("google/flan-t5-base".into(), "v1.0".into())
+        );
         let sha = "3ff195ce084fc29184151ac7c473c65c16a51b7e";
         assert_eq!(hub(&format!("org/name@{sha}")).1, sha);
         assert_eq!(hub("org/name@refs/pr/1").1, "refs/pr/1");
@@ -300,13 +326,27 @@ mod tests {
     #[test]
     fn garbage_is_rejected_with_the_manifest_list() {
         for s in [
-            "", "   ", "gpt2", "a/b/c", "org/", "/name-only-slash-start-missing", "org/na me", "org/name@",
-            "org/name@a b", "org/-bad", "org--x/y", "org/x@../y", "flan-t5-basee",
+            "",
+            "   ",
+            "gpt2",
+            "a/b/c",
+            "org/",
+            "/name-only-slash-start-missing",
+            "org/na me",
+            "org/name@",
+            "org/name@a b",
+            "org/-bad",
+            "org--x/y",
+            "org/x@../y",
+            "flan-t5-basee",
         ] {
             let e = ModelSpec::parse(s).expect_err(s);
             assert_eq!(e.kind(), "invalid_model_spec", "{s}");
             let msg = e.to_string();
-            assert!(msg.contains("opus-mt-nl-en") && msg.contains("flan-t5-base"), "{msg}");
+            assert!(
+                msg.contains("opus-mt-nl-en") && msg.contains("flan-t5-base"),
+                "{msg}"
+            );
         }
         let e = ModelSpec::parse("./no/such/dir").unwrap_err();
         assert!(e.to_string().contains("no such directory"), "{e}");
@@ -316,7 +356,10 @@ mod tests {
     fn directories_win_and_files_are_refused() {
         let d = tempfile::tempdir().unwrap();
         let s = d.path().to_str().unwrap();
-        assert_eq!(ModelSpec::parse(s).unwrap(), ModelSpec::Local(d.path().to_path_buf()));
+        assert_eq!(
+            ModelSpec::parse(s).unwrap(),
+            ModelSpec::Local(d.path().to_path_buf())
+        );
         assert_eq!(ModelSpec::parse(s).unwrap().label(), s);
         let file = d.path().join("config.json");
         std::fs::write(&file, "{}").unwrap();
@@ -335,9 +378,16 @@ mod tests {
         let d = tempfile::tempdir().unwrap();
         local::tests::write(
             d.path(),
-            &[("config.json", local::tests::T5_CONFIG), ("model.safetensors", "w"), ("spiece.model", "s")],
+            &[
+                ("config.json", local::tests::T5_CONFIG),
+                ("model.safetensors", "w"),
+                ("spiece.model", "s"),
+            ],
         );
-        let opts = HubOptions { offline: true, ..HubOptions::default() };
+        let opts = HubOptions {
+            offline: true,
+            ..HubOptions::default()
+        };
         let f = resolve(&ModelSpec::Local(d.path().into()), &opts).unwrap();
         assert_eq!(f.architecture, Architecture::T5);
         assert!(f.downloaded.is_empty() && f.revision.is_none());

@@ -25,6 +25,8 @@ mod wire;
 #[cfg(test)]
 mod tests;
 #[cfg(test)]
+mod tests_prop;
+#[cfg(test)]
 mod tests_wire;
 
 use serde::{Deserialize, Serialize};
@@ -62,7 +64,9 @@ impl Dateline {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum BlockKind {
+    /// Running text.
     Paragraph,
+    /// A short heading line inside the body (`Kritiek uit de Kamer`).
     Subheading,
 }
 
@@ -70,15 +74,21 @@ pub enum BlockKind {
 /// subheading always has exactly one "sentence": its text.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Block {
+    /// Paragraph or subheading.
     pub kind: BlockKind,
+    /// The block's sentences, whitespace collapsed, in order.
     pub sentences: Vec<String>,
 }
 
 /// One short item of the related section (`Meer uit Binnenland`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RelatedItem {
+    /// The item's dateline, removed from its first sentence.
     #[serde(default)]
     pub dateline: Option<Dateline>,
+    /// The item's sentences. When a title line precedes the item's
+    /// dateline, `dateline` is `None`, the title is the first sentence and
+    /// the dateline stays in the text of the next one.
     #[serde(default)]
     pub sentences: Vec<String>,
     /// The age shown with the item, as written (`30 minuten geleden`).
@@ -89,17 +99,20 @@ pub struct RelatedItem {
 /// A segmented piece of wire copy. See [`segment`].
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Document {
+    /// The headline (first line), kept whole as one "sentence".
     #[serde(default)]
     pub headline: Option<String>,
     /// The dateline that opened the first paragraph; it is removed from the
     /// first sentence.
     #[serde(default)]
     pub dateline: Option<Dateline>,
+    /// Paragraphs and subheadings of the body, in order.
     #[serde(default)]
     pub blocks: Vec<Block>,
     /// The related section's title as written (`Meer uit Binnenland`).
     #[serde(default)]
     pub related_title: Option<String>,
+    /// The items of the related section, in order.
     #[serde(default)]
     pub related: Vec<RelatedItem>,
 }
@@ -219,7 +232,9 @@ impl Document {
     /// Renders the document as plain wire copy: headline, dateline-led first
     /// paragraph, one line per block, the related title, and each related
     /// item on its own line followed by its age on the next line.
-    /// [`segment`] of the result gives the same document back.
+    /// For wire copy such as the shared samples, [`segment`] of the result
+    /// gives the same document back (tested); for arbitrary documents that
+    /// is not guaranteed.
     pub fn to_plain_text(&self) -> String {
         let mut lines: Vec<String> = Vec::new();
         if let Some(h) = &self.headline {

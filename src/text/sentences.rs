@@ -86,6 +86,10 @@ pub(crate) fn collapse_ws(s: &str) -> String {
     out
 }
 
+fn is_line_break(c: char) -> bool {
+    matches!(c, '\n' | '\r' | '\u{2028}' | '\u{2029}')
+}
+
 fn has_alnum(s: &str) -> bool {
     s.chars().any(char::is_alphanumeric)
 }
@@ -100,17 +104,19 @@ fn sentence_ranges(text: &str) -> Vec<(usize, usize)> {
     let mut i = 0usize;
     while i < n {
         let c = chars[i].1;
-        if c == '\n' {
-            // A blank line (newline, optional whitespace, newline) is a hard break.
+        if is_line_break(c) {
+            // A blank line (line break, optional whitespace, line break) is
+            // a hard break; `\r\n` counts as one line break.
             let mut k = i + 1;
-            let mut blank = false;
+            let mut breaks = 1;
             while k < n && chars[k].1.is_whitespace() {
-                if chars[k].1 == '\n' {
-                    blank = true;
+                let crlf = chars[k].1 == '\n' && chars[k - 1].1 == '\r';
+                if is_line_break(chars[k].1) && !crlf {
+                    breaks += 1;
                 }
                 k += 1;
             }
-            if blank && !text[start..chars[i].0].trim().is_empty() {
+            if breaks > 1 && !text[start..chars[i].0].trim().is_empty() {
                 ranges.push((start, chars[i].0));
                 start = chars[i].0;
             }
@@ -145,7 +151,9 @@ fn sentence_ranges(text: &str) -> Vec<(usize, usize)> {
         }
         let run: String = chars[run_start..j].iter().map(|&(_, ch)| ch).collect();
         let end = byte_at(j);
-        if is_boundary(text, &chars, start, run_start, &run, closers, k) && has_alnum(&text[start..end]) {
+        if is_boundary(text, &chars, start, run_start, &run, closers, k)
+            && has_alnum(&text[start..end])
+        {
             ranges.push((start, end));
             start = end;
         }
@@ -247,7 +255,7 @@ fn at_line_start(chars: &[(usize, char)], s: usize) -> bool {
     chars[..s]
         .iter()
         .rev()
-        .take_while(|&&(_, c)| c != '\n')
+        .take_while(|&&(_, c)| !is_line_break(c))
         .all(|&(_, c)| c.is_whitespace())
 }
 

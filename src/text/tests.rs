@@ -23,7 +23,10 @@ fn check(text: &str, expected: &[&str]) {
 fn abbreviations_that_never_end_a_sentence() {
     check(
         "Volgens o.a. de BBB en d.w.z. het CDA is het zo. Daarna niet.",
-        &["Volgens o.a. de BBB en d.w.z. het CDA is het zo.", "Daarna niet."],
+        &[
+            "Volgens o.a. de BBB en d.w.z. het CDA is het zo.",
+            "Daarna niet.",
+        ],
     );
 }
 
@@ -31,7 +34,10 @@ fn abbreviations_that_never_end_a_sentence() {
 fn bijv_and_ca() {
     check(
         "Dit geldt bijv. voor ca. 3000 boeren. Ook anderen doen mee.",
-        &["Dit geldt bijv. voor ca. 3000 boeren.", "Ook anderen doen mee."],
+        &[
+            "Dit geldt bijv. voor ca. 3000 boeren.",
+            "Ook anderen doen mee.",
+        ],
     );
 }
 
@@ -43,7 +49,10 @@ fn titles_before_capitalised_names() {
     );
     check(
         "Drs. P. de Boer en ir. Smit spraken. Zij waren het eens.",
-        &["Drs. P. de Boer en ir. Smit spraken.", "Zij waren het eens."],
+        &[
+            "Drs. P. de Boer en ir. Smit spraken.",
+            "Zij waren het eens.",
+        ],
     );
 }
 
@@ -61,18 +70,27 @@ fn jl_can_end_a_sentence() {
         "Hij vertrok op 3 maart jl. De dag erna kwam hij terug.",
         &["Hij vertrok op 3 maart jl.", "De dag erna kwam hij terug."],
     );
-    check("Op 3 maart jl. werd hij ontslagen.", &["Op 3 maart jl. werd hij ontslagen."]);
+    check(
+        "Op 3 maart jl. werd hij ontslagen.",
+        &["Op 3 maart jl. werd hij ontslagen."],
+    );
 }
 
 #[test]
 fn month_abbreviations() {
     check(
         "Op 5 jan. 2024 en 1 sept. jl. gebeurde het. Daarna niet.",
-        &["Op 5 jan. 2024 en 1 sept. jl. gebeurde het.", "Daarna niet."],
+        &[
+            "Op 5 jan. 2024 en 1 sept. jl. gebeurde het.",
+            "Daarna niet.",
+        ],
     );
     check(
         "Het begon op 1 okt. en eindigde op 3 dec. Toen was het klaar.",
-        &["Het begon op 1 okt. en eindigde op 3 dec.", "Toen was het klaar."],
+        &[
+            "Het begon op 1 okt. en eindigde op 3 dec.",
+            "Toen was het klaar.",
+        ],
     );
 }
 
@@ -101,7 +119,10 @@ fn enz_and_etc_end_sentences_before_capitals() {
         "Appels, peren enz. De rest volgt.",
         &["Appels, peren enz.", "De rest volgt."],
     );
-    check("Appels, peren enz. en bananen.", &["Appels, peren enz. en bananen."]);
+    check(
+        "Appels, peren enz. en bananen.",
+        &["Appels, peren enz. en bananen."],
+    );
     check(
         "Jansen e.a. schreven het boek. Het verscheen in mei.",
         &["Jansen e.a. schreven het boek.", "Het verscheen in mei."],
@@ -112,7 +133,10 @@ fn enz_and_etc_end_sentences_before_capitals() {
 fn ca_at_sentence_start() {
     check(
         "Ze zei het in een toelichting. Ca. 3000 veehouders doen mee.",
-        &["Ze zei het in een toelichting.", "Ca. 3000 veehouders doen mee."],
+        &[
+            "Ze zei het in een toelichting.",
+            "Ca. 3000 veehouders doen mee.",
+        ],
     );
 }
 
@@ -123,7 +147,10 @@ fn upper_case_acronym_is_not_an_abbreviation() {
         "Hij woont in de VS. Daar werkt hij.",
         &["Hij woont in de VS.", "Daar werkt hij."],
     );
-    check("Ajax vs. Feyenoord eindigde gelijk.", &["Ajax vs. Feyenoord eindigde gelijk."]);
+    check(
+        "Ajax vs. Feyenoord eindigde gelijk.",
+        &["Ajax vs. Feyenoord eindigde gelijk."],
+    );
 }
 
 #[test]
@@ -142,7 +169,10 @@ fn initials_before_surnames() {
         "J.P. Balkenende sprak. W. Hoekstra luisterde.",
         &["J.P. Balkenende sprak.", "W. Hoekstra luisterde."],
     );
-    check("Volgens W. Hoekstra is dat zo.", &["Volgens W. Hoekstra is dat zo."]);
+    check(
+        "Volgens W. Hoekstra is dat zo.",
+        &["Volgens W. Hoekstra is dat zo."],
+    );
     check(
         "Dat zei J.P. Balkenende gisteren in Den Haag.",
         &["Dat zei J.P. Balkenende gisteren in Den Haag."],
@@ -193,12 +223,18 @@ fn sentence_starting_with_a_number() {
 
 #[test]
 fn numbered_lists() {
-    check("1. Eerst dit.\n2. Dan dat.", &["1. Eerst dit.", "2. Dan dat."]);
+    check(
+        "1. Eerst dit.\n2. Dan dat.",
+        &["1. Eerst dit.", "2. Dan dat."],
+    );
     check(
         "Twee punten. 1. Geld. 2. Tijd.",
         &["Twee punten.", "1. Geld.", "2. Tijd."],
     );
-    check("a. Eerste optie\nb. Tweede optie", &["a. Eerste optie b. Tweede optie"]);
+    check(
+        "a. Eerste optie\nb. Tweede optie",
+        &["a. Eerste optie b. Tweede optie"],
+    );
 }
 
 // ---- ellipses ----
@@ -213,8 +249,14 @@ fn ellipses() {
         "Hij wachtte en wachtte... Toen kwam ze.",
         &["Hij wachtte en wachtte...", "Toen kwam ze."],
     );
-    check("Hij wachtte ... en toen kwam ze.", &["Hij wachtte ... en toen kwam ze."]);
-    check("Hij wachtte… Toen kwam ze.", &["Hij wachtte…", "Toen kwam ze."]);
+    check(
+        "Hij wachtte ... en toen kwam ze.",
+        &["Hij wachtte ... en toen kwam ze."],
+    );
+    check(
+        "Hij wachtte… Toen kwam ze.",
+        &["Hij wachtte…", "Toen kwam ze."],
+    );
 }
 
 #[test]
@@ -279,7 +321,10 @@ fn exclamation_and_question_marks() {
         "Wat een dag! Niemand had het verwacht. Echt?! Ja.",
         &["Wat een dag!", "Niemand had het verwacht.", "Echt?!", "Ja."],
     );
-    check("Yahoo! heeft een nieuw plan.", &["Yahoo! heeft een nieuw plan."]);
+    check(
+        "Yahoo! heeft een nieuw plan.",
+        &["Yahoo! heeft een nieuw plan."],
+    );
 }
 
 #[test]
@@ -322,7 +367,10 @@ fn no_final_punctuation() {
 
 #[test]
 fn blank_line_is_a_hard_break_single_newline_is_not() {
-    check("Geen punt hier\n\nNieuwe alinea", &["Geen punt hier", "Nieuwe alinea"]);
+    check(
+        "Geen punt hier\n\nNieuwe alinea",
+        &["Geen punt hier", "Nieuwe alinea"],
+    );
     check(
         "Een zin die\ndoorloopt. Klaar.",
         &["Een zin die doorloopt.", "Klaar."],
@@ -349,7 +397,12 @@ fn punctuation_only() {
 fn unicode_letters() {
     check(
         "Het Ĳsselmeer is groot. Één keer per jaar. Ça va! 😀 Leuk.",
-        &["Het Ĳsselmeer is groot.", "Één keer per jaar.", "Ça va!", "😀 Leuk."],
+        &[
+            "Het Ĳsselmeer is groot.",
+            "Één keer per jaar.",
+            "Ça va!",
+            "😀 Leuk.",
+        ],
     );
     check(
         "Patiëntenfederatie Nederland: „hard nodig”. Zo.",
@@ -363,6 +416,9 @@ fn crlf_inside_paragraph() {
         "Eerste zin.\r\nTweede zin.\r\n\r\nDerde",
         &["Eerste zin.", "Tweede zin.", "Derde"],
     );
+    check("Een regel\r\ndoorloopt", &["Een regel doorloopt"]);
+    check("Oude Mac\r\rNieuwe alinea", &["Oude Mac", "Nieuwe alinea"]);
+    check("Kop\r\n \r\nTekst", &["Kop", "Tekst"]);
 }
 
 #[test]
@@ -371,7 +427,10 @@ fn multi_sentence_quote_is_split() {
     // its sentence ends; the attribution stays with the last part.
     check(
         "\"We kunnen niet langer wachten. De natuur gaat achteruit\", zei ze.",
-        &["\"We kunnen niet langer wachten.", "De natuur gaat achteruit\", zei ze."],
+        &[
+            "\"We kunnen niet langer wachten.",
+            "De natuur gaat achteruit\", zei ze.",
+        ],
     );
 }
 
@@ -404,6 +463,10 @@ fn english_places() {
         assert_eq!(english_place(nl), en, "{nl}");
     }
     assert!(places::PLACES.len() >= 40);
+    // Every key is in normalised form, so every entry can be found.
+    for (nl, en) in places::PLACES {
+        assert_eq!(english_place(nl), en.to_uppercase(), "{nl}");
+    }
 }
 
 #[test]
@@ -431,9 +494,18 @@ fn english_ages() {
 
 #[test]
 fn english_related_titles() {
-    assert_eq!(english_related_title("Meer uit Binnenland"), "More from Domestic");
-    assert_eq!(english_related_title("Meer uit Buitenland"), "More from World");
-    assert_eq!(english_related_title("Meer uit Zeeland"), "More from Zeeland");
+    assert_eq!(
+        english_related_title("Meer uit Binnenland"),
+        "More from Domestic"
+    );
+    assert_eq!(
+        english_related_title("Meer uit Buitenland"),
+        "More from World"
+    );
+    assert_eq!(
+        english_related_title("Meer uit Zeeland"),
+        "More from Zeeland"
+    );
     assert_eq!(english_related_title("Lees ook"), "Read also");
     assert_eq!(english_related_title("Iets anders"), "Iets anders");
 }
@@ -460,9 +532,15 @@ fn split_text_keeps_line_structure() {
 fn join_text_with_translations() {
     let paras = split_text("Goedemorgen. Hoe gaat het?\n\nTot ziens.");
     let tr = ["Good morning.", "How are you?", "Goodbye."];
-    assert_eq!(join_text(&paras, &tr), "Good morning. How are you?\n\nGoodbye.");
+    assert_eq!(
+        join_text(&paras, &tr),
+        "Good morning. How are you?\n\nGoodbye."
+    );
     // Missing translations fall back to the original; extras are ignored.
-    assert_eq!(join_text(&paras, &tr[..1]), "Good morning. Hoe gaat het?\n\nTot ziens.");
+    assert_eq!(
+        join_text(&paras, &tr[..1]),
+        "Good morning. Hoe gaat het?\n\nTot ziens."
+    );
     let extra = ["a", "b", "c", "d"];
     assert_eq!(join_text(&paras, &extra), "a b\n\nc");
 }
@@ -472,7 +550,10 @@ fn split_text_merges_continuation_lines() {
     let paras = split_text("Dit is een zin die\nhier verder gaat. Klaar.\nNieuwe regel.");
     assert_eq!(
         paras[0].lines,
-        vec![vec!["Dit is een zin die hier verder gaat.", "Klaar."], vec!["Nieuwe regel."]]
+        vec![
+            vec!["Dit is een zin die hier verder gaat.", "Klaar."],
+            vec!["Nieuwe regel."]
+        ]
     );
 }
 

@@ -186,24 +186,32 @@ fn is_subheading(t: &str, next: Option<&str>) -> bool {
 
 /// Where the related section starts: (unit index, has a title line).
 fn related_start(units: &[Unit], lines: &[Line<'_>], from: usize) -> Option<(usize, bool)> {
-    let any_from = |i: usize, f: &dyn Fn(&str) -> bool| lines[i..].iter().any(|l| f(l.text));
+    if from >= units.len() {
+        return None;
+    }
+    // Index of the last line with an age / with an age or a dateline.
+    let last_age = lines.iter().rposition(|l| !find_ages(l.text).is_empty());
+    let last_item = lines
+        .iter()
+        .rposition(|l| parse_dateline(l.text).is_some())
+        .max(last_age);
     for i in from..units.len() {
         let u = &units[i];
-        if u.first == u.last && is_related_title(&u.text) && i + 1 < units.len() {
-            let rest = units[i + 1].first;
-            if any_from(rest, &|l| {
-                parse_dateline(l).is_some() || !find_ages(l).is_empty()
-            }) {
-                return Some((i, true));
-            }
+        if u.first == u.last
+            && i + 1 < units.len()
+            && last_item.is_some_and(|l| l >= units[i + 1].first)
+            && is_related_title(&u.text)
+        {
+            return Some((i, true));
         }
     }
-    for (i, u) in units.iter().enumerate().skip(from) {
-        if parse_dateline(&u.text).is_some() && any_from(u.first, &|l| !find_ages(l).is_empty()) {
-            return Some((i, false));
-        }
-    }
-    None
+    let last_age = last_age?;
+    units
+        .iter()
+        .enumerate()
+        .skip(from)
+        .find(|(_, u)| u.first <= last_age && parse_dateline(&u.text).is_some())
+        .map(|(i, _)| (i, false))
 }
 
 enum Ev<'a> {

@@ -14,7 +14,9 @@ use tokenizers::models::unigram::Unigram;
 use tokenizers::normalizers::{NormalizerWrapper, Precompiled, Replace, Sequence, Strip};
 use tokenizers::pre_tokenizers::metaspace::{Metaspace, PrependScheme};
 use tokenizers::processors::template::TemplateProcessing;
-use tokenizers::{AddedToken, DecoderWrapper, PostProcessorWrapper, PreTokenizerWrapper, Tokenizer};
+use tokenizers::{
+    AddedToken, DecoderWrapper, PostProcessorWrapper, PreTokenizerWrapper, Tokenizer,
+};
 
 use super::proto::PieceType;
 use super::spm::SpmProcessor;
@@ -37,10 +39,15 @@ pub(crate) fn spm_tokenizer(
         normalizers.push(NormalizerWrapper::Precompiled(pre));
     }
     normalizers.push(NormalizerWrapper::StripNormalizer(Strip::new(false, true)));
-    let replace = Replace::new(tokenizers::normalizers::replace::ReplacePattern::Regex(" {2,}".into()), "\u{2581}")
-        .map_err(|e| e.to_string())?;
+    let replace = Replace::new(
+        tokenizers::normalizers::replace::ReplacePattern::Regex(" {2,}".into()),
+        "\u{2581}",
+    )
+    .map_err(|e| e.to_string())?;
     normalizers.push(NormalizerWrapper::Replace(replace));
-    tokenizer.with_normalizer(Some(NormalizerWrapper::Sequence(Sequence::new(normalizers))));
+    tokenizer.with_normalizer(Some(NormalizerWrapper::Sequence(Sequence::new(
+        normalizers,
+    ))));
     let scheme = if spec.add_dummy_prefix {
         PrependScheme::Always
     } else {
@@ -62,7 +69,7 @@ pub(crate) fn spm_tokenizer(
         .iter()
         .map(|(content, _)| AddedToken::from(content.clone(), true))
         .collect();
-    tokenizer.add_special_tokens(&added);
+    tokenizer.add_special_tokens(added.iter().cloned());
     Ok(tokenizer)
 }
 
@@ -90,7 +97,10 @@ fn missing_score(sp: &SpmProcessor) -> f64 {
 }
 
 /// Unigram vocabulary in `vocab.json` id order, scored by the SentencePiece model.
-pub(crate) fn json_vocab_entries(vocab: &JsonVocab, sp: &SpmProcessor) -> Result<Vec<(String, f64)>, String> {
+pub(crate) fn json_vocab_entries(
+    vocab: &JsonVocab,
+    sp: &SpmProcessor,
+) -> Result<Vec<(String, f64)>, String> {
     let max_id = vocab.decoder.keys().copied().max().unwrap_or(0) as usize;
     if max_id >= 2 * vocab.len() + 1024 {
         return Err(format!(
@@ -116,6 +126,10 @@ pub(crate) fn spm_vocab_entries(sp: &SpmProcessor, extra_ids: usize) -> Vec<(Str
         .iter()
         .map(|p| (p.piece.clone(), f64::from(p.score)))
         .collect();
-    v.extend((0..extra_ids).rev().map(|i| (format!("<extra_id_{i}>"), 0.0)));
+    v.extend(
+        (0..extra_ids)
+            .rev()
+            .map(|i| (format!("<extra_id_{i}>"), 0.0)),
+    );
     v
 }

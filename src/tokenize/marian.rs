@@ -206,7 +206,10 @@ mod tests {
 
     #[test]
     fn language_code() {
-        assert_eq!(remove_language_code(">>nld<< Hallo"), (Some(">>nld<<"), " Hallo"));
+        assert_eq!(
+            remove_language_code(">>nld<< Hallo"),
+            (Some(">>nld<<"), " Hallo")
+        );
         assert_eq!(remove_language_code(">><<"), (Some(">><<"), ""));
         assert_eq!(remove_language_code("a >>nl<<"), (None, "a >>nl<<"));
         assert_eq!(remove_language_code(">>nl"), (None, ">>nl"));

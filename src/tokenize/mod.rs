@@ -111,34 +111,43 @@ impl Seq2SeqTokenizer {
         target_vocab_json: Option<&Path>,
     ) -> Result<Self, TokenizeError> {
         let m = marian::Marian::load(source_spm, target_spm, vocab_json, target_vocab_json)?;
-        let specials: Vec<(String, u32)> = [("</s>", m.eos_id), ("<unk>", m.unk_id), ("<pad>", m.pad_id)]
-            .iter()
-            .map(|&(s, id)| (s.to_string(), id))
-            .collect();
+        let specials: Vec<(String, u32)> =
+            [("</s>", m.eos_id), ("<unk>", m.unk_id), ("<pad>", m.pad_id)]
+                .iter()
+                .map(|&(s, id)| (s.to_string(), id))
+                .collect();
         let source_entries = hf::json_vocab_entries(&m.encoder, &m.source).map_err(|message| {
             TokenizeError::Vocab {
                 path: vocab_json.to_path_buf(),
                 message,
             }
         })?;
-        let source = hf::spm_tokenizer(&m.source, source_entries, m.unk_id, &specials, Some(("</s>", m.eos_id)))
-            .map_err(|message| TokenizeError::TokenizerFile {
-                path: source_spm.to_path_buf(),
-                message,
-            })?;
+        let source = hf::spm_tokenizer(
+            &m.source,
+            source_entries,
+            m.unk_id,
+            &specials,
+            Some(("</s>", m.eos_id)),
+        )
+        .map_err(|message| TokenizeError::TokenizerFile {
+            path: source_spm.to_path_buf(),
+            message,
+        })?;
         let target_vocab = m.target_vocab.as_ref().unwrap_or(&m.encoder);
         let target_vocab_path = target_vocab_json.unwrap_or(vocab_json);
         let tid = |s: &str, fallback: u32| target_vocab.encoder.get(s).copied().unwrap_or(fallback);
-        let target_specials: Vec<(String, u32)> = [("</s>", m.eos_id), ("<unk>", m.unk_id), ("<pad>", m.pad_id)]
-            .iter()
-            .map(|&(s, id)| (s.to_string(), tid(s, id)))
-            .collect();
-        let target_entries = hf::json_vocab_entries(target_vocab, &m.target).map_err(|message| {
-            TokenizeError::Vocab {
-                path: target_vocab_path.to_path_buf(),
-                message,
-            }
-        })?;
+        let target_specials: Vec<(String, u32)> =
+            [("</s>", m.eos_id), ("<unk>", m.unk_id), ("<pad>", m.pad_id)]
+                .iter()
+                .map(|&(s, id)| (s.to_string(), tid(s, id)))
+                .collect();
+        let target_entries =
+            hf::json_vocab_entries(target_vocab, &m.target).map_err(|message| {
+                TokenizeError::Vocab {
+                    path: target_vocab_path.to_path_buf(),
+                    message,
+                }
+            })?;
         let target_eos = tid("</s>", m.eos_id);
         let target = hf::spm_tokenizer(
             &m.target,
@@ -210,17 +219,27 @@ impl Seq2SeqTokenizer {
             let id = (t5.sp.len() + extra_ids - 1 - i) as u32;
             specials.push((format!("<extra_id_{i}>"), id));
         }
-        for (s, id) in [("</s>", t5.eos_id), ("<unk>", t5.unk_id), ("<pad>", t5.pad_id)] {
+        for (s, id) in [
+            ("</s>", t5.eos_id),
+            ("<unk>", t5.unk_id),
+            ("<pad>", t5.pad_id),
+        ] {
             if !specials.iter().any(|(c, _)| c == s) {
                 specials.push((s.to_string(), id));
             }
         }
         let entries = hf::spm_vocab_entries(&t5.sp, extra_ids);
-        let tokenizer = hf::spm_tokenizer(&t5.sp, entries, t5.sp.unk_id(), &specials, Some(("</s>", t5.eos_id)))
-            .map_err(|message| TokenizeError::SpmModel {
-                origin: spiece_model.display().to_string(),
-                message,
-            })?;
+        let tokenizer = hf::spm_tokenizer(
+            &t5.sp,
+            entries,
+            t5.sp.unk_id(),
+            &specials,
+            Some(("</s>", t5.eos_id)),
+        )
+        .map_err(|message| TokenizeError::SpmModel {
+            origin: spiece_model.display().to_string(),
+            message,
+        })?;
         Ok(Self {
             backend: Backend::T5(Box::new(t5)),
             source: tokenizer.clone(),

@@ -99,7 +99,11 @@ impl SpmNormalizer {
         if rest.is_empty() {
             return Ok(Cow::Owned(out));
         }
-        let space = if self.escape_whitespaces { SPACE_SYMBOL } else { " " };
+        let space = if self.escape_whitespaces {
+            SPACE_SYMBOL
+        } else {
+            " "
+        };
         if !self.treat_whitespace_as_suffix && self.add_dummy_prefix {
             out.push_str(space);
         }

@@ -147,16 +147,18 @@ impl SpmModel {
             match (field, value) {
                 (1, Value::Bytes(b)) => {
                     let index = model.pieces.len();
-                    model.pieces.push(
-                        parse_piece(b).map_err(|m| err(format!("piece #{index}: {m}")))?,
-                    );
+                    model
+                        .pieces
+                        .push(parse_piece(b).map_err(|m| err(format!("piece #{index}: {m}")))?);
                 }
                 (2, Value::Bytes(b)) => parse_trainer(b, &mut model.trainer)
                     .map_err(|m| err(format!("trainer_spec: {m}")))?,
                 (3, Value::Bytes(b)) => parse_normalizer(b, &mut model.normalizer)
                     .map_err(|m| err(format!("normalizer_spec: {m}")))?,
                 (5, Value::Bytes(b)) => {
-                    let spec = model.denormalizer.get_or_insert_with(NormalizerSpec::default);
+                    let spec = model
+                        .denormalizer
+                        .get_or_insert_with(NormalizerSpec::default);
                     parse_normalizer(b, spec).map_err(|m| err(format!("denormalizer_spec: {m}")))?
                 }
                 (1 | 2 | 3 | 5, _) => {
@@ -166,7 +168,9 @@ impl SpmModel {
             }
         }
         if model.pieces.is_empty() {
-            return Err(err("the model has no pieces (is this a SentencePiece model?)".into()));
+            return Err(err(
+                "the model has no pieces (is this a SentencePiece model?)".into(),
+            ));
         }
         Ok(model)
     }
@@ -279,7 +283,10 @@ impl<'a> Reader<'a> {
                 return Ok(result);
             }
         }
-        Err(format!("varint longer than 10 bytes ending at byte {}", self.pos))
+        Err(format!(
+            "varint longer than 10 bytes ending at byte {}",
+            self.pos
+        ))
     }
 
     fn take(&mut self, n: usize) -> Result<&'a [u8], String> {
@@ -305,7 +312,8 @@ impl<'a> Reader<'a> {
             return Ok(None);
         }
         let key = self.varint()?;
-        let field = u32::try_from(key >> 3).map_err(|_| format!("field number {} too large", key >> 3))?;
+        let field =
+            u32::try_from(key >> 3).map_err(|_| format!("field number {} too large", key >> 3))?;
         if field == 0 {
             return Err(format!("field number 0 at byte {}", self.pos));
         }

@@ -301,9 +301,10 @@ impl SpmProcessor {
             }
             let (surface, seen): (Cow, bool) = match kind {
                 PieceType::Control => (Cow::Borrowed(""), false),
-                PieceType::Unknown if piece == unk_piece => {
-                    (Cow::Borrowed(self.model.trainer.unk_surface.as_str()), false)
-                }
+                PieceType::Unknown if piece == unk_piece => (
+                    Cow::Borrowed(self.model.trainer.unk_surface.as_str()),
+                    false,
+                ),
                 PieceType::Unknown => (Cow::Borrowed(piece), false),
                 _ => {
                     let mut p = piece;
@@ -416,12 +417,27 @@ mod tests {
     #[test]
     fn encode_merges_unknown_runs_and_ignores_control_pieces() {
         let sp = toy();
-        let got: Vec<_> = sp.encode("de kat €€ x").unwrap().into_iter().map(|p| p.piece).collect();
+        let got: Vec<_> = sp
+            .encode("de kat €€ x")
+            .unwrap()
+            .into_iter()
+            .map(|p| p.piece)
+            .collect();
         assert_eq!(got, vec!["▁de", "▁kat", "▁", "€€", "▁", "x"]);
-        let got: Vec<_> = sp.encode("<s>").unwrap().into_iter().map(|p| (p.piece, p.id)).collect();
+        let got: Vec<_> = sp
+            .encode("<s>")
+            .unwrap()
+            .into_iter()
+            .map(|p| (p.piece, p.id))
+            .collect();
         assert_eq!(
             got,
-            vec![("▁".into(), 3), ("<".into(), 11), ("s".into(), 12), (">".into(), 13)]
+            vec![
+                ("▁".into(), 3),
+                ("<".into(), 11),
+                ("s".into(), 12),
+                (">".into(), 13)
+            ]
         );
         assert!(sp.encode("").unwrap().is_empty());
         assert!(sp.encode("   ").unwrap().is_empty());
@@ -441,8 +457,15 @@ mod tests {
     fn load_errors() {
         use PieceType::*;
         assert!(SpmProcessor::new(model(&[("a", 0.0, Normal)])).is_err());
-        assert!(SpmProcessor::new(model(&[("<unk>", 0.0, Unknown), ("a", 0.0, Normal), ("a", 0.0, Normal)])).is_err());
-        assert!(SpmProcessor::new(model(&[("<unk>", 0.0, Unknown), ("<0x41>", 0.0, Byte)])).is_err());
+        assert!(SpmProcessor::new(model(&[
+            ("<unk>", 0.0, Unknown),
+            ("a", 0.0, Normal),
+            ("a", 0.0, Normal)
+        ]))
+        .is_err());
+        assert!(
+            SpmProcessor::new(model(&[("<unk>", 0.0, Unknown), ("<0x41>", 0.0, Byte)])).is_err()
+        );
     }
 
     #[test]

@@ -134,10 +134,12 @@ impl T5Slow {
             }
             let token = match self.specials.by_id(id) {
                 Some(t) => t.content.as_str(),
-                None => self
-                    .sp
-                    .id_to_piece(id)
-                    .ok_or_else(|| format!("piece id {id} is out of range (vocabulary has {} pieces)", self.sp.len()))?,
+                None => self.sp.id_to_piece(id).ok_or_else(|| {
+                    format!(
+                        "piece id {id} is out of range (vocabulary has {} pieces)",
+                        self.sp.len()
+                    )
+                })?,
             };
             tokens.push(token);
         }

@@ -26,7 +26,10 @@ impl ByteTrie {
     pub(crate) fn insert(&mut self, key: &[u8], value: u32) -> bool {
         let mut node = 0usize;
         for &b in key {
-            node = match self.nodes[node].children.binary_search_by_key(&b, |&(c, _)| c) {
+            node = match self.nodes[node]
+                .children
+                .binary_search_by_key(&b, |&(c, _)| c)
+            {
                 Ok(i) => self.nodes[node].children[i].1 as usize,
                 Err(i) => {
                     let next = self.nodes.len();
@@ -44,7 +47,10 @@ impl ByteTrie {
     }
 
     /// All keys that are prefixes of `text`, as `(byte length, value)`, shortest first.
-    pub(crate) fn prefixes<'a>(&'a self, text: &'a [u8]) -> impl Iterator<Item = (usize, u32)> + 'a {
+    pub(crate) fn prefixes<'a>(
+        &'a self,
+        text: &'a [u8],
+    ) -> impl Iterator<Item = (usize, u32)> + 'a {
         let mut node = 0usize;
         let mut i = 0usize;
         std::iter::from_fn(move || {

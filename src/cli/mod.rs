@@ -1,0 +1,116 @@
+//! The `copydesk` command line: raw arguments become validated settings before anything runs.
+
+mod models;
+mod translate;
+
+use clap::{Args, Parser, Subcommand};
+
+use crate::engine::{parse_device, parse_dtype, BatchBudget};
+use crate::registry::HubOptions;
+use crate::service::{DecodeOptions, LoadOptions};
+use crate::Error;
+
+/// Dutch news wire copy to English: translation and summaries with local models.
+///
+/// Models are named by a manifest (`copydesk models list`), a Hugging Face hub id
+/// (`org/name[@revision]`), or a local directory in the hub's layout. Hub downloads go to the
+/// standard Hugging Face cache (HF_HOME / HF_HUB_CACHE); HF_HUB_OFFLINE=1 uses the cache only,
+/// HF_TOKEN authenticates, HF_ENDPOINT selects a mirror.
+///
+/// Exit codes: 0 success, 1 runtime failure, 2 usage error or model unavailable.
+#[derive(Debug, Parser)]
+#[command(name = "copydesk", version, about, long_about)]
+pub struct Cli {
+    /// Log filter for diagnostics on standard error (e.g. info, debug, copydesk=trace).
+    #[arg(long, global = true, env = "COPYDESK_LOG", default_value = "warn")]
+    pub log: String,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Translate Dutch texts to English (one output line per input).
+    Translate(translate::TranslateArgs),
+    /// List, inspect and download models.
+    #[command(subcommand)]
+    Models(models::ModelsCommand),
+}
+
+/// Where to run a model.
+#[derive(Debug, Clone, Args)]
+pub struct DeviceArgs {
+    /// Device: auto, cpu, cuda, cuda:N or metal (cuda/metal need a build with that feature).
+    #[arg(long, env = "COPYDESK_DEVICE", default_value = "cpu")]
+    pub device: String,
+    /// Weight and activation precision: f32, f16 or bf16.
+    #[arg(long, env = "COPYDESK_DTYPE", default_value = "f32")]
+    pub dtype: String,
+}
+
+impl DeviceArgs {
+    pub fn load_options(&self) -> Result<LoadOptions, Error> {
+        Ok(LoadOptions {
+            device: parse_device(&self.device)?,
+            dtype: parse_dtype(&self.dtype)?,
+            hub: HubOptions::from_env(),
+        })
+    }
+}
+
+/// Decoding overrides; unset values come from the model's generation config.
+#[derive(Debug, Clone, Args)]
+pub struct DecodeArgs {
+    /// Beam width (1 = greedy). Default: the model's num_beams.
+    #[arg(long, env = "COPYDESK_BEAMS", value_parser = clap::value_parser!(u32).range(1..=64))]
+    pub beams: Option<u32>,
+    /// Most tokens to generate per text. Default: the model's max_length.
+    #[arg(long, env = "COPYDESK_MAX_NEW_TOKENS", value_parser = clap::value_parser!(u32).range(1..=4096))]
+    pub max_new_tokens: Option<u32>,
+    /// Padded-batch budget: rows × longest row, in source tokens.
+    #[arg(long, env = "COPYDESK_MAX_BATCH_TOKENS", default_value_t = 8192, value_parser = clap::value_parser!(u32).range(1..))]
+    pub max_batch_tokens: u32,
+    /// Most rows in one padded batch.
+    #[arg(long, env = "COPYDESK_MAX_BATCH_SIZE", default_value_t = 64, value_parser = clap::value_parser!(u32).range(1..))]
+    pub max_batch_size: u32,
+}
+
+impl DecodeArgs {
+    pub fn options(&self) -> DecodeOptions {
+        DecodeOptions {
+            beams: self.beams.map(|b| b as usize),
+            max_new_tokens: self.max_new_tokens.map(|n| n as usize),
+        }
+    }
+
+    pub fn budget(&self) -> BatchBudget {
+        BatchBudget {
+            max_tokens: self.max_batch_tokens as usize,
+            max_rows: self.max_batch_size as usize,
+        }
+    }
+}
+
+/// Runs a parsed command line.
+pub fn run(cli: Cli) -> Result<(), Error> {
+    match cli.command {
+        Command::Translate(args) => translate::run(args),
+        Command::Models(cmd) => models::run(cmd),
+    }
+}
+
+/// Texts from the arguments, or one per line of standard input when there are none.
+pub(crate) fn texts_or_stdin(texts: Vec<String>) -> Result<Vec<String>, Error> {
+    if !texts.is_empty() {
+        return Ok(texts);
+    }
+    use std::io::BufRead;
+    std::io::stdin()
+        .lock()
+        .lines()
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| Error::Io {
+            context: "cannot read standard input".into(),
+            source: e,
+        })
+}

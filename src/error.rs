@@ -1,0 +1,64 @@
+//! The top-level error: every layer's error, with a stable `kind()` (API error code, metric label)
+//! and the exit code the command line uses.
+
+use crate::engine::EngineError;
+use crate::registry::RegistryError;
+use crate::tokenize::TokenizeError;
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("{0}")]
+    Registry(#[from] RegistryError),
+    #[error("{0}")]
+    Tokenize(#[from] TokenizeError),
+    #[error("{0}")]
+    Engine(#[from] EngineError),
+    /// The user asked for something invalid (a flag value, an input).
+    #[error("{message}")]
+    Invalid { code: &'static str, message: String },
+    /// A model's files load but do not make a working model.
+    #[error("cannot load model {model}: {message}")]
+    Load { model: String, message: String },
+    #[error("{context}: {source}")]
+    Io {
+        context: String,
+        source: std::io::Error,
+    },
+}
+
+impl Error {
+    pub fn invalid(code: &'static str, message: impl Into<String>) -> Self {
+        Error::Invalid {
+            code,
+            message: message.into(),
+        }
+    }
+
+    /// Stable machine-readable code.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Error::Registry(e) => e.kind(),
+            Error::Tokenize(_) => "tokenizer_error",
+            Error::Engine(EngineError::TooLong { .. }) => "input_too_long",
+            Error::Engine(EngineError::Empty { .. }) => "empty_input",
+            Error::Engine(EngineError::BadDevice(_) | EngineError::BadDtype(_)) => {
+                "invalid_argument"
+            }
+            Error::Engine(EngineError::DeviceUnavailable { .. }) => "device_unavailable",
+            Error::Engine(_) => "model_error",
+            Error::Invalid { code, .. } => code,
+            Error::Load { .. } => "model_load_failed",
+            Error::Io { .. } => "io",
+        }
+    }
+
+    /// Exit code for the command line: 2 for anything the user can fix by changing the command
+    /// or its environment (bad input, unknown or missing model, no network), 1 otherwise.
+    pub fn exit_code(&self) -> i32 {
+        match self {
+            Error::Engine(EngineError::Model(_) | EngineError::Generate(_)) => 1,
+            Error::Io { .. } => 1,
+            _ => 2,
+        }
+    }
+}

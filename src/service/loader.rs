@@ -1,0 +1,172 @@
+//! Turning a `--model` argument into a ready model: resolve files (registry), build the tokenizer,
+//! load the weights on the chosen device, read the generation defaults.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use candle_core::{DType, Device};
+
+use crate::engine::device_name;
+use crate::generate::{EarlyStopping, GenerationConfig, GenerationOverrides};
+use crate::models::marian::{Marian, MarianConfig};
+use crate::models::weights::WeightFiles;
+use crate::models::{describe, Seq2Seq};
+use crate::registry::{
+    self, Architecture, GenerationDefaults, HubOptions, ModelFiles, ModelSpec, TokenizerFiles,
+    Weights,
+};
+use crate::tokenize::Seq2SeqTokenizer;
+use crate::Error;
+
+/// Where and how to load models.
+#[derive(Debug, Clone)]
+pub struct LoadOptions {
+    pub device: Device,
+    pub dtype: DType,
+    pub hub: HubOptions,
+}
+
+impl Default for LoadOptions {
+    fn default() -> Self {
+        Self {
+            device: Device::Cpu,
+            dtype: DType::F32,
+            hub: HubOptions::from_env(),
+        }
+    }
+}
+
+/// A model ready to run, with everything needed around it.
+#[derive(Clone)]
+pub struct LoadedModel {
+    /// What the user asked for (manifest name, hub id or directory).
+    pub name: String,
+    pub files: ModelFiles,
+    pub model: Arc<dyn Seq2Seq>,
+    pub tokenizer: Arc<Seq2SeqTokenizer>,
+    /// The model's decoding defaults (manifest, then generation_config.json, then config.json).
+    pub generation: GenerationConfig,
+}
+
+impl std::fmt::Debug for LoadedModel {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LoadedModel")
+            .field("name", &self.name)
+            .field("files", &self.files)
+            .finish()
+    }
+}
+
+impl LoadedModel {
+    pub fn revision(&self) -> Option<&str> {
+        self.files.revision.as_deref()
+    }
+
+    pub fn device_name(&self) -> String {
+        device_name(self.model.device())
+    }
+
+    pub fn architecture(&self) -> Architecture {
+        self.files.architecture
+    }
+
+    /// The prompt template the manifest names, if any.
+    pub fn prompt(&self) -> Option<&str> {
+        self.files
+            .manifest
+            .as_ref()
+            .and_then(|m| m.prompt.as_deref())
+    }
+}
+
+/// Resolves and loads `spec`.
+pub fn load(spec: &str, opts: &LoadOptions) -> Result<LoadedModel, Error> {
+    let parsed = ModelSpec::parse(spec)?;
+    let files = registry::resolve(&parsed, &opts.hub)?;
+    load_files(spec, files, opts)
+}
+
+/// Loads a model whose files are already on disk.
+pub fn load_files(name: &str, files: ModelFiles, opts: &LoadOptions) -> Result<LoadedModel, Error> {
+    let fail = |message: String| Error::Load {
+        model: name.to_string(),
+        message,
+    };
+    let tokenizer = Arc::new(tokenizer(&files.tokenizer)?);
+    let weights = match &files.weights {
+        Weights::Safetensors(paths) => WeightFiles::Safetensors(paths.clone()),
+        Weights::PytorchBin(path) => WeightFiles::PytorchBin(path.clone()),
+    };
+    let vb = weights
+        .var_builder(opts.dtype, &opts.device)
+        .map_err(|e| fail(format!("cannot open weights: {}", describe(&e))))?;
+    let model: Arc<dyn Seq2Seq> = match files.architecture {
+        Architecture::Marian => {
+            let cfg: MarianConfig = read_json(&files.config).map_err(fail)?;
+            Arc::new(Marian::new(&cfg, vb).map_err(|e| {
+                fail(format!(
+                    "weights do not match config.json: {}",
+                    describe(&e)
+                ))
+            })?)
+        }
+        other => {
+            return Err(fail(format!(
+                "architecture {} is not supported yet",
+                other.as_str()
+            )));
+        }
+    };
+    let mut generation = GenerationConfig::default();
+    generation.apply(&overrides(&files.generation_defaults()?));
+    Ok(LoadedModel {
+        name: name.to_string(),
+        files,
+        model,
+        tokenizer,
+        generation,
+    })
+}
+
+fn tokenizer(files: &TokenizerFiles) -> Result<Seq2SeqTokenizer, Error> {
+    Ok(match files {
+        TokenizerFiles::Marian {
+            source_spm,
+            target_spm,
+            vocab,
+            target_vocab,
+        } => Seq2SeqTokenizer::marian(source_spm, target_spm, vocab, target_vocab.as_deref())?,
+        TokenizerFiles::TokenizerJson(path) => Seq2SeqTokenizer::from_tokenizer_json(path)?,
+        TokenizerFiles::Spiece(path) => Seq2SeqTokenizer::t5_from_spiece(path, 100)?,
+    })
+}
+
+fn read_json<T: serde::de::DeserializeOwned>(path: &Path) -> Result<T, String> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+    serde_json::from_str(&text).map_err(|e| format!("invalid {}: {e}", path.display()))
+}
+
+/// The registry's decoding defaults as generation overrides.
+pub fn overrides(d: &GenerationDefaults) -> GenerationOverrides {
+    GenerationOverrides {
+        num_beams: d.num_beams,
+        max_length: d.max_length,
+        max_new_tokens: d.max_new_tokens,
+        min_length: d.min_length,
+        min_new_tokens: None,
+        length_penalty: d.length_penalty,
+        early_stopping: d.early_stopping.map(|b| {
+            if b {
+                EarlyStopping::Always
+            } else {
+                EarlyStopping::Heuristic
+            }
+        }),
+        no_repeat_ngram_size: d.no_repeat_ngram_size,
+        repetition_penalty: d.repetition_penalty,
+        bad_words_ids: d.bad_words_ids.clone(),
+        forced_eos_token_id: d.forced_eos_token_id,
+        eos_token_id: d.eos_token_id.map(|e| vec![e]),
+    }
+}
