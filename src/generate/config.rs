@@ -47,6 +47,8 @@ pub struct GenerationConfig {
     pub repetition_penalty: f64,
     pub bad_words_ids: Vec<Vec<u32>>,
     pub forced_eos_token_id: Option<u32>,
+    /// Apply `log_softmax` again after the processors (transformers' `renormalize_logits`).
+    pub renormalize_logits: bool,
     /// Ids that end a sequence; empty means the model's eos id.
     pub eos_token_ids: Vec<u32>,
 }
@@ -65,6 +67,7 @@ impl Default for GenerationConfig {
             repetition_penalty: 1.0,
             bad_words_ids: Vec::new(),
             forced_eos_token_id: None,
+            renormalize_logits: false,
             eos_token_ids: Vec::new(),
         }
     }
@@ -83,10 +86,16 @@ pub struct GenerationOverrides {
     pub no_repeat_ngram_size: Option<usize>,
     pub repetition_penalty: Option<f64>,
     pub bad_words_ids: Option<Vec<Vec<u32>>>,
-    #[serde(default, deserialize_with = "crate::models::first_id")]
-    pub forced_eos_token_id: Option<u32>,
+    /// `Some(None)`: explicitly unset (`null`), which overrides a model default.
+    #[serde(default, deserialize_with = "nullable_id")]
+    pub forced_eos_token_id: Option<Option<u32>>,
+    pub renormalize_logits: Option<bool>,
     #[serde(default, deserialize_with = "ids")]
     pub eos_token_id: Option<Vec<u32>>,
+}
+
+fn nullable_id<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Option<u32>>, D::Error> {
+    Ok(Some(crate::models::first_id(d)?))
 }
 
 fn ids<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Vec<u32>>, D::Error> {
@@ -116,16 +125,15 @@ impl GenerationConfig {
             early_stopping,
             no_repeat_ngram_size,
             repetition_penalty,
-            bad_words_ids
+            bad_words_ids,
+            forced_eos_token_id,
+            renormalize_logits
         );
         if o.max_new_tokens.is_some() {
             self.max_new_tokens = o.max_new_tokens;
         }
         if o.min_new_tokens.is_some() {
             self.min_new_tokens = o.min_new_tokens;
-        }
-        if o.forced_eos_token_id.is_some() {
-            self.forced_eos_token_id = o.forced_eos_token_id;
         }
         if let Some(e) = &o.eos_token_id {
             self.eos_token_ids = e.clone();
@@ -178,5 +186,38 @@ impl GenerationConfig {
             return Err("length_penalty must be a finite number".into());
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn explicit_null_unsets_and_absent_keeps() {
+        let mut c = GenerationConfig {
+            forced_eos_token_id: Some(0),
+            ..Default::default()
+        };
+        let keep: GenerationOverrides = serde_json::from_str(r#"{"num_beams": 2}"#).unwrap();
+        c.apply(&keep);
+        assert_eq!((c.forced_eos_token_id, c.num_beams), (Some(0), 2));
+        let set: GenerationOverrides =
+            serde_json::from_str(r#"{"forced_eos_token_id": 5}"#).unwrap();
+        c.apply(&set);
+        assert_eq!(c.forced_eos_token_id, Some(5));
+        let unset: GenerationOverrides =
+            serde_json::from_str(r#"{"forced_eos_token_id": null}"#).unwrap();
+        c.apply(&unset);
+        assert_eq!(c.forced_eos_token_id, None);
+    }
+
+    #[test]
+    fn early_stopping_forms() {
+        let o: GenerationOverrides =
+            serde_json::from_str(r#"{"early_stopping": "never"}"#).unwrap();
+        assert_eq!(o.early_stopping, Some(EarlyStopping::Never));
+        let o: GenerationOverrides = serde_json::from_str(r#"{"early_stopping": true}"#).unwrap();
+        assert_eq!(o.early_stopping, Some(EarlyStopping::Always));
     }
 }

@@ -15,6 +15,7 @@ pub struct Processors {
     min_length: usize,
     max_length: usize,
     forced_eos: Option<u32>,
+    renormalize: bool,
     eos: Vec<u32>,
 }
 
@@ -35,6 +36,7 @@ impl Processors {
             min_length: cfg.effective_min_length(),
             max_length: cfg.effective_max_length(),
             forced_eos: cfg.forced_eos_token_id,
+            renormalize: cfg.renormalize_logits,
             eos: eos.to_vec(),
         }
     }
@@ -83,6 +85,10 @@ impl Processors {
                 scores.fill(f32::NEG_INFINITY);
                 scores[eos as usize] = 0.0;
             }
+        }
+        if self.renormalize {
+            let normalized = log_softmax(scores);
+            scores.copy_from_slice(&normalized);
         }
     }
 }

@@ -8,6 +8,7 @@
 pub mod attention;
 pub mod marian;
 pub mod synthetic;
+pub mod t5;
 pub mod weights;
 
 use candle_core::{DType, Device, Result, Tensor};

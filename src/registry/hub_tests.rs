@@ -1,16 +1,12 @@
 //! Hub resolution against a fake cache and a fake hub on 127.0.0.1.
 
-use std::collections::hash_map::DefaultHasher;
-use std::hash::{Hash, Hasher};
-use std::io::{BufRead, BufReader, Write};
-use std::net::{TcpListener, TcpStream};
-use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
+use std::net::TcpListener;
+use std::path::Path;
 
+use super::fake_hub::{fake_cache, proxied, repo, serve, SHA};
 use super::local::tests::{MARIAN_CONFIG, T5_CONFIG};
 use super::*;
 
-const SHA: &str = "0123456789abcdef0123456789abcdef01234567";
 const OPUS_SHA: &str = "3ff195ce084fc29184151ac7c473c65c16a51b7e";
 const OPUS_REPO: &str = "Helsinki-NLP/opus-mt-nl-en";
 
@@ -22,43 +18,6 @@ fn opts(cache: &Path, offline: bool, endpoint: Option<&str>) -> HubOptions {
         endpoint: endpoint.map(str::to_string),
         progress: false,
     }
-}
-
-/// Lays out `models--org--name/{blobs,refs,snapshots}` as huggingface_hub does.
-fn fake_cache(
-    cache: &Path,
-    repo: &str,
-    sha: &str,
-    refs: &[&str],
-    files: &[(&str, &str)],
-) -> PathBuf {
-    let folder = hub::repo_folder(cache, repo);
-    let snapshot = folder.join("snapshots").join(sha);
-    std::fs::create_dir_all(&snapshot).unwrap();
-    std::fs::create_dir_all(folder.join("blobs")).unwrap();
-    for (name, body) in files {
-        let blob = folder.join("blobs").join(etag(body.as_bytes()));
-        std::fs::write(&blob, body).unwrap();
-        #[cfg(unix)]
-        std::os::unix::fs::symlink(
-            Path::new("../../blobs").join(blob.file_name().unwrap()),
-            snapshot.join(name),
-        )
-        .unwrap();
-        #[cfg(not(unix))]
-        std::fs::copy(&blob, snapshot.join(name)).unwrap();
-    }
-    for r in refs {
-        std::fs::create_dir_all(folder.join("refs")).unwrap();
-        std::fs::write(folder.join("refs").join(r), sha).unwrap();
-    }
-    snapshot
-}
-
-fn etag(body: &[u8]) -> String {
-    let mut h = DefaultHasher::new();
-    body.hash(&mut h);
-    format!("{:016x}{:08x}", h.finish(), body.len())
 }
 
 fn opus_files() -> Vec<(&'static str, &'static str)> {
@@ -189,176 +148,9 @@ fn offline_misses_name_repo_file_and_remedy() {
     assert_mentions(&e, &["HF_HUB_OFFLINE", "org/t5"]);
 }
 
-// ---------------------------------------------------------------- fake hub
-
-struct FakeRepo {
-    repo: &'static str,
-    files: Vec<(&'static str, Vec<u8>)>,
-    /// Answer every request with this status and X-Error-Code.
-    fail: Option<(u16, &'static str)>,
-}
-
-fn repo(repo: &'static str, files: &[(&'static str, &str)]) -> FakeRepo {
-    FakeRepo {
-        repo,
-        files: files
-            .iter()
-            .map(|(n, b)| (*n, b.as_bytes().to_vec()))
-            .collect(),
-        fail: None,
-    }
-}
-
-struct FakeHub {
-    endpoint: String,
-    log: Arc<Mutex<Vec<String>>>,
-}
-
-impl FakeHub {
-    fn requests(&self) -> Vec<String> {
-        self.log.lock().map(|l| l.clone()).unwrap_or_default()
-    }
-}
-
-/// ureq 2 sends even loopback requests through *_PROXY variables.
-fn proxied() -> bool {
-    [
-        "ALL_PROXY",
-        "all_proxy",
-        "HTTPS_PROXY",
-        "https_proxy",
-        "HTTP_PROXY",
-        "http_proxy",
-    ]
-    .iter()
-    .any(|k| std::env::var_os(k).is_some_and(|v| !v.is_empty()))
-}
-
-fn serve(repos: Vec<FakeRepo>) -> FakeHub {
-    let listener = TcpListener::bind("127.0.0.1:0").expect("bind loopback");
-    let endpoint = format!("http://{}", listener.local_addr().expect("addr"));
-    let log = Arc::new(Mutex::new(Vec::new()));
-    let thread_log = Arc::clone(&log);
-    std::thread::spawn(move || {
-        for stream in listener.incoming().flatten() {
-            let _ = handle(stream, &repos, &thread_log);
-        }
-    });
-    FakeHub { endpoint, log }
-}
-
-fn handle(
-    mut stream: TcpStream,
-    repos: &[FakeRepo],
-    log: &Mutex<Vec<String>>,
-) -> std::io::Result<()> {
-    let mut reader = BufReader::new(stream.try_clone()?);
-    let mut line = String::new();
-    reader.read_line(&mut line)?;
-    let path = line.split_whitespace().nth(1).unwrap_or("").to_string();
-    let (mut range, mut auth) = (None, String::new());
-    loop {
-        let mut h = String::new();
-        if reader.read_line(&mut h)? == 0 || h.trim().is_empty() {
-            break;
-        }
-        if let Some((k, v)) = h.trim().split_once(':') {
-            match k.to_ascii_lowercase().as_str() {
-                "range" => range = v.trim().strip_prefix("bytes=").map(str::to_string),
-                "authorization" => auth = v.trim().to_string(),
-                _ => {}
-            }
-        }
-    }
-    if let Ok(mut l) = log.lock() {
-        l.push(format!("{path} auth={auth}"));
-    }
-    let (status, headers, body) = route(&path, range.as_deref(), repos);
-    let mut out = format!(
-        "HTTP/1.1 {status} X\r\nContent-Length: {}\r\nConnection: close\r\n",
-        body.len()
-    );
-    for (k, v) in headers {
-        out.push_str(&format!("{k}: {v}\r\n"));
-    }
-    out.push_str("\r\n");
-    stream.write_all(out.as_bytes())?;
-    stream.write_all(&body)?;
-    stream.flush()
-}
-
-type Response = (u16, Vec<(&'static str, String)>, Vec<u8>);
-
-fn route(path: &str, range: Option<&str>, repos: &[FakeRepo]) -> Response {
-    let err =
-        |status: u16, code: &str| (status, vec![("X-Error-Code", code.to_string())], Vec::new());
-    let (api, rest) = match path.strip_prefix("/api/models/") {
-        Some(rest) => (true, rest),
-        None => (false, path.trim_start_matches('/')),
-    };
-    let Some(r) = repos
-        .iter()
-        .find(|r| rest.starts_with(&format!("{}/", r.repo)))
-    else {
-        return err(401, "RepoNotFound");
-    };
-    if let Some((status, code)) = r.fail {
-        return err(status, code);
-    }
-    let tail = &rest[r.repo.len() + 1..];
-    let (kind, tail) = tail.split_once('/').unwrap_or((tail, ""));
-    let (rev, file) = tail.split_once('/').unwrap_or((tail, ""));
-    if rev != "main" && rev != SHA {
-        return err(404, "RevisionNotFound");
-    }
-    if api && kind == "revision" {
-        let siblings: Vec<_> = r
-            .files
-            .iter()
-            .map(|(n, _)| serde_json::json!({ "rfilename": n }))
-            .collect();
-        let body = serde_json::json!({ "sha": SHA, "siblings": siblings }).to_string();
-        return (
-            200,
-            vec![("Content-Type", "application/json".into())],
-            body.into_bytes(),
-        );
-    }
-    let Some((_, data)) = r
-        .files
-        .iter()
-        .find(|(n, _)| *n == file)
-        .filter(|_| kind == "resolve")
-    else {
-        return err(404, "EntryNotFound");
-    };
-    let len = data.len();
-    let (start, end) = match range.and_then(|r| r.split_once('-')) {
-        Some((a, b)) => (
-            a.parse().unwrap_or(0),
-            b.parse().unwrap_or(len - 1).min(len - 1),
-        ),
-        None => (0, len - 1),
-    };
-    let headers = vec![
-        ("X-Repo-Commit", SHA.to_string()),
-        ("ETag", format!("\"{}\"", etag(data))),
-        ("Content-Range", format!("bytes {start}-{end}/{len}")),
-    ];
-    (
-        if range.is_some() { 206 } else { 200 },
-        headers,
-        data[start..=end].to_vec(),
-    )
-}
-
 #[test]
 fn downloads_into_cache_then_resolves_offline() {
-    if proxied() {
-        eprintln!("skipped: a *_PROXY variable is set");
-        return;
-    }
-    let hub = serve(vec![repo(
+    let Some(hub) = serve(vec![repo(
         "org/t5",
         &[
             ("README.md", "# t5"),
@@ -368,7 +160,9 @@ fn downloads_into_cache_then_resolves_offline() {
             ("tokenizer.json", "{}"),
             ("spiece.model", "sp"),
         ],
-    )]);
+    )]) else {
+        return;
+    };
     let cache = tempfile::tempdir().unwrap();
     let spec = ModelSpec::parse("org/t5").unwrap();
     let mut o = opts(cache.path(), false, Some(&hub.endpoint));
@@ -430,9 +224,6 @@ fn downloads_into_cache_then_resolves_offline() {
 
 #[test]
 fn manifest_file_list_skips_listing_and_tolerates_optional_absence() {
-    if proxied() {
-        return;
-    }
     let files = [
         ("config.json", MARIAN_CONFIG),
         ("pytorch_model.bin", "w"),
@@ -441,7 +232,9 @@ fn manifest_file_list_skips_listing_and_tolerates_optional_absence() {
         ("vocab.json", "{}"),
         ("tf_model.h5", "tf"),
     ];
-    let hub = serve(vec![repo("org/marian", &files)]);
+    let Some(hub) = serve(vec![repo("org/marian", &files)]) else {
+        return;
+    };
     let text = format!(
         "name = \"m\"\ntask = \"translate\"\narchitecture = \"marian\"\nrepo = \"org/marian\"\nrevision = \"{SHA}\"\n\
          files = [\"config.json\", \"pytorch_model.bin\", \"source.spm\", \"target.spm\", \"vocab.json\"]\n\
@@ -480,11 +273,8 @@ fn manifest_file_list_skips_listing_and_tolerates_optional_absence() {
 
 #[test]
 fn sharded_weights_and_missing_weights_on_the_hub() {
-    if proxied() {
-        return;
-    }
     let index = r#"{"weight_map": {"a": "model-00001-of-00002.safetensors", "b": "model-00002-of-00002.safetensors"}}"#;
-    let hub = serve(vec![
+    let Some(hub) = serve(vec![
         repo(
             "org/big",
             &[
@@ -499,7 +289,9 @@ fn sharded_weights_and_missing_weights_on_the_hub() {
             "org/empty",
             &[("config.json", T5_CONFIG), ("tokenizer.json", "{}")],
         ),
-    ]);
+    ]) else {
+        return;
+    };
     let cache = tempfile::tempdir().unwrap();
     let o = opts(cache.path(), false, Some(&hub.endpoint));
     let f = resolve(&ModelSpec::parse("org/big").unwrap(), &o).unwrap();
@@ -508,6 +300,31 @@ fn sharded_weights_and_missing_weights_on_the_hub() {
         other => panic!("{other:?}"),
     }
     assert!(matches!(f.tokenizer, TokenizerFiles::Spiece(_)));
+    let mut plain = repo(
+        "org/plain",
+        &[
+            ("config.json", T5_CONFIG),
+            ("pytorch_model.bin", "w"),
+            ("tokenizer.json", "{}"),
+        ],
+    );
+    plain.no_api = true;
+    let Some(mirror) = serve(vec![plain]) else {
+        return;
+    };
+    let f = resolve(
+        &ModelSpec::parse("org/plain").unwrap(),
+        &opts(cache.path(), false, Some(&mirror.endpoint)),
+    )
+    .unwrap();
+    assert!(
+        matches!(f.weights, Weights::PytorchBin(_)),
+        "probed without a listing"
+    );
+    assert_eq!(
+        f.downloaded,
+        ["config.json", "pytorch_model.bin", "tokenizer.json"]
+    );
     let e = resolve(&ModelSpec::parse("org/empty").unwrap(), &o).unwrap_err();
     assert_eq!(e.kind(), "file_missing");
     assert_mentions(&e, &["org/empty@main", "pytorch_model.bin"]);
@@ -515,18 +332,17 @@ fn sharded_weights_and_missing_weights_on_the_hub() {
 
 #[test]
 fn hub_errors_map_to_kinds() {
-    if proxied() {
-        return;
-    }
     let mut gated = repo("org/gated", &[]);
     gated.fail = Some((403, "GatedRepo"));
     let mut broken = repo("org/broken", &[]);
     broken.fail = Some((503, ""));
-    let hub = serve(vec![
+    let Some(hub) = serve(vec![
         gated,
         broken,
         repo("org/t5", &[("config.json", T5_CONFIG)]),
-    ]);
+    ]) else {
+        return;
+    };
     let cache = tempfile::tempdir().unwrap();
     let o = opts(cache.path(), false, Some(&hub.endpoint));
     let kind = |s: &str| resolve(&ModelSpec::parse(s).unwrap(), &o).unwrap_err();

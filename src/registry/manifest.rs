@@ -108,6 +108,7 @@ pub struct GenerationDefaults {
     pub eos_token_id: Option<u32>,
     pub decoder_start_token_id: Option<u32>,
     pub forced_eos_token_id: Option<u32>,
+    pub renormalize_logits: Option<bool>,
 }
 
 impl GenerationDefaults {
@@ -128,6 +129,7 @@ impl GenerationDefaults {
             eos_token_id: self.eos_token_id.or(f.eos_token_id),
             decoder_start_token_id: self.decoder_start_token_id.or(f.decoder_start_token_id),
             forced_eos_token_id: self.forced_eos_token_id.or(f.forced_eos_token_id),
+            renormalize_logits: self.renormalize_logits.or(f.renormalize_logits),
         }
     }
 
@@ -160,6 +162,7 @@ impl GenerationDefaults {
             eos_token_id: tok("eos_token_id"),
             decoder_start_token_id: tok("decoder_start_token_id"),
             forced_eos_token_id: tok("forced_eos_token_id"),
+            renormalize_logits: v.get("renormalize_logits").and_then(|x| x.as_bool()),
         }
     }
 }

@@ -13,6 +13,8 @@
 #![allow(clippy::result_large_err)]
 
 mod error;
+#[cfg(test)]
+mod fake_hub;
 mod hub;
 #[cfg(test)]
 mod hub_tests;

@@ -166,7 +166,8 @@ pub fn overrides(d: &GenerationDefaults) -> GenerationOverrides {
         no_repeat_ngram_size: d.no_repeat_ngram_size,
         repetition_penalty: d.repetition_penalty,
         bad_words_ids: d.bad_words_ids.clone(),
-        forced_eos_token_id: d.forced_eos_token_id,
+        forced_eos_token_id: d.forced_eos_token_id.map(Some),
+        renormalize_logits: d.renormalize_logits,
         eos_token_id: d.eos_token_id.map(|e| vec![e]),
     }
 }

@@ -45,9 +45,11 @@ pub(crate) fn spm_tokenizer(
     )
     .map_err(|e| e.to_string())?;
     normalizers.push(NormalizerWrapper::Replace(replace));
-    tokenizer.with_normalizer(Some(NormalizerWrapper::Sequence(Sequence::new(
-        normalizers,
-    ))));
+    tokenizer
+        .with_normalizer(Some(NormalizerWrapper::Sequence(Sequence::new(
+            normalizers,
+        ))))
+        .map_err(|e| e.to_string())?;
     let scheme = if spec.add_dummy_prefix {
         PrependScheme::Always
     } else {
@@ -69,7 +71,9 @@ pub(crate) fn spm_tokenizer(
         .iter()
         .map(|(content, _)| AddedToken::from(content.clone(), true))
         .collect();
-    tokenizer.add_special_tokens(added.iter().cloned());
+    tokenizer
+        .add_special_tokens(added.iter().cloned())
+        .map_err(|e| e.to_string())?;
     Ok(tokenizer)
 }
 

@@ -57,16 +57,16 @@ pub(crate) fn load_spm(path: &Path) -> Result<SpmProcessor, TokenizeError> {
     })
 }
 
-/// `clean_up_tokenization_spaces` from a `tokenizer_config.json` next to
-/// `file`, as `from_pretrained` would read it (transformers' default: false).
-pub(crate) fn config_clean_up(file: &Path) -> Result<bool, TokenizeError> {
+/// A boolean setting of the `tokenizer_config.json` next to `file`, as
+/// `from_pretrained` would read it; `default` when the file or key is absent.
+pub(crate) fn config_flag(file: &Path, key: &str, default: bool) -> Result<bool, TokenizeError> {
     let Some(dir) = file.parent() else {
-        return Ok(false);
+        return Ok(default);
     };
     let path = dir.join("tokenizer_config.json");
     let text = match std::fs::read_to_string(&path) {
         Ok(text) => text,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(false),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(default),
         Err(source) => return Err(TokenizeError::Io { path, source }),
     };
     let json: serde_json::Value =
@@ -75,9 +75,14 @@ pub(crate) fn config_clean_up(file: &Path) -> Result<bool, TokenizeError> {
             message: e.to_string(),
         })?;
     Ok(json
-        .get("clean_up_tokenization_spaces")
+        .get(key)
         .and_then(serde_json::Value::as_bool)
-        .unwrap_or(false))
+        .unwrap_or(default))
+}
+
+/// `clean_up_tokenization_spaces` (transformers 4.57 default: false).
+pub(crate) fn config_clean_up(file: &Path) -> Result<bool, TokenizeError> {
+    config_flag(file, "clean_up_tokenization_spaces", false)
 }
 
 #[derive(Debug, Clone)]

@@ -110,11 +110,8 @@ impl SpmNormalizer {
         let mut is_prev_space = self.remove_extra_whitespaces;
         while !rest.is_empty() {
             let (mut text, consumed) = self.normalize_prefix(rest)?;
-            while is_prev_space {
-                match text.strip_prefix(' ') {
-                    Some(t) => text = t,
-                    None => break,
-                }
+            if is_prev_space {
+                text = text.trim_start_matches(' ');
             }
             if !text.is_empty() {
                 if self.escape_whitespaces {

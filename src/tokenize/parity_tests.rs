@@ -1,1 +1,200 @@
-//! Parity with transformers: replays the golden files (placeholder).
+//! Parity with transformers 4.57: replays every `tests/fixtures/golden/*.json`
+//! that has a `"tokenizer"` section (`encode`: `{text, ids}`, `decode`:
+//! `{ids, text[, skip_special_tokens]}`) against the tokenizer of its model
+//! directory, and requires every case to match exactly.
+
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+use super::Seq2SeqTokenizer;
+
+#[derive(Deserialize)]
+struct Golden {
+    model_dir: Option<String>,
+    tokenizer: Option<TokenizerCases>,
+}
+
+#[derive(Deserialize)]
+struct TokenizerCases {
+    #[serde(default)]
+    encode: Vec<EncodeCase>,
+    #[serde(default)]
+    decode: Vec<DecodeCase>,
+}
+
+#[derive(Deserialize)]
+struct EncodeCase {
+    text: String,
+    ids: Vec<u32>,
+}
+
+#[derive(Deserialize)]
+struct DecodeCase {
+    ids: Vec<u32>,
+    text: String,
+    /// The generator decodes with `skip_special_tokens=True` unless it says otherwise.
+    skip_special_tokens: Option<bool>,
+}
+
+fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+fn read_json(path: &Path) -> Option<serde_json::Value> {
+    let text = std::fs::read_to_string(path).ok()?;
+    serde_json::from_str(&text).ok()
+}
+
+/// How transformers' `from_pretrained` would load the directory's tokenizer:
+/// Marian files first, then `tokenizer.json` (fast), then `spiece.model` (slow T5).
+pub(crate) fn load_for_dir(dir: &Path) -> Result<(Seq2SeqTokenizer, &'static str), String> {
+    let config = read_json(&dir.join("tokenizer_config.json"));
+    let source_spm = dir.join("source.spm");
+    if source_spm.is_file() {
+        let target_vocab = dir.join("target_vocab.json");
+        let separate = config
+            .as_ref()
+            .and_then(|c| c.get("separate_vocabs"))
+            .and_then(serde_json::Value::as_bool)
+            .unwrap_or(target_vocab.is_file());
+        let tok = Seq2SeqTokenizer::marian(
+            &source_spm,
+            &dir.join("target.spm"),
+            &dir.join("vocab.json"),
+            separate.then_some(target_vocab.as_path()),
+        )
+        .map_err(|e| e.to_string())?;
+        return Ok((tok, "marian"));
+    }
+    let json = dir.join("tokenizer.json");
+    if json.is_file() {
+        let tok = Seq2SeqTokenizer::from_tokenizer_json(&json).map_err(|e| e.to_string())?;
+        return Ok((tok, "tokenizer.json"));
+    }
+    let spiece = dir.join("spiece.model");
+    if spiece.is_file() {
+        let extra_ids = config
+            .as_ref()
+            .and_then(|c| c.get("extra_ids"))
+            .and_then(serde_json::Value::as_u64)
+            .unwrap_or(100) as usize;
+        let tok =
+            Seq2SeqTokenizer::t5_from_spiece(&spiece, extra_ids).map_err(|e| e.to_string())?;
+        return Ok((tok, "spiece.model"));
+    }
+    Err(format!("no tokenizer files in {}", dir.display()))
+}
+
+struct Outcome {
+    encode_ok: usize,
+    decode_ok: usize,
+    failures: Vec<String>,
+}
+
+fn replay(tok: &Seq2SeqTokenizer, cases: &TokenizerCases) -> Outcome {
+    let mut out = Outcome {
+        encode_ok: 0,
+        decode_ok: 0,
+        failures: Vec::new(),
+    };
+    for case in &cases.encode {
+        match tok.encode(&case.text) {
+            Ok(ids) if ids == case.ids => out.encode_ok += 1,
+            Ok(ids) => out.failures.push(format!(
+                "encode {:?}: expected {:?}, got {:?} (tokens {:?})",
+                case.text,
+                case.ids,
+                ids,
+                tok.tokenize(&case.text).unwrap_or_default()
+            )),
+            Err(e) => out
+                .failures
+                .push(format!("encode {:?}: error {e}", case.text)),
+        }
+    }
+    for case in &cases.decode {
+        let skip = case.skip_special_tokens.unwrap_or(true);
+        match tok.decode(&case.ids, skip) {
+            Ok(text) if text == case.text => out.decode_ok += 1,
+            Ok(text) => out.failures.push(format!(
+                "decode {:?} (skip_special_tokens={skip}): expected {:?}, got {:?}",
+                case.ids, case.text, text
+            )),
+            Err(e) => out
+                .failures
+                .push(format!("decode {:?}: error {e}", case.ids)),
+        }
+    }
+    out
+}
+
+#[test]
+fn golden_tokenizer_parity() {
+    let golden_dir = root().join("tests/fixtures/golden");
+    let Ok(entries) = std::fs::read_dir(&golden_dir) else {
+        eprintln!(
+            "no golden directory at {}; nothing to check",
+            golden_dir.display()
+        );
+        return;
+    };
+    let mut files: Vec<PathBuf> = entries
+        .filter_map(Result::ok)
+        .map(|e| e.path())
+        .filter(|p| p.extension().is_some_and(|x| x == "json"))
+        .collect();
+    files.sort();
+    let mut report = Vec::new();
+    let mut failed = false;
+    for file in files {
+        let text = std::fs::read_to_string(&file)
+            .unwrap_or_else(|e| panic!("cannot read {}: {e}", file.display()));
+        let golden: Golden = serde_json::from_str(&text)
+            .unwrap_or_else(|e| panic!("cannot parse {}: {e}", file.display()));
+        let Some(cases) = golden.tokenizer else {
+            continue;
+        };
+        let name = file
+            .file_stem()
+            .map(|s| s.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let dir = match &golden.model_dir {
+            Some(d) => root().join(d),
+            None => root().join("tests/fixtures/models").join(&name),
+        };
+        let (tok, kind) =
+            load_for_dir(&dir).unwrap_or_else(|e| panic!("{name}: cannot load the tokenizer: {e}"));
+        let outcome = replay(&tok, &cases);
+        report.push(format!(
+            "{name} ({kind}): encode {}/{}, decode {}/{}",
+            outcome.encode_ok,
+            cases.encode.len(),
+            outcome.decode_ok,
+            cases.decode.len()
+        ));
+        if !outcome.failures.is_empty() {
+            failed = true;
+            for f in outcome.failures.iter().take(20) {
+                report.push(format!("  {name}: {f}"));
+            }
+        }
+        // A T5 directory with both files: the slow-tokenizer emulation is
+        // checked too, for information (the golden comes from the fast one).
+        let spiece = dir.join("spiece.model");
+        if kind == "tokenizer.json" && spiece.is_file() {
+            if let Ok(slow) = Seq2SeqTokenizer::t5_from_spiece(&spiece, 100) {
+                let o = replay(&slow, &cases);
+                report.push(format!(
+                    "{name} (spiece.model, informational): encode {}/{}, decode {}/{}",
+                    o.encode_ok,
+                    cases.encode.len(),
+                    o.decode_ok,
+                    cases.decode.len()
+                ));
+            }
+        }
+    }
+    eprintln!("{}", report.join("\n"));
+    assert!(!failed, "tokenizer parity failures:\n{}", report.join("\n"));
+}

@@ -263,11 +263,20 @@ pub(crate) enum Value<'a> {
 pub(crate) struct Reader<'a> {
     buf: &'a [u8],
     pos: usize,
+    /// Nesting of groups being skipped (bounded, so hostile input cannot overflow the stack).
+    depth: usize,
 }
+
+/// Deepest group nesting accepted.
+const MAX_GROUP_DEPTH: usize = 64;
 
 impl<'a> Reader<'a> {
     pub(crate) fn new(buf: &'a [u8]) -> Self {
-        Self { buf, pos: 0 }
+        Self {
+            buf,
+            pos: 0,
+            depth: 0,
+        }
     }
 
     pub(crate) fn varint(&mut self) -> Result<u64, String> {
@@ -347,6 +356,16 @@ impl<'a> Reader<'a> {
     }
 
     fn skip_group(&mut self, field: u32) -> Result<(), String> {
+        if self.depth >= MAX_GROUP_DEPTH {
+            return Err(format!("groups nested deeper than {MAX_GROUP_DEPTH}"));
+        }
+        self.depth += 1;
+        let result = self.skip_group_body(field);
+        self.depth -= 1;
+        result
+    }
+
+    fn skip_group_body(&mut self, field: u32) -> Result<(), String> {
         loop {
             if self.pos >= self.buf.len() {
                 return Err(format!("unterminated group for field {field}"));
@@ -475,5 +494,11 @@ mod tests {
         bytes_field(1, &piece("<unk>", 0.0, Some(2)), &mut m);
         let model = SpmModel::from_bytes(&m).unwrap();
         assert_eq!(model.pieces.len(), 1);
+        // Deeply nested groups are rejected, not a stack overflow.
+        let mut deep = Vec::new();
+        for _ in 0..10_000 {
+            key(7, 3, &mut deep);
+        }
+        assert!(SpmModel::from_bytes(&deep).is_err());
     }
 }

@@ -45,10 +45,6 @@ impl SpecialTokens {
         Self { tokens, trie, ids }
     }
 
-    pub(crate) fn tokens(&self) -> &[SpecialToken] {
-        &self.tokens
-    }
-
     pub(crate) fn get(&self, index: usize) -> Option<&SpecialToken> {
         self.tokens.get(index)
     }

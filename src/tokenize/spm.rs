@@ -66,11 +66,10 @@ impl SpmProcessor {
                 PieceType::UserDefined => {
                     user_defined.insert(p.piece.as_bytes(), id);
                 }
-                PieceType::Unknown => {
-                    if unk_id.replace(id).is_some() {
-                        return Err("more than one UNKNOWN piece".into());
-                    }
+                PieceType::Unknown if unk_id.is_some() => {
+                    return Err("more than one UNKNOWN piece".into());
                 }
+                PieceType::Unknown => unk_id = Some(id),
                 PieceType::Byte if !model.trainer.byte_fallback => {
                     return Err(format!(
                         "byte piece {:?} found although byte_fallback is false",

@@ -31,19 +31,20 @@ impl T5Slow {
         };
         let sp_len = u32::try_from(sp.len()).map_err(|_| bad("too many pieces".into()))?;
         let extra = u32::try_from(extra_ids).map_err(|_| bad("too many extra ids".into()))?;
+        let top = sp_len
+            .checked_add(extra)
+            .ok_or_else(|| bad("vocabulary too large".into()))?;
         let mut tokens = Vec::with_capacity(extra_ids + 3);
         for i in 0..extra {
             tokens.push(SpecialToken {
                 content: format!("<extra_id_{i}>"),
-                id: sp_len - 1 + extra - i,
+                id: top - 1 - i,
                 lstrip: true,
                 rstrip: true,
             });
         }
         // `_add_tokens([eos, unk, pad])`: existing pieces keep their id.
-        let mut next_id = sp_len
-            .checked_add(extra)
-            .ok_or_else(|| bad("vocabulary too large".into()))?;
+        let mut next_id = top;
         for content in ["</s>", "<unk>", "<pad>"] {
             let id = sp
                 .model()

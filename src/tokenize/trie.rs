@@ -72,10 +72,6 @@ impl ByteTrie {
     pub(crate) fn longest_prefix(&self, text: &[u8]) -> Option<(usize, u32)> {
         self.prefixes(text).last()
     }
-
-    pub(crate) fn is_empty(&self) -> bool {
-        self.nodes.len() <= 1 && self.nodes.first().is_none_or(|n| n.value.is_none())
-    }
 }
 
 /// Read-only darts-clone double array (units are little-endian `u32`).
@@ -86,7 +82,7 @@ pub(crate) struct DoubleArray {
 
 impl DoubleArray {
     pub(crate) fn from_le_bytes(bytes: &[u8]) -> Result<Self, String> {
-        if bytes.len() % 4 != 0 || bytes.is_empty() {
+        if bytes.is_empty() || !bytes.chunks_exact(4).remainder().is_empty() {
             return Err(format!(
                 "double-array trie of {} bytes is not a whole number of 4-byte units",
                 bytes.len()
@@ -150,12 +146,10 @@ mod tests {
     #[test]
     fn byte_trie_prefixes_in_length_order() {
         let mut t = ByteTrie::new();
-        assert!(t.is_empty());
         assert!(t.insert(b"ab", 2));
         assert!(t.insert(b"a", 1));
         assert!(t.insert(b"abcd", 4));
         assert!(!t.insert(b"a", 9));
-        assert!(!t.is_empty());
         let got: Vec<_> = t.prefixes(b"abcde").collect();
         assert_eq!(got, vec![(1, 1), (2, 2), (4, 4)]);
         assert_eq!(t.longest_prefix(b"abc"), Some((2, 2)));

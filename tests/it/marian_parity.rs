@@ -81,7 +81,7 @@ fn check_forward(name: &str) {
             for b in 0..col.len() {
                 let d = max_abs_diff(&step[b][0], &full[b][t]);
                 assert!(
-                    d < 1e-5,
+                    d < TOL,
                     "{name}: cached step {t} row {b} differs from full pass by {d}"
                 );
             }
@@ -144,7 +144,7 @@ fn check_generate(name: &str) {
                     "{name} {}: row {b} alone vs batched",
                     case.name
                 );
-                assert!((alone[0].score - out[b].score).abs() < 1e-5);
+                assert!((alone[0].score - out[b].score).abs() < TOL);
             }
         }
     }
