@@ -1,13 +1,20 @@
 //! The `copydesk` command line: raw arguments become validated settings before anything runs.
 
+mod article;
 mod models;
+mod segment;
+mod summarize;
 mod translate;
 
 use clap::{Args, Parser, Subcommand};
 
-use crate::engine::{parse_device, parse_dtype, BatchBudget};
+use std::io::Write;
+use std::time::Duration;
+
+use crate::batch::BatchPolicy;
+use crate::engine::{parse_device, parse_dtype};
 use crate::registry::HubOptions;
-use crate::service::{DecodeOptions, LoadOptions};
+use crate::service::{DecodeOptions, LoadOptions, Service, ServiceConfig};
 use crate::Error;
 
 /// Dutch news wire copy to English: translation and summaries with local models.
@@ -32,6 +39,12 @@ pub struct Cli {
 pub enum Command {
     /// Translate Dutch texts to English (one output line per input).
     Translate(translate::TranslateArgs),
+    /// Summarize texts with a T5-family model and a prompt template.
+    Summarize(summarize::SummarizeArgs),
+    /// Translate a wire-copy article with its structure, and summarize it.
+    Article(article::ArticleArgs),
+    /// Show how wire copy is segmented: headline, dateline, blocks, sentences, related items.
+    Segment(segment::SegmentArgs),
     /// List, inspect and download models.
     #[command(subcommand)]
     Models(models::ModelsCommand),
@@ -83,10 +96,12 @@ impl DecodeArgs {
         }
     }
 
-    pub fn budget(&self) -> BatchBudget {
-        BatchBudget {
-            max_tokens: self.max_batch_tokens as usize,
-            max_rows: self.max_batch_size as usize,
+    pub fn policy(&self) -> BatchPolicy {
+        BatchPolicy {
+            max_batch_tokens: self.max_batch_tokens as usize,
+            max_batch_size: self.max_batch_size as usize,
+            max_wait: Duration::from_millis(2),
+            ..BatchPolicy::default()
         }
     }
 }
@@ -95,6 +110,9 @@ impl DecodeArgs {
 pub fn run(cli: Cli) -> Result<(), Error> {
     match cli.command {
         Command::Translate(args) => translate::run(args),
+        Command::Summarize(args) => summarize::run(args),
+        Command::Article(args) => article::run(args),
+        Command::Segment(args) => segment::run(args),
         Command::Models(cmd) => models::run(cmd),
     }
 }
@@ -113,4 +131,59 @@ pub(crate) fn texts_or_stdin(texts: Vec<String>) -> Result<Vec<String>, Error> {
             context: "cannot read standard input".into(),
             source: e,
         })
+}
+
+/// Loads the models and runs `work` on a small async runtime (model compute runs on the model
+/// threads, not here).
+pub(crate) fn with_service<T>(
+    cfg: ServiceConfig,
+    work: impl AsyncFnOnce(&Service) -> Result<T, Error>,
+) -> Result<T, Error> {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| Error::Io {
+            context: "cannot start the runtime".into(),
+            source: e,
+        })?;
+    let service = Service::start(&cfg)?;
+    rt.block_on(work(&service))
+}
+
+/// Reads a file argument, or standard input for `-` or none.
+pub(crate) fn read_input(path: Option<&std::path::Path>) -> Result<String, Error> {
+    use std::io::Read;
+    match path {
+        Some(p) if p.as_os_str() != "-" => std::fs::read_to_string(p).map_err(|e| Error::Io {
+            context: format!("cannot read {}", p.display()),
+            source: e,
+        }),
+        _ => {
+            let mut s = String::new();
+            std::io::stdin()
+                .read_to_string(&mut s)
+                .map_err(|e| Error::Io {
+                    context: "cannot read standard input".into(),
+                    source: e,
+                })?;
+            Ok(s)
+        }
+    }
+}
+
+/// Writes lines to standard output.
+pub(crate) fn print_lines<I: IntoIterator<Item = String>>(lines: I) -> Result<(), Error> {
+    let mut out = std::io::stdout().lock();
+    for l in lines {
+        writeln!(out, "{l}").map_err(|e| Error::Io {
+            context: "cannot write to standard output".into(),
+            source: e,
+        })?;
+    }
+    Ok(())
+}
+
+/// One JSON line per item.
+pub(crate) fn json_line<T: serde::Serialize>(v: &T) -> Result<String, Error> {
+    serde_json::to_string(v).map_err(|e| Error::invalid("internal", e.to_string()))
 }

@@ -1,19 +1,18 @@
 //! `copydesk translate`.
 
-use std::io::Write;
-
 use clap::Args;
 use serde::Serialize;
 
-use super::{texts_or_stdin, DecodeArgs, DeviceArgs};
+use super::{json_line, print_lines, texts_or_stdin, with_service, DecodeArgs, DeviceArgs};
 use crate::registry::DEFAULT_TRANSLATOR;
-use crate::service::{generate_texts, load};
+use crate::service::ServiceConfig;
 use crate::Error;
 
 /// Translate texts; all of them go through the model together in padded batches.
 ///
-/// With no TEXT, standard input is read, one text per line. A text longer than the model's
-/// maximum input (512 tokens for opus-mt) is rejected with a message, never truncated.
+/// With no TEXT, standard input is read, one text per line. Each text is translated as one
+/// sequence; a text longer than the model's maximum input (512 tokens for opus-mt) is rejected
+/// with a message, never truncated (`copydesk article` segments long texts into sentences).
 #[derive(Debug, Args)]
 pub struct TranslateArgs {
     /// Translation model: manifest name, hub id (org/name[@revision]) or local directory.
@@ -39,30 +38,26 @@ struct JsonLine<'a> {
 }
 
 pub fn run(args: TranslateArgs) -> Result<(), Error> {
-    let opts = args.device.load_options()?;
+    let cfg = ServiceConfig {
+        translator: Some(args.model.clone()),
+        summarizer: None,
+        load: args.device.load_options()?,
+        policy: args.decode.policy(),
+    };
     let decode = args.decode.options();
     let texts = texts_or_stdin(args.texts)?;
-    let model = load(&args.model, &opts)?;
-    let out = generate_texts(&model, &texts, &decode, &args.decode.budget())?;
-    let mut stdout = std::io::stdout().lock();
-    let io = |e| Error::Io {
-        context: "cannot write to standard output".into(),
-        source: e,
-    };
-    for g in &out {
+    let out = with_service(cfg, async |s| s.translate_whole(&texts, &decode).await)?;
+    let lines = out.iter().map(|g| {
         if args.json {
-            let line = JsonLine {
+            json_line(&JsonLine {
                 source: &g.source,
                 translation: &g.text,
                 token_ids: &g.token_ids,
                 score: g.score,
-            };
-            let json = serde_json::to_string(&line)
-                .map_err(|e| Error::invalid("internal", e.to_string()))?;
-            writeln!(stdout, "{json}").map_err(io)?;
+            })
         } else {
-            writeln!(stdout, "{}", g.text).map_err(io)?;
+            Ok(g.text.clone())
         }
-    }
-    Ok(())
+    });
+    print_lines(lines.collect::<Result<Vec<_>, _>>()?)
 }

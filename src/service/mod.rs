@@ -1,13 +1,21 @@
-//! Orchestration shared by the command line, the HTTP server and the benchmarks.
+//! Orchestration shared by the command line, the HTTP server and the benchmarks: one [`Service`]
+//! per process holds the loaded models, each behind its own batcher and model thread.
 
+mod article;
 pub mod loader;
+mod summarize;
 
+pub use article::{ArticleOptions, ArticleOutput};
 pub use loader::{load, LoadOptions, LoadedModel};
 
 use serde::Serialize;
 
-use crate::engine::{run_all, BatchBudget};
-use crate::generate::GenerationConfig;
+use crate::batch::{BatchPolicy, Batcher, Pending};
+use crate::engine::{Engine, EngineError};
+use crate::generate::{GenerationConfig, Hypothesis};
+use crate::prompts::Prompts;
+use crate::registry::DEFAULT_TRANSLATOR;
+use crate::text::{join_text, split_text, text_sentences};
 use crate::Error;
 
 /// Per-request decoding options on top of a model's defaults.
@@ -44,50 +52,195 @@ pub struct Generated {
     pub input_tokens: usize,
 }
 
-/// Runs `model` over whole texts (each text is one sequence), in token-budgeted padded batches.
-/// Empty texts give empty outputs without touching the model.
-pub fn generate_texts(
-    model: &LoadedModel,
-    texts: &[String],
-    opts: &DecodeOptions,
-    budget: &BatchBudget,
-) -> Result<Vec<Generated>, Error> {
-    let cfg = opts.resolve(&model.generation)?;
-    let mut ids = Vec::new();
-    let mut which = Vec::new();
-    for (i, t) in texts.iter().enumerate() {
-        if !t.trim().is_empty() {
-            ids.push(model.tokenizer.encode(t)?);
-            which.push(i);
+/// What to load and how to batch.
+#[derive(Debug, Clone)]
+pub struct ServiceConfig {
+    pub translator: Option<String>,
+    pub summarizer: Option<String>,
+    pub load: LoadOptions,
+    pub policy: BatchPolicy,
+}
+
+impl Default for ServiceConfig {
+    fn default() -> Self {
+        Self {
+            translator: Some(DEFAULT_TRANSLATOR.to_string()),
+            summarizer: None,
+            load: LoadOptions::default(),
+            policy: BatchPolicy::default(),
         }
     }
-    let hyps = run_all(model.model.as_ref(), &ids, &cfg, budget).map_err(|e| match e {
-        crate::engine::EngineError::TooLong { index, tokens, max } => Error::invalid(
-            "input_too_long",
-            format!(
-                "text {} has {tokens} tokens but {} accepts at most {max}; split it into sentences or paragraphs (copydesk article does this for whole articles)",
-                which[index] + 1,
-                model.name
-            ),
-        ),
-        other => other.into(),
-    })?;
-    let mut out: Vec<Generated> = texts
-        .iter()
-        .map(|t| Generated {
-            source: t.clone(),
-            text: String::new(),
-            token_ids: Vec::new(),
-            score: 0.0,
-            input_tokens: 0,
-        })
-        .collect();
-    for ((i, h), src) in which.iter().zip(hyps).zip(&ids) {
-        let o = &mut out[*i];
-        o.text = model.tokenizer.decode(&h.tokens, true)?;
-        o.token_ids = h.tokens;
-        o.score = h.score;
-        o.input_tokens = src.len();
+}
+
+/// A loaded model with its queue.
+#[derive(Clone)]
+pub struct Worker {
+    pub loaded: LoadedModel,
+    pub batcher: Batcher,
+}
+
+impl Worker {
+    pub fn start(loaded: LoadedModel, policy: BatchPolicy) -> Result<Worker, Error> {
+        let io = |e| Error::Io {
+            context: "cannot start a model thread".into(),
+            source: e,
+        };
+        let engine = Engine::spawn(loaded.model.clone(), &loaded.name).map_err(io)?;
+        let batcher = Batcher::spawn(engine, policy, &loaded.name).map_err(io)?;
+        Ok(Worker { loaded, batcher })
     }
-    Ok(out)
+
+    /// Encodes `texts` (each one sequence) and checks them against the model's limits.
+    fn encode_all(&self, texts: &[String]) -> Result<Vec<Vec<u32>>, Error> {
+        let max = self.loaded.model.max_source_positions();
+        texts
+            .iter()
+            .enumerate()
+            .map(|(i, t)| {
+                let ids = self.loaded.tokenizer.encode(t)?;
+                match max {
+                    Some(max) if ids.len() > max => Err(Error::invalid(
+                        "input_too_long",
+                        format!(
+                            "text {} has {} tokens but {} accepts at most {max}; split it into sentences or paragraphs (copydesk article does this for whole articles)",
+                            i + 1,
+                            ids.len(),
+                            self.loaded.name
+                        ),
+                    )),
+                    _ => Ok(ids),
+                }
+            })
+            .collect()
+    }
+
+    /// Runs already-encoded inputs through the shared queue.
+    pub async fn run_ids(
+        &self,
+        ids: Vec<Vec<u32>>,
+        cfg: GenerationConfig,
+    ) -> Result<Vec<Hypothesis>, Error> {
+        let pending: Vec<Pending> = self.batcher.submit(ids, cfg);
+        let mut out = Vec::with_capacity(pending.len());
+        for p in pending {
+            out.push(p.await.map_err(|_| EngineError::Closed)??);
+        }
+        Ok(out)
+    }
+
+    /// Generates one output per text; empty texts give empty outputs without a model call.
+    pub async fn generate(
+        &self,
+        texts: &[String],
+        opts: &DecodeOptions,
+    ) -> Result<Vec<Generated>, Error> {
+        let cfg = opts.resolve(&self.loaded.generation)?;
+        let nonempty: Vec<usize> = (0..texts.len())
+            .filter(|&i| !texts[i].trim().is_empty())
+            .collect();
+        let chosen: Vec<String> = nonempty.iter().map(|&i| texts[i].clone()).collect();
+        let ids = self.encode_all(&chosen)?;
+        let lens: Vec<usize> = ids.iter().map(Vec::len).collect();
+        let hyps = self.run_ids(ids, cfg).await?;
+        let mut out: Vec<Generated> = texts
+            .iter()
+            .map(|t| Generated {
+                source: t.clone(),
+                text: String::new(),
+                token_ids: Vec::new(),
+                score: 0.0,
+                input_tokens: 0,
+            })
+            .collect();
+        for ((&i, h), len) in nonempty.iter().zip(hyps).zip(lens) {
+            let o = &mut out[i];
+            o.text = self.loaded.tokenizer.decode(&h.tokens, true)?;
+            o.token_ids = h.tokens;
+            o.score = h.score;
+            o.input_tokens = len;
+        }
+        Ok(out)
+    }
+}
+
+/// The models of this process and the operations on them.
+#[derive(Clone)]
+pub struct Service {
+    pub translator: Option<Worker>,
+    pub summarizer: Option<Worker>,
+    pub prompts: Prompts,
+}
+
+impl Service {
+    /// Loads the configured models and starts their threads.
+    pub fn start(cfg: &ServiceConfig) -> Result<Service, Error> {
+        let start = |spec: &Option<String>| -> Result<Option<Worker>, Error> {
+            spec.as_deref()
+                .map(|s| Worker::start(load(s, &cfg.load)?, cfg.policy))
+                .transpose()
+        };
+        Ok(Service {
+            translator: start(&cfg.translator)?,
+            summarizer: start(&cfg.summarizer)?,
+            prompts: Prompts::builtin()?,
+        })
+    }
+
+    pub fn translator(&self) -> Result<&Worker, Error> {
+        self.translator
+            .as_ref()
+            .ok_or_else(|| Error::invalid("no_translator", "no translation model is loaded"))
+    }
+
+    pub fn summarizer(&self) -> Result<&Worker, Error> {
+        self.summarizer
+            .as_ref()
+            .ok_or_else(|| Error::invalid("no_summarizer", "no summarization model is loaded"))
+    }
+
+    /// Translates each text as one sequence (what `copydesk translate` does).
+    pub async fn translate_whole(
+        &self,
+        texts: &[String],
+        opts: &DecodeOptions,
+    ) -> Result<Vec<Generated>, Error> {
+        self.translator()?.generate(texts, opts).await
+    }
+
+    /// Translates texts of any length: each is split into paragraphs, lines and sentences, every
+    /// sentence of every text is translated in shared batches, and each text is put back together
+    /// with its line structure.
+    pub async fn translate_texts(
+        &self,
+        texts: &[String],
+        opts: &DecodeOptions,
+    ) -> Result<Vec<Generated>, Error> {
+        let structures: Vec<_> = texts.iter().map(|t| split_text(t)).collect();
+        let sentences: Vec<String> = structures
+            .iter()
+            .flat_map(|p| text_sentences(p).map(str::to_string))
+            .collect();
+        let translated = self.translator()?.generate(&sentences, opts).await?;
+        let mut at = 0;
+        Ok(structures
+            .iter()
+            .zip(texts)
+            .map(|(paras, source)| {
+                let n = crate::text::text_sentence_count(paras);
+                let part = &translated[at..at + n];
+                at += n;
+                let texts: Vec<&str> = part.iter().map(|g| g.text.as_str()).collect();
+                Generated {
+                    source: source.clone(),
+                    text: join_text(paras, &texts),
+                    token_ids: part
+                        .iter()
+                        .flat_map(|g| g.token_ids.iter().copied())
+                        .collect(),
+                    score: part.iter().map(|g| g.score).sum(),
+                    input_tokens: part.iter().map(|g| g.input_tokens).sum(),
+                }
+            })
+            .collect())
+    }
 }

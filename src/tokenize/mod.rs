@@ -108,7 +108,10 @@ pub struct Seq2SeqTokenizer {
 
 impl Seq2SeqTokenizer {
     /// A Marian (OPUS-MT) tokenizer: `source.spm`, `target.spm`, `vocab.json`
-    /// and, for checkpoints with separate vocabularies, `target_vocab.json`.
+    /// and, for checkpoints with separate vocabularies (`"separate_vocabs":
+    /// true` in `tokenizer_config.json`), `target_vocab.json`. A
+    /// `tokenizer_config.json` next to `vocab.json` is honoured for
+    /// `clean_up_tokenization_spaces`.
     pub fn marian(
         source_spm: &Path,
         target_spm: &Path,
@@ -210,8 +213,10 @@ impl Seq2SeqTokenizer {
     }
 
     /// A T5 tokenizer from `spiece.model` alone, reproducing transformers'
-    /// slow `T5Tokenizer` (legacy mode): `</s>` appended, `extra_ids`
-    /// `<extra_id_N>` sentinels at the top of the vocabulary.
+    /// slow `T5Tokenizer`: `</s>` appended, `extra_ids` `<extra_id_N>`
+    /// sentinels at the top of the vocabulary. A `tokenizer_config.json` next
+    /// to the model is honoured for `legacy` (default true),
+    /// `add_prefix_space` and `clean_up_tokenization_spaces`.
     pub fn t5_from_spiece(spiece_model: &Path, extra_ids: usize) -> Result<Self, TokenizeError> {
         let t5 = t5::T5Slow::load(spiece_model, extra_ids)?;
         let mut specials: Vec<(String, u32)> = Vec::new();

@@ -198,3 +198,79 @@ fn golden_tokenizer_parity() {
     eprintln!("{}", report.join("\n"));
     assert!(!failed, "tokenizer parity failures:\n{}", report.join("\n"));
 }
+
+#[test]
+fn tokenizer_is_send_and_sync() {
+    fn check<T: Send + Sync + Clone>() {}
+    check::<Seq2SeqTokenizer>();
+}
+
+#[test]
+fn missing_files_are_errors_naming_the_file() {
+    let missing = root().join("tests/fixtures/does-not-exist/source.spm");
+    let err = Seq2SeqTokenizer::marian(&missing, &missing, &missing, None)
+        .err()
+        .map(|e| e.to_string())
+        .unwrap_or_default();
+    assert!(err.contains("does-not-exist"), "{err}");
+    let err = Seq2SeqTokenizer::from_tokenizer_json(&missing)
+        .err()
+        .map(|e| e.to_string())
+        .unwrap_or_default();
+    assert!(err.contains("does-not-exist"), "{err}");
+    let err = Seq2SeqTokenizer::t5_from_spiece(&missing, 100)
+        .err()
+        .map(|e| e.to_string())
+        .unwrap_or_default();
+    assert!(err.contains("does-not-exist"), "{err}");
+}
+
+#[test]
+fn garbage_model_files_are_errors() {
+    let dir = std::env::temp_dir().join(format!("copydesk-tok-garbage-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let bad = dir.join("spiece.model");
+    std::fs::write(&bad, b"\x0a\xff\xff\xff\xff\x0fnot a model").expect("write");
+    let err = Seq2SeqTokenizer::t5_from_spiece(&bad, 100)
+        .err()
+        .map(|e| e.to_string());
+    let json = dir.join("tokenizer.json");
+    std::fs::write(&json, b"{\"not\": \"a tokenizer\"}").expect("write");
+    let err_json = Seq2SeqTokenizer::from_tokenizer_json(&json)
+        .err()
+        .map(|e| e.to_string());
+    let _ = std::fs::remove_dir_all(&dir);
+    let err = err.unwrap_or_default();
+    assert!(err.contains("spiece.model"), "{err}");
+    let err_json = err_json.unwrap_or_default();
+    assert!(err_json.contains("tokenizer.json"), "{err_json}");
+}
+
+/// The nmt_nfkc charsmap of the fixture model, against `sp.normalize(...)`
+/// from sentencepiece 0.2.0 (skipped when the fixture is absent).
+#[test]
+fn nmt_nfkc_normalization_matches_sentencepiece() {
+    let path = root().join("tests/fixtures/spm/source.spm");
+    if !path.is_file() {
+        eprintln!("{} missing; skipped", path.display());
+        return;
+    }
+    let sp = super::load_spm(&path).expect("fixture model loads");
+    let cases = [
+        ("ＦＵＬＬ－ＷＩＤＴＨ １２３", "▁FULL-WIDTH▁123"),
+        ("ﬁnanciën", "▁financiën"),
+        ("e\u{301}e\u{301}n", "▁één"),
+        ("  a \t b\n", "▁a▁b"),
+        ("½ ²", "▁1⁄2▁2"),
+        ("\u{1112}\u{1161}\u{11ab}", "▁한"),
+        ("Zero\u{200b}width", "▁Zero▁width"),
+        ("", ""),
+    ];
+    for (input, expected) in cases {
+        assert_eq!(
+            sp.normalize(input).expect("normalizes"),
+            expected,
+            "{input:?}"
+        );
+    }
+}

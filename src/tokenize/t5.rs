@@ -1,5 +1,6 @@
-//! Emulation of transformers 4.57's slow `T5Tokenizer` (legacy mode, the
-//! default) for checkpoints that ship only `spiece.model`.
+//! Emulation of transformers 4.57's slow `T5Tokenizer` for checkpoints that
+//! ship only `spiece.model`: legacy mode (the default) and, when
+//! `tokenizer_config.json` says `"legacy": false`, the newer mode.
 //!
 //! Ids are the SentencePiece ids; `<extra_id_N>` sentinels sit at the top of
 //! the vocabulary (`<extra_id_0>` is the last id) and eat surrounding
@@ -7,9 +8,12 @@
 
 use std::path::Path;
 
+use super::normalizer::SPACE_SYMBOL;
 use super::special::{clean_up_tokenization, py_strip, Chunk, SpecialToken, SpecialTokens};
 use super::spm::SpmProcessor;
-use super::{load_spm, TokenizeError};
+use super::{config_flag, SpmModel, TokenizeError};
+
+const UNK: &str = "<unk>";
 
 #[derive(Debug, Clone)]
 pub(crate) struct T5Slow {
@@ -20,15 +24,28 @@ pub(crate) struct T5Slow {
     pub unk_id: u32,
     pub pad_id: u32,
     pub clean_up_tokenization_spaces: bool,
+    /// `legacy=False`: no dummy prefix in the model, `▁` prepended by hand.
+    pub legacy: bool,
+    pub add_prefix_space: bool,
+    /// `len(sp_model.encode("<unk>"))`, used by the non-legacy `_tokenize`.
+    unk_token_length: usize,
 }
 
 impl T5Slow {
     pub(crate) fn load(spiece_model: &Path, extra_ids: usize) -> Result<Self, TokenizeError> {
-        let sp = load_spm(spiece_model)?;
         let bad = |message: String| TokenizeError::SpmModel {
             origin: spiece_model.display().to_string(),
             message,
         };
+        let legacy = config_flag(spiece_model, "legacy", true)?;
+        let add_prefix_space = config_flag(spiece_model, "add_prefix_space", true)?;
+        let mut model = SpmModel::from_file(spiece_model)?;
+        if !legacy {
+            // `get_spm_processor`: the model is loaded with add_dummy_prefix = False.
+            model.normalizer.add_dummy_prefix = false;
+        }
+        let sp = SpmProcessor::new(model).map_err(bad)?;
+        let unk_token_length = sp.encode(UNK).map_err(bad)?.len();
         let sp_len = u32::try_from(sp.len()).map_err(|_| bad("too many pieces".into()))?;
         let extra = u32::try_from(extra_ids).map_err(|_| bad("too many extra ids".into()))?;
         let top = sp_len
@@ -77,6 +94,9 @@ impl T5Slow {
             unk_id,
             pad_id,
             clean_up_tokenization_spaces,
+            legacy,
+            add_prefix_space,
+            unk_token_length,
         })
     }
 
@@ -87,7 +107,24 @@ impl T5Slow {
         }
     }
 
+    /// `T5Tokenizer.tokenize`.
     pub(crate) fn tokenize(&self, text: &str) -> Result<Vec<String>, String> {
+        if self.legacy || text.is_empty() {
+            return self.base_tokenize(text);
+        }
+        let mut text = text.replace(SPACE_SYMBOL, " ");
+        if self.add_prefix_space {
+            text.insert_str(0, SPACE_SYMBOL);
+        }
+        let mut tokens = self.base_tokenize(&text)?;
+        if tokens.len() > 1 && tokens[0] == SPACE_SYMBOL && self.specials.is_special(&tokens[1]) {
+            tokens.remove(0);
+        }
+        Ok(tokens)
+    }
+
+    /// `PreTrainedTokenizer.tokenize`: split on special tokens, `_tokenize` the rest.
+    fn base_tokenize(&self, text: &str) -> Result<Vec<String>, String> {
         let mut out = Vec::new();
         for chunk in self.specials.split(text) {
             match chunk {
@@ -96,10 +133,25 @@ impl T5Slow {
                         out.push(t.content.clone());
                     }
                 }
-                Chunk::Text(t) => out.extend(self.sp.encode(&t)?.into_iter().map(|p| p.piece)),
+                Chunk::Text(t) => out.extend(self.sp_tokenize(&t)?),
             }
         }
         Ok(out)
+    }
+
+    /// `T5Tokenizer._tokenize`.
+    fn sp_tokenize(&self, text: &str) -> Result<Vec<String>, String> {
+        let pieces = |t: &str| -> Result<Vec<String>, String> {
+            Ok(self.sp.encode(t)?.into_iter().map(|p| p.piece).collect())
+        };
+        if self.legacy || !(text.starts_with(SPACE_SYMBOL) || text.starts_with(' ')) {
+            return pieces(text);
+        }
+        let mut tokens = pieces(&format!("{UNK}{text}"))?;
+        if tokens.len() >= self.unk_token_length {
+            tokens.drain(..self.unk_token_length);
+        }
+        Ok(tokens)
     }
 
     pub(crate) fn encode(&self, text: &str) -> Result<Vec<u32>, String> {
@@ -174,12 +226,14 @@ impl T5Slow {
         })
     }
 
-    /// `T5Tokenizer.convert_tokens_to_string` (with `add_prefix_space=True`).
+    /// `T5Tokenizer.convert_tokens_to_string`.
     fn convert_tokens_to_string(&self, tokens: &[&str]) -> Result<String, String> {
         let mut tokens = tokens.to_vec();
         if let Some(first) = tokens.first_mut() {
-            if let Some(rest) = first.strip_prefix(super::normalizer::SPACE_SYMBOL) {
-                *first = rest;
+            if let Some(rest) = first.strip_prefix(SPACE_SYMBOL) {
+                if self.add_prefix_space {
+                    *first = rest;
+                }
             }
         }
         let mut out = String::new();

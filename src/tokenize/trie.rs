@@ -158,15 +158,13 @@ mod tests {
     }
 
     #[test]
-    fn double_array_hand_built() {
-        // Keys "a" -> 7 and "ab" -> 9, laid out by hand.
-        // root (0): offset 1 -> children at 1 ^ byte.
-        // 'a' = 0x61: node 1 ^ 0x61 = 0x60 (96), label 0x61, has_leaf, offset 2
-        //   -> leaf at 96 ^ 2 = 98 (value 7); child 'b' (0x62) at 98 ^ 0x62 = 0 ... avoid
-        // Use a simpler check: corrupt / empty arrays never panic.
+    fn double_array_never_panics_on_corrupt_units() {
+        // Real charsmaps are exercised by the nmt_nfkc parity test; here only
+        // malformed arrays: everything out of range or mislabelled ends the search.
         let da = DoubleArray::from_le_bytes(&[0u8; 16]).unwrap();
         assert!(da.common_prefix_search(b"abc", 32).is_empty());
         assert!(DoubleArray::from_le_bytes(&[0u8; 3]).is_err());
+        assert!(DoubleArray::from_le_bytes(&[]).is_err());
         let da = DoubleArray::from_le_bytes(&u32::MAX.to_le_bytes()).unwrap();
         assert!(da.common_prefix_search(b"\xff\xfe", 32).is_empty());
     }

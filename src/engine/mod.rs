@@ -1,5 +1,9 @@
 //! Running a loaded model over batches of token ids: padding, masks, one encoder pass per batch,
-//! then decoding. Knows nothing of text, HTTP or tokio.
+//! then decoding, on a model thread of its own. Knows nothing of text or HTTP.
+
+mod worker;
+
+pub use worker::{Engine, EngineBatch, EngineStats, Request};
 
 use candle_core::{DType, Device, Tensor};
 
@@ -26,6 +30,12 @@ pub enum EngineError {
     DeviceUnavailable { device: String, reason: String },
     #[error("invalid dtype {0:?}: use f32, f16 or bf16")]
     BadDtype(String),
+    /// The batch this input was part of failed.
+    #[error("model error: {0}")]
+    Batch(String),
+    /// The model thread has stopped (shutdown).
+    #[error("the model is shutting down")]
+    Closed,
 }
 
 /// Parses `--device`: `auto` picks CUDA, then Metal, when compiled in and present, else the CPU.

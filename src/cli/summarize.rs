@@ -1,0 +1,70 @@
+//! `copydesk summarize`.
+
+use clap::Args;
+use serde::Serialize;
+
+use super::{json_line, print_lines, texts_or_stdin, with_service, DecodeArgs, DeviceArgs};
+use crate::registry::DEFAULT_SUMMARIZER;
+use crate::service::ServiceConfig;
+use crate::Error;
+
+/// Summarize texts with a T5-family model.
+///
+/// The text is wrapped in a prompt template (`--prompt`: raw, summarize, brief, bullets,
+/// headline; default: the model's own). Texts longer than the model's 512-token window are
+/// summarized by map-reduce: chunks cut at sentence boundaries are summarized, then the joined
+/// chunk summaries are summarized again. With no TEXT, standard input is read, one text per line.
+#[derive(Debug, Args)]
+pub struct SummarizeArgs {
+    /// Summarization model: manifest name, hub id (org/name[@revision]) or local directory.
+    #[arg(long, env = "COPYDESK_SUMMARIZER", default_value = DEFAULT_SUMMARIZER)]
+    pub model: String,
+    /// Prompt template name.
+    #[arg(long, env = "COPYDESK_PROMPT")]
+    pub prompt: Option<String>,
+    #[command(flatten)]
+    pub device: DeviceArgs,
+    #[command(flatten)]
+    pub decode: DecodeArgs,
+    /// One JSON object per line: {"source", "summary", "token_ids", "score"}.
+    #[arg(long)]
+    pub json: bool,
+    /// Texts to summarize.
+    pub texts: Vec<String>,
+}
+
+#[derive(Serialize)]
+struct JsonLine<'a> {
+    source: &'a str,
+    summary: &'a str,
+    token_ids: &'a [u32],
+    score: f32,
+}
+
+pub fn run(args: SummarizeArgs) -> Result<(), Error> {
+    let cfg = ServiceConfig {
+        translator: None,
+        summarizer: Some(args.model.clone()),
+        load: args.device.load_options()?,
+        policy: args.decode.policy(),
+    };
+    let decode = args.decode.options();
+    let texts = texts_or_stdin(args.texts)?;
+    let prompt = args.prompt.clone();
+    let out = with_service(cfg, async |s| {
+        s.summarize(&texts, prompt.as_deref(), &decode).await
+    })?;
+    let lines = out.iter().map(|g| {
+        if args.json {
+            json_line(&JsonLine {
+                source: &g.source,
+                summary: &g.text,
+                token_ids: &g.token_ids,
+                score: g.score,
+            })
+        } else {
+            Ok(g.text.clone())
+        }
+    });
+    print_lines(lines.collect::<Result<Vec<_>, _>>()?)
+}

@@ -1,0 +1,144 @@
+//! The model thread: one OS thread owns a loaded model and runs the batches it is sent, so
+//! model compute never runs on async worker threads.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::mpsc::{sync_channel, Receiver, SyncSender};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::Instant;
+
+use tokio::sync::oneshot;
+
+use super::{run_batch, EngineError};
+use crate::generate::{GenerationConfig, Hypothesis};
+use crate::models::Seq2Seq;
+
+/// One input and where its result goes.
+#[derive(Debug)]
+pub struct Request {
+    pub ids: Vec<u32>,
+    pub reply: oneshot::Sender<Result<Hypothesis, EngineError>>,
+}
+
+impl Request {
+    /// The caller dropped its receiver: nobody wants the result.
+    pub fn is_cancelled(&self) -> bool {
+        self.reply.is_closed()
+    }
+}
+
+/// Requests that share generation settings, run as one padded batch.
+#[derive(Debug)]
+pub struct EngineBatch {
+    pub requests: Vec<Request>,
+    pub cfg: Arc<GenerationConfig>,
+}
+
+/// Counters of what the model thread did.
+#[derive(Debug, Default)]
+pub struct EngineStats {
+    pub batches: AtomicU64,
+    pub rows: AtomicU64,
+    /// Rows × longest row, summed over batches.
+    pub padded_tokens: AtomicU64,
+    pub generated_tokens: AtomicU64,
+    /// Rows dropped at the last moment because their caller had gone.
+    pub cancelled: AtomicU64,
+    pub busy_micros: AtomicU64,
+    /// Largest number of rows seen in one batch.
+    pub max_rows: AtomicU64,
+}
+
+/// Handle to a running model thread. Dropping every handle stops the thread after the batches
+/// already sent.
+#[derive(Clone)]
+pub struct Engine {
+    tx: SyncSender<EngineBatch>,
+    stats: Arc<EngineStats>,
+    _thread: Arc<JoinOnDrop>,
+}
+
+struct JoinOnDrop(Option<JoinHandle<()>>);
+
+impl Drop for JoinOnDrop {
+    fn drop(&mut self) {
+        // The channel is closed once every sender is gone; the thread then ends by itself.
+        if let Some(t) = self.0.take() {
+            if t.is_finished() {
+                let _ = t.join();
+            }
+        }
+    }
+}
+
+impl Engine {
+    /// Starts the model thread. The channel holds one batch, so the next batch can be prepared
+    /// while the current one computes.
+    pub fn spawn(model: Arc<dyn Seq2Seq>, name: &str) -> std::io::Result<Engine> {
+        let (tx, rx) = sync_channel::<EngineBatch>(1);
+        let stats = Arc::new(EngineStats::default());
+        let s = stats.clone();
+        let thread = std::thread::Builder::new()
+            .name(format!("model-{name}"))
+            .spawn(move || model_loop(model.as_ref(), rx, &s))?;
+        Ok(Engine {
+            tx,
+            stats,
+            _thread: Arc::new(JoinOnDrop(Some(thread))),
+        })
+    }
+
+    /// Sends a batch; blocks while the model thread is busy and one batch is already waiting.
+    pub fn send(&self, batch: EngineBatch) -> Result<(), EngineBatch> {
+        self.tx.send(batch).map_err(|e| e.0)
+    }
+
+    pub fn stats(&self) -> &EngineStats {
+        &self.stats
+    }
+}
+
+fn model_loop(model: &dyn Seq2Seq, rx: Receiver<EngineBatch>, stats: &EngineStats) {
+    while let Ok(batch) = rx.recv() {
+        let (alive, gone): (Vec<Request>, Vec<Request>) =
+            batch.requests.into_iter().partition(|r| !r.is_cancelled());
+        stats
+            .cancelled
+            .fetch_add(gone.len() as u64, Ordering::Relaxed);
+        if alive.is_empty() {
+            continue;
+        }
+        let started = Instant::now();
+        let inputs: Vec<&[u32]> = alive.iter().map(|r| r.ids.as_slice()).collect();
+        let longest = inputs.iter().map(|i| i.len()).max().unwrap_or(0);
+        let result = run_batch(model, &inputs, &batch.cfg);
+        stats.batches.fetch_add(1, Ordering::Relaxed);
+        stats.rows.fetch_add(alive.len() as u64, Ordering::Relaxed);
+        stats
+            .max_rows
+            .fetch_max(alive.len() as u64, Ordering::Relaxed);
+        stats
+            .padded_tokens
+            .fetch_add((alive.len() * longest) as u64, Ordering::Relaxed);
+        stats
+            .busy_micros
+            .fetch_add(started.elapsed().as_micros() as u64, Ordering::Relaxed);
+        match result {
+            Ok(hyps) => {
+                let generated: usize = hyps.iter().map(|h| h.tokens.len()).sum();
+                stats
+                    .generated_tokens
+                    .fetch_add(generated as u64, Ordering::Relaxed);
+                for (r, h) in alive.into_iter().zip(hyps) {
+                    let _ = r.reply.send(Ok(h));
+                }
+            }
+            Err(e) => {
+                let msg = e.to_string();
+                for r in alive {
+                    let _ = r.reply.send(Err(EngineError::Batch(msg.clone())));
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,299 @@
+//! The article pipeline: segment wire copy, translate every sentence in shared batches, put the
+//! structure back together with English datelines, then summarize the English body.
+
+use std::time::Instant;
+
+use serde::Serialize;
+
+use super::{DecodeOptions, Service};
+use crate::text::{segment, BlockKind, Dateline, Document};
+use crate::Error;
+
+#[derive(Debug, Clone, Default)]
+pub struct ArticleOptions {
+    pub summarize: bool,
+    pub prompt: Option<String>,
+    pub decode: DecodeOptions,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct SentenceOut {
+    pub source: String,
+    pub text: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct DatelineOut {
+    pub place: String,
+    pub agency: String,
+    /// The place in English (`DEN HAAG` → `THE HAGUE`).
+    pub place_en: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct BlockOut {
+    pub kind: BlockKind,
+    pub sentences: Vec<SentenceOut>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct RelatedOut {
+    pub dateline: Option<DatelineOut>,
+    pub sentences: Vec<SentenceOut>,
+    pub age: Option<String>,
+    pub age_en: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ModelRef {
+    pub name: String,
+    pub revision: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ModelsUsed {
+    pub translator: ModelRef,
+    pub summarizer: Option<ModelRef>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct Timings {
+    pub segment_ms: f64,
+    pub translate_ms: f64,
+    pub summarize_ms: f64,
+    pub total_ms: f64,
+}
+
+/// A translated article: the segment structure with, per sentence, source and translation.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ArticleOutput {
+    pub headline: Option<String>,
+    pub headline_en: Option<String>,
+    pub dateline: Option<DatelineOut>,
+    pub blocks: Vec<BlockOut>,
+    pub related_title: Option<String>,
+    pub related_title_en: Option<String>,
+    pub related: Vec<RelatedOut>,
+    pub summary: Option<String>,
+    pub models: ModelsUsed,
+    pub timings: Timings,
+}
+
+fn ms(since: Instant) -> f64 {
+    since.elapsed().as_secs_f64() * 1000.0
+}
+
+fn dateline_out(d: &Option<Dateline>) -> Option<DatelineOut> {
+    d.as_ref().map(|d| DatelineOut {
+        place: d.place.clone(),
+        agency: d.agency.clone(),
+        place_en: d.to_english().place,
+    })
+}
+
+fn pair(src: &[String], en: &[String]) -> Vec<SentenceOut> {
+    src.iter()
+        .zip(en)
+        .map(|(s, t)| SentenceOut {
+            source: s.clone(),
+            text: t.clone(),
+        })
+        .collect()
+}
+
+impl Service {
+    /// Translates (and by default summarizes) one article.
+    pub async fn article(&self, text: &str, opts: &ArticleOptions) -> Result<ArticleOutput, Error> {
+        let t0 = Instant::now();
+        let doc = segment(text);
+        let segment_ms = ms(t0);
+        let t1 = Instant::now();
+        let sentences: Vec<String> = doc.sentences().map(str::to_string).collect();
+        let translator = self.translator()?;
+        let translated = translator.generate(&sentences, &opts.decode).await?;
+        let english = doc
+            .with_sentences(
+                &translated
+                    .iter()
+                    .map(|g| g.text.clone())
+                    .collect::<Vec<_>>(),
+            )
+            .with_english_furniture();
+        let translate_ms = ms(t1);
+        let t2 = Instant::now();
+        let summary = if opts.summarize {
+            Some(self.summarize_article(&doc, &english, opts).await?)
+        } else {
+            None
+        };
+        let summarize_ms = ms(t2);
+        let model_ref = |w: &super::Worker| ModelRef {
+            name: w.loaded.name.clone(),
+            revision: w.loaded.revision().map(str::to_string),
+        };
+        Ok(ArticleOutput {
+            headline: doc.headline.clone(),
+            headline_en: english.headline.clone(),
+            dateline: dateline_out(&doc.dateline),
+            blocks: doc
+                .blocks
+                .iter()
+                .zip(&english.blocks)
+                .map(|(s, e)| BlockOut {
+                    kind: s.kind,
+                    sentences: pair(&s.sentences, &e.sentences),
+                })
+                .collect(),
+            related_title: doc.related_title.clone(),
+            related_title_en: english.related_title.clone(),
+            related: doc
+                .related
+                .iter()
+                .zip(&english.related)
+                .map(|(s, e)| RelatedOut {
+                    dateline: dateline_out(&s.dateline),
+                    sentences: pair(&s.sentences, &e.sentences),
+                    age: s.age.clone(),
+                    age_en: e.age.clone(),
+                })
+                .collect(),
+            summary,
+            models: ModelsUsed {
+                translator: model_ref(translator),
+                summarizer: if opts.summarize {
+                    self.summarizer.as_ref().map(model_ref)
+                } else {
+                    None
+                },
+            },
+            timings: Timings {
+                segment_ms,
+                translate_ms,
+                summarize_ms,
+                total_ms: ms(t0),
+            },
+        })
+    }
+
+    /// Summarizes the English body; a summarizer that reads Dutch summarizes the source and the
+    /// summary is translated.
+    async fn summarize_article(
+        &self,
+        source: &Document,
+        english: &Document,
+        opts: &ArticleOptions,
+    ) -> Result<String, Error> {
+        let worker = self.summarizer()?;
+        let reads_dutch = worker
+            .loaded
+            .files
+            .manifest
+            .as_ref()
+            .and_then(|m| m.source_lang.as_deref())
+            == Some("nl");
+        let body = |d: &Document| {
+            d.blocks
+                .iter()
+                .map(|b| b.sentences.join(" "))
+                .collect::<Vec<_>>()
+                .join("\n")
+        };
+        let input = if reads_dutch {
+            body(source)
+        } else {
+            body(english)
+        };
+        let decode = DecodeOptions::default();
+        let summary = self
+            .summarize(&[input], opts.prompt.as_deref(), &decode)
+            .await?;
+        let text = summary
+            .into_iter()
+            .next()
+            .map(|g| g.text)
+            .unwrap_or_default();
+        if reads_dutch {
+            let en = self.translate_texts(&[text], &opts.decode).await?;
+            Ok(en.into_iter().next().map(|g| g.text).unwrap_or_default())
+        } else {
+            Ok(text)
+        }
+    }
+}
+
+impl ArticleOutput {
+    /// What an editor would paste: headline, dateline and paragraphs, subheadings, related items,
+    /// and the summary. `markdown` adds headings and emphasis.
+    pub fn render(&self, markdown: bool) -> String {
+        let mut out = Vec::new();
+        if let Some(h) = &self.headline_en {
+            out.push(if markdown {
+                format!("# {h}")
+            } else {
+                h.clone()
+            });
+        }
+        let mut dateline = self
+            .dateline
+            .as_ref()
+            .map(|d| format!("{} ({}) - ", d.place_en, d.agency));
+        for b in &self.blocks {
+            let text = b
+                .sentences
+                .iter()
+                .map(|s| s.text.as_str())
+                .collect::<Vec<_>>()
+                .join(" ");
+            match b.kind {
+                BlockKind::Subheading if markdown => out.push(format!("## {text}")),
+                BlockKind::Subheading => out.push(text),
+                BlockKind::Paragraph => {
+                    out.push(format!("{}{text}", dateline.take().unwrap_or_default()))
+                }
+            }
+        }
+        if !self.related.is_empty() {
+            let title = self
+                .related_title_en
+                .clone()
+                .unwrap_or_else(|| "Related".into());
+            out.push(if markdown {
+                format!("## {title}")
+            } else {
+                title
+            });
+            for r in &self.related {
+                let d = r
+                    .dateline
+                    .as_ref()
+                    .map(|d| format!("{} ({}) - ", d.place_en, d.agency))
+                    .unwrap_or_default();
+                let text = r
+                    .sentences
+                    .iter()
+                    .map(|s| s.text.as_str())
+                    .collect::<Vec<_>>()
+                    .join(" ");
+                let age = r
+                    .age_en
+                    .as_ref()
+                    .map(|a| format!(" ({a})"))
+                    .unwrap_or_default();
+                out.push(if markdown {
+                    format!("- {d}{text}{age}")
+                } else {
+                    format!("{d}{text}{age}")
+                });
+            }
+        }
+        if let Some(s) = &self.summary {
+            out.push(if markdown {
+                "## Summary".into()
+            } else {
+                "Summary:".into()
+            });
+            out.push(s.clone());
+        }
+        out.join("\n\n") + "\n"
+    }
+}
