@@ -9,13 +9,14 @@ use candle_core::{DType, Device};
 use crate::engine::device_name;
 use crate::generate::{EarlyStopping, GenerationConfig, GenerationOverrides};
 use crate::models::marian::{Marian, MarianConfig};
+use crate::models::t5::{T5Config, T5};
 use crate::models::weights::WeightFiles;
 use crate::models::{describe, Seq2Seq};
 use crate::registry::{
     self, Architecture, GenerationDefaults, HubOptions, ModelFiles, ModelSpec, TokenizerFiles,
     Weights,
 };
-use crate::tokenize::Seq2SeqTokenizer;
+use crate::tokenize::{t5_extra_ids, Seq2SeqTokenizer};
 use crate::Error;
 
 /// Where and how to load models.
@@ -92,6 +93,8 @@ pub fn load_files(name: &str, files: ModelFiles, opts: &LoadOptions) -> Result<L
         model: name.to_string(),
         message,
     };
+    let mismatch =
+        |e: &candle_core::Error| fail(format!("weights do not match config.json: {}", describe(e)));
     let tokenizer = Arc::new(tokenizer(&files.tokenizer)?);
     let weights = match &files.weights {
         Weights::Safetensors(paths) => WeightFiles::Safetensors(paths.clone()),
@@ -103,18 +106,11 @@ pub fn load_files(name: &str, files: ModelFiles, opts: &LoadOptions) -> Result<L
     let model: Arc<dyn Seq2Seq> = match files.architecture {
         Architecture::Marian => {
             let cfg: MarianConfig = read_json(&files.config).map_err(fail)?;
-            Arc::new(Marian::new(&cfg, vb).map_err(|e| {
-                fail(format!(
-                    "weights do not match config.json: {}",
-                    describe(&e)
-                ))
-            })?)
+            Arc::new(Marian::new(&cfg, vb).map_err(|e| mismatch(&e))?)
         }
-        other => {
-            return Err(fail(format!(
-                "architecture {} is not supported yet",
-                other.as_str()
-            )));
+        Architecture::T5 => {
+            let cfg: T5Config = read_json(&files.config).map_err(fail)?;
+            Arc::new(T5::new(&cfg, vb).map_err(|e| mismatch(&e))?)
         }
     };
     let mut generation = GenerationConfig::default();
@@ -137,7 +133,10 @@ fn tokenizer(files: &TokenizerFiles) -> Result<Seq2SeqTokenizer, Error> {
             target_vocab,
         } => Seq2SeqTokenizer::marian(source_spm, target_spm, vocab, target_vocab.as_deref())?,
         TokenizerFiles::TokenizerJson(path) => Seq2SeqTokenizer::from_tokenizer_json(path)?,
-        TokenizerFiles::Spiece(path) => Seq2SeqTokenizer::t5_from_spiece(path, 100)?,
+        TokenizerFiles::Spiece(path) => {
+            let dir = path.parent().unwrap_or(Path::new("."));
+            Seq2SeqTokenizer::t5_from_spiece(path, t5_extra_ids(dir))?
+        }
     })
 }
 

@@ -48,6 +48,15 @@ pub enum TokenizeError {
     Decode { tokenizer: String, message: String },
 }
 
+/// `extra_ids` of a T5 checkpoint's `tokenizer_config.json` in `dir` (T5Tokenizer's default: 100).
+pub fn t5_extra_ids(dir: &Path) -> usize {
+    std::fs::read_to_string(dir.join("tokenizer_config.json"))
+        .ok()
+        .and_then(|t| serde_json::from_str::<serde_json::Value>(&t).ok())
+        .and_then(|c| c.get("extra_ids").and_then(serde_json::Value::as_u64))
+        .map_or(100, |n| n as usize)
+}
+
 /// Loads and compiles a SentencePiece model file.
 pub(crate) fn load_spm(path: &Path) -> Result<SpmProcessor, TokenizeError> {
     let model = SpmModel::from_file(path)?;

@@ -74,13 +74,8 @@ pub(crate) fn load_for_dir(dir: &Path) -> Result<(Seq2SeqTokenizer, &'static str
     }
     let spiece = dir.join("spiece.model");
     if spiece.is_file() {
-        let extra_ids = config
-            .as_ref()
-            .and_then(|c| c.get("extra_ids"))
-            .and_then(serde_json::Value::as_u64)
-            .unwrap_or(100) as usize;
-        let tok =
-            Seq2SeqTokenizer::t5_from_spiece(&spiece, extra_ids).map_err(|e| e.to_string())?;
+        let tok = Seq2SeqTokenizer::t5_from_spiece(&spiece, super::t5_extra_ids(dir))
+            .map_err(|e| e.to_string())?;
         return Ok((tok, "spiece.model"));
     }
     Err(format!("no tokenizer files in {}", dir.display()))
@@ -183,7 +178,7 @@ fn golden_tokenizer_parity() {
         // checked too, for information (the golden comes from the fast one).
         let spiece = dir.join("spiece.model");
         if kind == "tokenizer.json" && spiece.is_file() {
-            if let Ok(slow) = Seq2SeqTokenizer::t5_from_spiece(&spiece, 100) {
+            if let Ok(slow) = Seq2SeqTokenizer::t5_from_spiece(&spiece, super::t5_extra_ids(&dir)) {
                 let o = replay(&slow, &cases);
                 report.push(format!(
                     "{name} (spiece.model, informational): encode {}/{}, decode {}/{}",
@@ -250,7 +245,7 @@ fn garbage_model_files_are_errors() {
 /// from sentencepiece 0.2.0 (skipped when the fixture is absent).
 #[test]
 fn nmt_nfkc_normalization_matches_sentencepiece() {
-    let path = root().join("tests/fixtures/spm/source.spm");
+    let path = root().join("tests/fixtures/models/marian-tied/source.spm");
     if !path.is_file() {
         eprintln!("{} missing; skipped", path.display());
         return;
