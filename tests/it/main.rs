@@ -1,4 +1,4 @@
 //! All integration tests in one binary (linking candle once matters on 2 cores).
 
 mod common;
-mod marian_parity;
+mod parity;
