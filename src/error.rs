@@ -39,8 +39,6 @@ impl Error {
         match self {
             Error::Registry(e) => e.kind(),
             Error::Tokenize(_) => "tokenizer_error",
-            Error::Engine(EngineError::TooLong { .. }) => "input_too_long",
-            Error::Engine(EngineError::Empty { .. }) => "empty_input",
             Error::Engine(EngineError::BadDevice(_) | EngineError::BadDtype(_)) => {
                 "invalid_argument"
             }

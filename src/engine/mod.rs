@@ -82,25 +82,6 @@ pub fn device_name(device: &Device) -> String {
     }
 }
 
-/// Checks inputs against the model's limits before anything is computed.
-pub fn check_inputs(model: &dyn Seq2Seq, inputs: &[Vec<u32>]) -> Result<(), EngineError> {
-    for (index, ids) in inputs.iter().enumerate() {
-        if ids.is_empty() {
-            return Err(EngineError::Empty { index });
-        }
-        if let Some(max) = model.max_source_positions() {
-            if ids.len() > max {
-                return Err(EngineError::TooLong {
-                    index,
-                    tokens: ids.len(),
-                    max,
-                });
-            }
-        }
-    }
-    Ok(())
-}
-
 /// Right-pads `inputs` with `pad` into `(B, S)` ids and a `(B, S)` mask.
 pub fn pad_batch(
     inputs: &[&[u32]],
@@ -139,85 +120,9 @@ pub fn run_batch(
     Ok(generate(session.as_mut(), inputs.len(), cfg, &special)?)
 }
 
-/// Splits inputs into batches whose padded size (rows × longest row) stays within `max_tokens`
-/// and `max_rows`, grouping similar lengths; returns batches of input indices.
-pub fn plan_batches(lengths: &[usize], max_tokens: usize, max_rows: usize) -> Vec<Vec<usize>> {
-    let mut order: Vec<usize> = (0..lengths.len()).collect();
-    order.sort_by_key(|&i| std::cmp::Reverse(lengths[i]));
-    let mut batches: Vec<Vec<usize>> = Vec::new();
-    let mut current: Vec<usize> = Vec::new();
-    let mut longest = 0;
-    for i in order {
-        let l = lengths[i].max(1);
-        let would = (current.len() + 1) * longest.max(l);
-        if !current.is_empty() && (would > max_tokens || current.len() >= max_rows) {
-            batches.push(std::mem::take(&mut current));
-            longest = 0;
-        }
-        longest = longest.max(l);
-        current.push(i);
-    }
-    if !current.is_empty() {
-        batches.push(current);
-    }
-    batches
-}
-
-/// Runs any number of inputs in token-budgeted batches; results come back in input order.
-pub fn run_all(
-    model: &dyn Seq2Seq,
-    inputs: &[Vec<u32>],
-    cfg: &GenerationConfig,
-    budget: &BatchBudget,
-) -> Result<Vec<Hypothesis>, EngineError> {
-    check_inputs(model, inputs)?;
-    let lengths: Vec<usize> = inputs.iter().map(Vec::len).collect();
-    let mut out: Vec<Option<Hypothesis>> = vec![None; inputs.len()];
-    for batch in plan_batches(&lengths, budget.max_tokens, budget.max_rows) {
-        let rows: Vec<&[u32]> = batch.iter().map(|&i| inputs[i].as_slice()).collect();
-        for (i, h) in batch.iter().zip(run_batch(model, &rows, cfg)?) {
-            out[*i] = Some(h);
-        }
-    }
-    Ok(out.into_iter().flatten().collect())
-}
-
-/// Limits on one padded batch.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct BatchBudget {
-    /// Rows × longest row, in source tokens.
-    pub max_tokens: usize,
-    pub max_rows: usize,
-}
-
-impl Default for BatchBudget {
-    fn default() -> Self {
-        Self {
-            max_tokens: 8192,
-            max_rows: 64,
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn batches_respect_the_budget_and_cover_every_input() {
-        let lengths = [5, 50, 7, 48, 3, 20, 20, 1];
-        let batches = plan_batches(&lengths, 100, 3);
-        let mut seen: Vec<usize> = batches.iter().flatten().copied().collect();
-        seen.sort();
-        assert_eq!(seen, (0..lengths.len()).collect::<Vec<_>>());
-        for b in &batches {
-            let longest = b.iter().map(|&i| lengths[i]).max().unwrap();
-            assert!(b.len() <= 3);
-            assert!(b.len() * longest <= 100 || b.len() == 1, "{b:?}");
-        }
-        // Longest first: the two ~50-token inputs share a batch.
-        assert_eq!(batches[0], vec![1, 3]);
-    }
 
     #[test]
     fn padding_and_mask() {

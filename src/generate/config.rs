@@ -1,7 +1,5 @@
 //! Generation settings with transformers' names, defaults and precedence.
 
-use std::path::Path;
-
 use serde::{Deserialize, Deserializer};
 
 /// transformers' `early_stopping`: `true`, `false` or `"never"`.
@@ -138,24 +136,6 @@ impl GenerationConfig {
         if let Some(e) = &o.eos_token_id {
             self.eos_token_ids = e.clone();
         }
-    }
-
-    /// A model's defaults as transformers reads them: `generation_config.json` when the checkpoint
-    /// has one, else the generation keys of `config.json`.
-    pub fn from_model_files(
-        config_json: &Path,
-        generation_json: Option<&Path>,
-    ) -> Result<Self, String> {
-        let path = generation_json
-            .filter(|p| p.is_file())
-            .unwrap_or(config_json);
-        let text = std::fs::read_to_string(path)
-            .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
-        let o: GenerationOverrides = serde_json::from_str(&text)
-            .map_err(|e| format!("invalid generation settings in {}: {e}", path.display()))?;
-        let mut cfg = GenerationConfig::default();
-        cfg.apply(&o);
-        Ok(cfg)
     }
 
     /// The `max_length` in effect: `max_new_tokens` (plus the start token) wins over `max_length`.

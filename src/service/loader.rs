@@ -113,8 +113,7 @@ pub fn load_files(name: &str, files: ModelFiles, opts: &LoadOptions) -> Result<L
             Arc::new(T5::new(&cfg, vb).map_err(|e| mismatch(&e))?)
         }
     };
-    let mut generation = GenerationConfig::default();
-    generation.apply(&overrides(&files.generation_defaults()?));
+    let generation = generation_config(&files)?;
     Ok(LoadedModel {
         name: name.to_string(),
         files,
@@ -144,6 +143,13 @@ fn read_json<T: serde::de::DeserializeOwned>(path: &Path) -> Result<T, String> {
     let text = std::fs::read_to_string(path)
         .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
     serde_json::from_str(&text).map_err(|e| format!("invalid {}: {e}", path.display()))
+}
+
+/// A model's decoding defaults: its manifest, then generation_config.json, then config.json.
+pub fn generation_config(files: &ModelFiles) -> Result<GenerationConfig, Error> {
+    let mut generation = GenerationConfig::default();
+    generation.apply(&overrides(&files.generation_defaults()?));
+    Ok(generation)
 }
 
 /// The registry's decoding defaults as generation overrides.

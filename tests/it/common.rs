@@ -30,6 +30,7 @@ pub struct ForwardCase {
 #[derive(Debug, Deserialize)]
 pub struct GenerateCase {
     pub name: String,
+    pub texts: Vec<String>,
     pub input_ids: Vec<Vec<u32>>,
     pub attention_mask: Vec<Vec<u32>>,
     pub kwargs: serde_json::Value,

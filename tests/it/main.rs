@@ -1,4 +1,5 @@
 //! All integration tests in one binary (linking candle once matters on 2 cores).
 
+mod cli;
 mod common;
 mod parity;

@@ -8,6 +8,8 @@ use copydesk::models::marian::{Marian, MarianConfig, MarianState};
 use copydesk::models::t5::{T5Config, T5State, T5};
 use copydesk::models::weights::WeightFiles;
 use copydesk::models::Seq2Seq;
+use copydesk::registry::{self, HubOptions, ModelSpec};
+use copydesk::service::loader::generation_config;
 
 use crate::common::{golden, max_abs_diff, model_dir, unpad, GenerateCase};
 
@@ -60,11 +62,9 @@ fn load(name: &str) -> (Model, GenerationConfig) {
         WeightFiles::PytorchBin(dir.join("pytorch_model.bin"))
     };
     let vb = weights.var_builder(DType::F32, &Device::Cpu).unwrap();
-    let gen = GenerationConfig::from_model_files(
-        &dir.join("config.json"),
-        Some(&dir.join("generation_config.json")),
-    )
-    .unwrap();
+    let spec = ModelSpec::parse(dir.to_str().unwrap()).unwrap();
+    let files = registry::resolve(&spec, &HubOptions::from_env()).unwrap();
+    let gen = generation_config(&files).unwrap();
     let model = if name.starts_with("t5") {
         let cfg: T5Config = serde_json::from_str(&config).unwrap();
         Model::T5(T5::new(&cfg, vb).unwrap())
