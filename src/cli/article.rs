@@ -39,6 +39,10 @@ pub struct ArticleArgs {
     /// Translate only.
     #[arg(long)]
     pub no_summary: bool,
+    /// Summarize the Dutch source (`nl`; the summary is then translated) or the English
+    /// translation (`en`). Default: what the summarizer reads (nl for t5-dutch-cnn, else en).
+    #[arg(long, env = "COPYDESK_SUMMARIZE_FROM", value_parser = ["nl", "en"])]
+    pub summarize_from: Option<String>,
     /// JSON: the segment structure with source and translation per sentence, the summary,
     /// the models and timings.
     #[arg(long, conflicts_with = "format")]
@@ -65,6 +69,7 @@ pub fn run(args: ArticleArgs) -> Result<(), Error> {
         summarize,
         prompt: args.prompt.clone(),
         decode: args.decode.options(),
+        summarize_from: args.summarize_from.clone(),
     };
     let out = with_service(cfg, async |s| s.article(&text, &opts).await)?;
     let rendered = if args.json {

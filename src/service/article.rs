@@ -14,6 +14,10 @@ pub struct ArticleOptions {
     pub summarize: bool,
     pub prompt: Option<String>,
     pub decode: DecodeOptions,
+    /// Which text the summarizer reads: `Some("nl")` the Dutch source (the summary is then
+    /// translated), `Some("en")` the English translation, `None` what the summarizer's manifest
+    /// says it reads (English when it says nothing).
+    pub summarize_from: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]

@@ -3,3 +3,4 @@
 mod cli;
 mod common;
 mod parity;
+mod real_models;

@@ -1,0 +1,57 @@
+//! Real checkpoints, never run in CI: `cargo test --test it real_ -- --ignored` with
+//! `COPYDESK_REAL_MARIAN` (a local opus-mt-nl-en directory, e.g. a Hugging Face cache snapshot)
+//! and/or `COPYDESK_REAL_T5` (a local flan-t5 directory).
+
+use crate::cli::copydesk;
+
+fn dir_from_env(var: &str) -> Option<String> {
+    let dir = std::env::var(var).ok()?;
+    assert!(
+        std::path::Path::new(&dir).is_dir(),
+        "{var}={dir} is not a directory"
+    );
+    Some(dir)
+}
+
+#[test]
+#[ignore = "needs a real opus-mt-nl-en checkout in COPYDESK_REAL_MARIAN"]
+fn real_marian_translates_dutch_news() {
+    let Some(dir) = dir_from_env("COPYDESK_REAL_MARIAN") else {
+        return;
+    };
+    let out = copydesk(&["translate", "--model", &dir, "--json"], "Het kabinet heeft vandaag nieuwe maatregelen aangekondigd.\nDe zorgpremie stijgt volgend jaar.\n");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8(out.stdout).unwrap().to_lowercase();
+    assert!(
+        text.contains("cabinet") || text.contains("government"),
+        "{text}"
+    );
+    assert!(
+        text.contains("premium") || text.contains("health"),
+        "{text}"
+    );
+}
+
+#[test]
+#[ignore = "needs a real flan-t5 checkout in COPYDESK_REAL_T5"]
+fn real_t5_summarizes() {
+    let Some(dir) = dir_from_env("COPYDESK_REAL_T5") else {
+        return;
+    };
+    let text = "The Dutch government announced on Tuesday that farmers who stop or switch to other work will receive compensation. The plan costs several billion euros and must still be approved by parliament.";
+    let out = copydesk(
+        &["summarize", "--model", &dir, "--max-new-tokens", "40"],
+        text,
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let summary = String::from_utf8(out.stdout).unwrap();
+    assert!(summary.split_whitespace().count() >= 3, "{summary}");
+}
