@@ -6,6 +6,7 @@
 //! outside the weights, in a session object that implements [`crate::generate::StepDecoder`].
 
 pub mod attention;
+pub mod kernels;
 pub mod marian;
 pub mod synthetic;
 pub mod t5;
@@ -69,6 +70,9 @@ impl Activation {
     }
 }
 
+/// Up to this many rows, dense layers on CPU use [`kernels::matmul_xwt`] (decode steps).
+const FEW_ROWS: usize = 64;
+
 /// A dense layer `y = x Wᵀ + b` that flattens leading dimensions into one matrix product.
 #[derive(Debug, Clone)]
 pub struct Dense {
@@ -105,15 +109,57 @@ impl Dense {
         let dims = x.dims().to_vec();
         let in_dim = dims[dims.len() - 1];
         let rows: usize = dims[..dims.len() - 1].iter().product();
+        let out_dim = self.weight.dim(0)?;
+        let mut out_dims = dims;
+        let last = out_dims.len() - 1;
+        out_dims[last] = out_dim;
+        if let Some(y) = self.few_rows_cpu(x, rows, in_dim, out_dim)? {
+            return Tensor::from_vec(y, out_dims, x.device());
+        }
         let y = x.reshape((rows, in_dim))?.matmul(&self.weight.t()?)?;
         let y = match &self.bias {
             Some(b) => y.broadcast_add(b)?,
             None => y,
         };
-        let mut out_dims = dims;
-        let last = out_dims.len() - 1;
-        out_dims[last] = self.weight.dim(0)?;
         y.reshape(out_dims)
+    }
+
+    /// The decode-step path on CPU f32: few rows, weight read in its stored layout.
+    fn few_rows_cpu(
+        &self,
+        x: &Tensor,
+        rows: usize,
+        k: usize,
+        n: usize,
+    ) -> Result<Option<Vec<f32>>> {
+        if rows > FEW_ROWS
+            || !x.device().is_cpu()
+            || x.dtype() != DType::F32
+            || self.weight.dtype() != DType::F32
+        {
+            return Ok(None);
+        }
+        let x = x.flatten_all()?.to_vec1::<f32>()?;
+        let bias = match &self.bias {
+            Some(b) => Some(b.to_dtype(DType::F32)?.to_vec1::<f32>()?),
+            None => None,
+        };
+        let (storage, layout) = self.weight.storage_and_layout();
+        let candle_core::Storage::Cpu(cpu) = &*storage else {
+            return Ok(None);
+        };
+        let Some((start, end)) = layout.contiguous_offsets() else {
+            return Ok(None);
+        };
+        let w = &cpu.as_slice::<f32>()?[start..end];
+        Ok(Some(kernels::matmul_xwt(
+            &x,
+            w,
+            bias.as_deref(),
+            rows,
+            k,
+            n,
+        )))
     }
 }
 

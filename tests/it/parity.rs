@@ -196,7 +196,8 @@ fn check_generate(name: &str) {
                     "{name} {}: row {b} alone vs batched",
                     case.name
                 );
-                assert!((alone[0].score - out[b].score).abs() < TOL);
+                let tol = TOL.max(SCORE_TOL_PER_TOKEN * (out[b].tokens.len() + 1) as f32);
+                assert!((alone[0].score - out[b].score).abs() < tol);
             }
         }
     }
