@@ -7,10 +7,11 @@ use crate::tokenize::TokenizeError;
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
+    // Boxed: these carry paths and messages, and every `Result` in the crate carries this type.
     #[error("{0}")]
-    Registry(#[from] RegistryError),
+    Registry(Box<RegistryError>),
     #[error("{0}")]
-    Tokenize(#[from] TokenizeError),
+    Tokenize(Box<TokenizeError>),
     #[error("{0}")]
     Engine(#[from] EngineError),
     /// The user asked for something invalid (a flag value, an input).
@@ -24,6 +25,18 @@ pub enum Error {
         context: String,
         source: std::io::Error,
     },
+}
+
+impl From<RegistryError> for Error {
+    fn from(e: RegistryError) -> Self {
+        Error::Registry(Box::new(e))
+    }
+}
+
+impl From<TokenizeError> for Error {
+    fn from(e: TokenizeError) -> Self {
+        Error::Tokenize(Box::new(e))
+    }
 }
 
 impl Error {

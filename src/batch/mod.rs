@@ -27,7 +27,7 @@ struct Job {
 }
 
 impl Queued for Job {
-    fn len(&self) -> usize {
+    fn tokens(&self) -> usize {
         self.request.ids.len()
     }
     fn key(&self) -> u64 {

@@ -37,7 +37,7 @@ impl Default for BatchPolicy {
 /// What the policy needs to know about a job.
 pub trait Queued {
     /// Source length in tokens.
-    fn len(&self) -> usize;
+    fn tokens(&self) -> usize;
     /// Jobs with equal keys can share a batch (same generation settings).
     fn key(&self) -> u64;
     /// The caller went away: drop instead of computing.
@@ -117,7 +117,7 @@ impl<J: Queued> BatchQueue<J> {
         // Full when no other job of the key could still be added within the budget.
         let longest = picked
             .iter()
-            .map(|&i| self.jobs[i].len())
+            .map(|&i| self.jobs[i].tokens())
             .max()
             .unwrap_or(0);
         (picked.len() + 1) * longest.max(1) > self.policy.max_batch_tokens
@@ -128,18 +128,18 @@ impl<J: Queued> BatchQueue<J> {
     fn pick(&self, key: u64) -> Vec<usize> {
         let p = &self.policy;
         let bucket = |len: usize| len / p.bucket_width.max(1);
-        let first_len = self.jobs[0].len();
+        let first_len = self.jobs[0].tokens();
         let mut candidates: Vec<usize> = (1..self.jobs.len())
             .filter(|&i| self.jobs[i].key() == key)
             .collect();
-        candidates.sort_by_key(|&i| (bucket(self.jobs[i].len()).abs_diff(bucket(first_len)), i));
+        candidates.sort_by_key(|&i| (bucket(self.jobs[i].tokens()).abs_diff(bucket(first_len)), i));
         let mut picked = vec![0];
         let mut longest = first_len.max(1);
         for i in candidates {
             if picked.len() >= p.max_batch_size {
                 break;
             }
-            let l = self.jobs[i].len().max(1);
+            let l = self.jobs[i].tokens().max(1);
             if (picked.len() + 1) * longest.max(l) <= p.max_batch_tokens {
                 picked.push(i);
                 longest = longest.max(l);
@@ -163,7 +163,7 @@ mod tests {
     }
 
     impl Queued for J {
-        fn len(&self) -> usize {
+        fn tokens(&self) -> usize {
             self.len
         }
         fn key(&self) -> u64 {

@@ -159,7 +159,7 @@ impl GenerationConfig {
         if self.effective_max_length() < 2 {
             return Err("max_new_tokens must be at least 1".into());
         }
-        if !(self.repetition_penalty > 0.0) {
+        if self.repetition_penalty.is_nan() || self.repetition_penalty <= 0.0 {
             return Err("repetition_penalty must be positive".into());
         }
         if !self.length_penalty.is_finite() {

@@ -25,7 +25,7 @@ impl Processors {
         let bad: Vec<Vec<u32>> = cfg
             .bad_words_ids
             .iter()
-            .filter(|seq| !seq.is_empty() && !(seq.len() == 1 && eos.contains(&seq[0])))
+            .filter(|seq| !seq.is_empty() && (seq.len() != 1 || !eos.contains(&seq[0])))
             .cloned()
             .collect();
         Self {

@@ -19,6 +19,13 @@ struct OutPtr(*mut f32);
 unsafe impl Send for OutPtr {}
 unsafe impl Sync for OutPtr {}
 
+impl OutPtr {
+    /// Element `i` of the output. Callers write only elements no other task writes.
+    fn at(&self, i: usize) -> *mut f32 {
+        self.0.wrapping_add(i)
+    }
+}
+
 /// `out[r * n + o] = bias[o] + Σ_k x[r * k_dim + k] · w[o * k_dim + k]` for `m` rows of `x`.
 pub fn matmul_xwt(
     x: &[f32],
@@ -34,7 +41,6 @@ pub fn matmul_xwt(
     let ptr = OutPtr(out.as_mut_ptr());
     let tasks = n.div_ceil(ROWS_PER_TASK);
     (0..tasks).into_par_iter().for_each(|t| {
-        let ptr = ptr;
         let start = t * ROWS_PER_TASK;
         let end = (start + ROWS_PER_TASK).min(n);
         for o in start..end {
@@ -45,14 +51,14 @@ pub fn matmul_xwt(
                 let d = dot4(wr, &x[r * k..(r + 4) * k], k);
                 for (i, v) in d.iter().enumerate() {
                     // SAFETY: (r + i, o) is inside `out`, and only this task writes column o.
-                    unsafe { *ptr.0.add((r + i) * n + o) = v + b };
+                    unsafe { *ptr.at((r + i) * n + o) = v + b };
                 }
                 r += 4;
             }
             while r < m {
                 let v = dot(wr, &x[r * k..(r + 1) * k]);
                 // SAFETY: as above.
-                unsafe { *ptr.0.add(r * n + o) = v + b };
+                unsafe { *ptr.at(r * n + o) = v + b };
                 r += 1;
             }
         }
