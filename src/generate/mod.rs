@@ -9,7 +9,7 @@ mod config;
 mod processors;
 
 pub use config::{EarlyStopping, GenerationConfig, GenerationOverrides};
-pub use processors::{argmax, log_softmax, Processors};
+pub use processors::{argmax, log_prob, log_softmax, Processors};
 
 use crate::models::{SpecialTokens, StepDecoder};
 
@@ -93,7 +93,7 @@ fn greedy(
             let row = &mut logits[i * vocab..(i + 1) * vocab];
             ctx.processors.apply(&seqs[r], row);
             let next = argmax(row);
-            scores[r] += log_softmax(row)[next];
+            scores[r] += log_prob(row, next);
             seqs[r].push(next as u32);
             if ctx.eos.contains(&(next as u32)) {
                 ended[r] = true;

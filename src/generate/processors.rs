@@ -111,9 +111,17 @@ pub fn log_softmax(row: &[f32]) -> Vec<f32> {
     if max == f32::NEG_INFINITY {
         return vec![f32::NEG_INFINITY; row.len()];
     }
-    let sum: f64 = row.iter().map(|&x| ((x - max) as f64).exp()).sum();
-    let log_sum = sum.ln() as f32;
+    let log_sum = crate::models::kernels::sum_exp(row, max).ln() as f32;
     row.iter().map(|&x| x - max - log_sum).collect()
+}
+
+/// `log_softmax(row)[i]` without building the whole row.
+pub fn log_prob(row: &[f32], i: usize) -> f32 {
+    let max = row.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+    if max == f32::NEG_INFINITY {
+        return f32::NEG_INFINITY;
+    }
+    row[i] - max - crate::models::kernels::sum_exp(row, max).ln() as f32
 }
 
 /// Index of the first maximum, as `torch.argmax` picks it.
@@ -195,6 +203,7 @@ mod tests {
     fn log_softmax_and_argmax() {
         let l = log_softmax(&[1.0, 1.0, f32::NEG_INFINITY]);
         assert!((l[0] - (0.5f32).ln()).abs() < 1e-6);
+        assert_eq!(log_prob(&[1.0, 1.0, f32::NEG_INFINITY], 1), l[1]);
         assert_eq!(l[2], f32::NEG_INFINITY);
         assert_eq!(argmax(&[1.0, 3.0, 3.0]), 1);
     }
