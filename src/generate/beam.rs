@@ -4,9 +4,8 @@
 
 use std::cmp::Ordering;
 
-use super::{
-    finish, log_softmax, Context, EarlyStopping, GenerateError, GenerationConfig, Hypothesis,
-};
+use super::processors::{log_softmax_in_place, top_k};
+use super::{finish, Context, EarlyStopping, GenerateError, GenerationConfig, Hypothesis};
 use crate::models::StepDecoder;
 
 /// transformers' stand-in for "impossible" scores.
@@ -41,18 +40,10 @@ fn desc(a: f32, b: f32) -> Ordering {
 }
 
 /// The `k` best continuations of an item's beams, best first (ties: lower flat index first).
-fn top_continuations(rows: &[Vec<f32>], running: &[Beam], k: usize) -> Vec<Candidate> {
+fn top_continuations(rows: &[&[f32]], running: &[Beam], k: usize) -> Vec<Candidate> {
     let mut all: Vec<Candidate> = Vec::with_capacity(k * rows.len());
     for (beam, (row, b)) in rows.iter().zip(running).enumerate() {
-        let mut idx: Vec<u32> = (0..row.len() as u32).collect();
-        let take = k.min(idx.len());
-        if take < idx.len() {
-            idx.select_nth_unstable_by(take, |&x, &y| {
-                desc(row[x as usize], row[y as usize]).then(x.cmp(&y))
-            });
-            idx.truncate(take);
-        }
-        all.extend(idx.into_iter().map(|t| Candidate {
+        all.extend(top_k(row, k).into_iter().map(|t| Candidate {
             beam,
             token: t,
             score: b.score + row[t as usize],
@@ -103,18 +94,16 @@ pub(super) fn search(
                     .map(|r| *r.seq.last().unwrap_or(&ctx.start))
             })
             .collect();
-        let logits = decoder.step(&last)?;
+        let mut logits = decoder.step(&last)?;
         let mut all_hit = true;
         for (pos, &b) in active.iter().enumerate() {
             let item = &mut items[b];
-            let rows: Vec<Vec<f32>> = (0..beams)
-                .map(|k| {
-                    let r = (pos * beams + k) * vocab;
-                    let mut lp_row = log_softmax(&logits[r..r + vocab]);
-                    ctx.processors.apply(&item.running[k].seq, &mut lp_row);
-                    lp_row
-                })
-                .collect();
+            let block = &mut logits[pos * beams * vocab..(pos + 1) * beams * vocab];
+            for (row, beam) in block.chunks_mut(vocab).zip(&item.running) {
+                log_softmax_in_place(row);
+                ctx.processors.apply(&beam.seq, row);
+            }
+            let rows: Vec<&[f32]> = block.chunks(vocab).collect();
             let cands = top_continuations(&rows, &item.running, keep);
             let hits: Vec<bool> = cands
                 .iter()

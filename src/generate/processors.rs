@@ -87,8 +87,7 @@ impl Processors {
             }
         }
         if self.renormalize {
-            let normalized = log_softmax(scores);
-            scores.copy_from_slice(&normalized);
+            log_softmax_in_place(scores);
         }
     }
 }
@@ -113,6 +112,34 @@ pub fn log_softmax(row: &[f32]) -> Vec<f32> {
     }
     let log_sum = crate::models::kernels::sum_exp(row, max).ln() as f32;
     row.iter().map(|&x| x - max - log_sum).collect()
+}
+
+/// `log_softmax` of one row, in place.
+pub fn log_softmax_in_place(row: &mut [f32]) {
+    let max = row.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+    if max == f32::NEG_INFINITY {
+        return;
+    }
+    let shift = max + crate::models::kernels::sum_exp(row, max).ln() as f32;
+    row.iter_mut().for_each(|x| *x -= shift);
+}
+
+/// Indices of the `k` largest values, largest first (ties: lower index first), in one pass.
+pub fn top_k(row: &[f32], k: usize) -> Vec<u32> {
+    if k == 0 {
+        return Vec::new();
+    }
+    let mut best: Vec<(f32, u32)> = Vec::with_capacity(k + 1);
+    for (i, &x) in row.iter().enumerate() {
+        if best.len() == k && !(x > best[k - 1].0) {
+            continue;
+        }
+        // Insert after every entry that is >= x, so earlier indices win ties.
+        let at = best.partition_point(|&(v, _)| v >= x);
+        best.insert(at, (x, i as u32));
+        best.truncate(k);
+    }
+    best.into_iter().map(|(_, i)| i).collect()
 }
 
 /// `log_softmax(row)[i]` without building the whole row.
@@ -206,5 +233,16 @@ mod tests {
         assert_eq!(log_prob(&[1.0, 1.0, f32::NEG_INFINITY], 1), l[1]);
         assert_eq!(l[2], f32::NEG_INFINITY);
         assert_eq!(argmax(&[1.0, 3.0, 3.0]), 1);
+        let mut row = vec![1.0, 1.0, f32::NEG_INFINITY];
+        log_softmax_in_place(&mut row);
+        assert_eq!(row, l);
+    }
+
+    #[test]
+    fn top_k_orders_by_value_then_index() {
+        let row = [0.5, 2.0, f32::NEG_INFINITY, 2.0, 1.0, 3.0];
+        assert_eq!(top_k(&row, 3), vec![5, 1, 3]);
+        assert_eq!(top_k(&row, 10), vec![5, 1, 3, 4, 0, 2]);
+        assert!(top_k(&row, 0).is_empty());
     }
 }
