@@ -4,10 +4,13 @@
 //! `http | cli → service → {batch, text, prompts, tokenize, registry} → engine → generate → models`.
 
 pub mod batch;
+pub mod batchjob;
+pub mod bench;
 pub mod cli;
 pub mod engine;
 mod error;
 pub mod generate;
+pub mod http;
 pub mod models;
 pub mod prompts;
 pub mod registry;

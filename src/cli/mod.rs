@@ -1,8 +1,11 @@
 //! The `copydesk` command line: raw arguments become validated settings before anything runs.
 
 mod article;
+mod batch;
+mod bench;
 mod models;
 mod segment;
+mod serve;
 mod summarize;
 mod translate;
 
@@ -31,6 +34,15 @@ pub struct Cli {
     /// Log filter for diagnostics on standard error (e.g. info, debug, copydesk=trace).
     #[arg(long, global = true, env = "COPYDESK_LOG", default_value = "warn")]
     pub log: String,
+    /// Log line format on standard error: plain or json (one object per line).
+    #[arg(
+        long,
+        global = true,
+        env = "COPYDESK_LOG_FORMAT",
+        value_enum,
+        default_value = "plain"
+    )]
+    pub log_format: LogFormat,
     #[command(subcommand)]
     pub command: Command,
 }
@@ -43,11 +55,25 @@ pub enum Command {
     Summarize(summarize::SummarizeArgs),
     /// Translate a wire-copy article with its structure, and summarize it.
     Article(article::ArticleArgs),
+    /// Process a folder or JSONL archive into resumable JSONL (or markdown files).
+    Batch(batch::BatchArgs),
+    /// Time the same work on any hardware: a comparable report (JSON/Markdown), synthetic
+    /// full-size models, export for other engines, and side-by-side comparison.
+    Bench(bench::BenchArgs),
+    /// Serve the REST API: translation, summaries and articles with cross-request batching.
+    Serve(serve::ServeArgs),
     /// Show how wire copy is segmented: headline, dateline, blocks, sentences, related items.
     Segment(segment::SegmentArgs),
     /// List, inspect and download models.
     #[command(subcommand)]
     Models(models::ModelsCommand),
+}
+
+/// Log line format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum LogFormat {
+    Plain,
+    Json,
 }
 
 /// Where to run a model.
@@ -112,6 +138,9 @@ pub fn run(cli: Cli) -> Result<(), Error> {
         Command::Translate(args) => translate::run(args),
         Command::Summarize(args) => summarize::run(args),
         Command::Article(args) => article::run(args),
+        Command::Batch(args) => batch::run(args),
+        Command::Bench(args) => bench::run(args),
+        Command::Serve(args) => serve::run(args),
         Command::Segment(args) => segment::run(args),
         Command::Models(cmd) => models::run(cmd),
     }

@@ -78,9 +78,10 @@ impl Engine {
         let (tx, rx) = sync_channel::<EngineBatch>(1);
         let stats = Arc::new(EngineStats::default());
         let s = stats.clone();
+        let label = name.to_string();
         let thread = std::thread::Builder::new()
             .name(format!("model-{name}"))
-            .spawn(move || model_loop(model.as_ref(), rx, &s))?;
+            .spawn(move || model_loop(model.as_ref(), rx, &s, &label))?;
         Ok(Engine {
             tx,
             stats,
@@ -98,7 +99,7 @@ impl Engine {
     }
 }
 
-fn model_loop(model: &dyn Seq2Seq, rx: Receiver<EngineBatch>, stats: &EngineStats) {
+fn model_loop(model: &dyn Seq2Seq, rx: Receiver<EngineBatch>, stats: &EngineStats, name: &str) {
     while let Ok(batch) = rx.recv() {
         let (alive, gone): (Vec<Request>, Vec<Request>) =
             batch.requests.into_iter().partition(|r| !r.is_cancelled());
@@ -123,6 +124,7 @@ fn model_loop(model: &dyn Seq2Seq, rx: Receiver<EngineBatch>, stats: &EngineStat
         stats
             .busy_micros
             .fetch_add(started.elapsed().as_micros() as u64, Ordering::Relaxed);
+        record_batch(name, alive.len(), alive.len() * longest, started);
         match result {
             Ok(hyps) => {
                 let generated: usize = hyps.iter().map(|h| h.tokens.len()).sum();
@@ -141,4 +143,13 @@ fn model_loop(model: &dyn Seq2Seq, rx: Receiver<EngineBatch>, stats: &EngineStat
             }
         }
     }
+}
+
+/// Per-batch histograms for `/metrics` (no-ops unless a metrics recorder is installed).
+fn record_batch(model: &str, rows: usize, padded_tokens: usize, started: Instant) {
+    let label = [("model", model.to_string())];
+    metrics::histogram!("copydesk_batch_size_rows", &label).record(rows as f64);
+    metrics::histogram!("copydesk_batch_tokens", &label).record(padded_tokens as f64);
+    metrics::histogram!("copydesk_inference_duration_seconds", &label)
+        .record(started.elapsed().as_secs_f64());
 }

@@ -1,6 +1,11 @@
 //! All integration tests in one binary (linking candle once matters on 2 cores).
 
+mod batch_cmd;
+mod bench_cmd;
 mod cli;
 mod common;
+mod http;
+mod http_errors;
+mod http_socket;
 mod parity;
 mod real_models;

@@ -1,0 +1,141 @@
+//! The REST service behind `copydesk serve` (axum). Handlers validate requests at the edge and
+//! call the same [`crate::service::Service`] as the command line; model compute runs on the
+//! model threads, never on the async workers. Concurrent requests share batches per model.
+//!
+//! Routes: `/v1/translate`, `/v1/summarize`, `/v1/articles`, `/v1/models`, `/health`, `/ready`,
+//! `/metrics`, `/openapi.json`, DeepL's `/v2/translate`, LibreTranslate's `/translate` and
+//! `/languages`.
+
+mod auth;
+mod compat;
+mod errors;
+mod extract;
+pub mod metrics;
+pub mod openapi;
+mod routes;
+mod state;
+pub mod types;
+mod validate;
+
+use std::future::{Future, IntoFuture};
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::extract::DefaultBodyLimit;
+use axum::middleware::{from_fn, from_fn_with_state};
+use axum::routing::{get, post};
+use axum::Router;
+use tokio::net::TcpListener;
+use tokio::sync::Notify;
+use tower_http::trace::{DefaultMakeSpan, DefaultOnResponse, TraceLayer};
+use tracing::Level;
+
+pub use auth::ApiKeys;
+pub use errors::{ApiError, ErrorBody, ErrorDetail};
+pub use state::{AppState, Phase};
+pub use validate::{Limits, MAX_BEAMS, MAX_NEW_TOKENS};
+
+use crate::service::DecodeOptions;
+
+/// Settings of the HTTP layer (the models and batching are in `ServiceConfig`).
+#[derive(Debug, Clone)]
+pub struct HttpConfig {
+    pub limits: Limits,
+    /// Largest request body (413 beyond).
+    pub max_body_bytes: usize,
+    /// Inference requests served at once (429 with `Retry-After` beyond).
+    pub max_concurrent_requests: usize,
+    /// Longest an inference request may take (504 beyond; its jobs are dropped).
+    pub request_timeout: Duration,
+    /// Longest shutdown waits for in-flight requests.
+    pub drain_timeout: Duration,
+    /// Accepted API keys; empty means no authentication.
+    pub api_keys: Vec<String>,
+    /// Decoding defaults under each request's `options`.
+    pub defaults: DecodeOptions,
+}
+
+impl Default for HttpConfig {
+    fn default() -> Self {
+        Self {
+            limits: Limits::default(),
+            max_body_bytes: 2 * 1024 * 1024,
+            max_concurrent_requests: 128,
+            request_timeout: Duration::from_secs(60),
+            drain_timeout: Duration::from_secs(30),
+            api_keys: Vec::new(),
+            defaults: DecodeOptions::default(),
+        }
+    }
+}
+
+/// All routes with their middleware: metrics and tracing outside, then API keys on the
+/// protected routes, then admission (concurrency limit and timeout) on the inference routes.
+pub fn router(state: AppState) -> Router {
+    metrics::install();
+    let admission = from_fn_with_state(state.clone(), state::admit);
+    let inference = Router::new()
+        .route("/v1/translate", post(routes::translate))
+        .route("/v1/summarize", post(routes::summarize))
+        .route("/v1/articles", post(routes::articles))
+        .route("/v2/translate", post(compat::deepl_translate))
+        .route_layer(admission.clone());
+    let protected = Router::new()
+        .route("/v1/models", get(routes::models))
+        .route("/openapi.json", get(openapi::spec))
+        .route("/languages", get(compat::languages))
+        .merge(inference)
+        .route_layer(from_fn_with_state(state.clone(), auth::require_key));
+    // LibreTranslate clients may send the key in the body: that route checks it itself.
+    let libre = Router::new()
+        .route("/translate", post(compat::libre_translate))
+        .route_layer(admission);
+    let public = Router::new()
+        .route("/health", get(routes::health))
+        .route("/ready", get(routes::ready))
+        .route("/metrics", get(metrics::render));
+    Router::new()
+        .merge(protected)
+        .merge(libre)
+        .merge(public)
+        .fallback(errors::not_found)
+        .method_not_allowed_fallback(errors::method_not_allowed)
+        .layer(DefaultBodyLimit::max(state.config().max_body_bytes))
+        .layer(
+            TraceLayer::new_for_http()
+                .make_span_with(DefaultMakeSpan::new().level(Level::INFO))
+                .on_response(DefaultOnResponse::new().level(Level::INFO)),
+        )
+        .layer(from_fn(metrics::track))
+        .with_state(state)
+}
+
+/// Serves until `shutdown` completes, then stops accepting, lets in-flight requests finish for
+/// at most the drain timeout, and returns.
+pub async fn serve(
+    listener: TcpListener,
+    state: AppState,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let drain = state.config().drain_timeout;
+    let begun = Arc::new(Notify::new());
+    let signal = {
+        let (state, begun) = (state.clone(), begun.clone());
+        async move {
+            shutdown.await;
+            tracing::info!("shutting down: draining in-flight requests (at most {drain:?})");
+            state.begin_drain();
+            begun.notify_one();
+        }
+    };
+    let server = axum::serve(listener, router(state))
+        .with_graceful_shutdown(signal)
+        .into_future();
+    tokio::select! {
+        result = server => result,
+        _ = async { begun.notified().await; tokio::time::sleep(drain).await } => {
+            tracing::warn!("drain timeout of {drain:?} reached; dropping the requests still running");
+            Ok(())
+        }
+    }
+}

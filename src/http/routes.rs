@@ -1,0 +1,193 @@
+//! The `/v1` API and the health routes. Handlers are short: validate at the edge, call the shared
+//! [`crate::service::Service`] (the same code path as the command line), shape the answer.
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::Json;
+use tokio::task::JoinSet;
+
+use super::errors::{ApiError, ErrorBody};
+use super::extract::ApiJson;
+use super::state::{AppState, Phase};
+use super::types::{
+    ArticleResult, ArticlesRequest, ArticlesResponse, ModelInfo, ModelsResponse, Status,
+    SummarizeRequest, SummarizeResponse, TranslateRequest, TranslateResponse,
+};
+use crate::service::Worker;
+
+/// Translate Dutch texts to English. Each text is segmented into sentences; the sentences of
+/// all concurrent requests are translated in shared batches and each text is reassembled with
+/// its line breaks.
+#[utoipa::path(
+    post,
+    path = "/v1/translate",
+    tag = "v1",
+    request_body = TranslateRequest,
+    responses(
+        (status = 200, body = TranslateResponse),
+        (status = 400, description = "Malformed JSON or not UTF-8", body = ErrorBody),
+        (status = 401, description = "Missing or invalid API key", body = ErrorBody),
+        (status = 413, description = "Body larger than --max-body-bytes", body = ErrorBody),
+        (status = 422, description = "Invalid field (named in the message)", body = ErrorBody),
+        (status = 429, description = "Too many concurrent requests (see Retry-After)", body = ErrorBody),
+        (status = 503, description = "Models not loaded yet", body = ErrorBody),
+        (status = 504, description = "Request timed out", body = ErrorBody),
+    ),
+    security((), ("bearer" = []))
+)]
+pub async fn translate(
+    State(state): State<AppState>,
+    ApiJson(req): ApiJson<TranslateRequest>,
+) -> Result<Json<TranslateResponse>, ApiError> {
+    let service = state.service()?;
+    let job = state.validator(service).translate(req)?;
+    let out = service.translate_texts(&job.texts, &job.decode).await?;
+    Ok(Json(TranslateResponse::new(out, job.model)))
+}
+
+/// Summarize texts with the loaded T5-family model and a prompt template.
+#[utoipa::path(
+    post,
+    path = "/v1/summarize",
+    tag = "v1",
+    request_body = SummarizeRequest,
+    responses(
+        (status = 200, body = SummarizeResponse),
+        (status = 400, description = "Malformed JSON or not UTF-8", body = ErrorBody),
+        (status = 401, description = "Missing or invalid API key", body = ErrorBody),
+        (status = 413, description = "Body larger than --max-body-bytes", body = ErrorBody),
+        (status = 422, description = "Invalid field, unknown prompt or model, or no summarizer loaded", body = ErrorBody),
+        (status = 429, description = "Too many concurrent requests (see Retry-After)", body = ErrorBody),
+        (status = 503, description = "Models not loaded yet", body = ErrorBody),
+        (status = 504, description = "Request timed out", body = ErrorBody),
+    ),
+    security((), ("bearer" = []))
+)]
+pub async fn summarize(
+    State(state): State<AppState>,
+    ApiJson(req): ApiJson<SummarizeRequest>,
+) -> Result<Json<SummarizeResponse>, ApiError> {
+    let service = state.service()?;
+    let job = state.validator(service).summarize(req)?;
+    let out = service
+        .summarize(&job.texts, job.prompt.as_deref(), &job.decode)
+        .await?;
+    Ok(Json(SummarizeResponse::new(out, job.model)))
+}
+
+/// Translate (and by default summarize) whole wire-copy articles, keeping their structure.
+#[utoipa::path(
+    post,
+    path = "/v1/articles",
+    tag = "v1",
+    request_body = ArticlesRequest,
+    responses(
+        (status = 200, body = ArticlesResponse),
+        (status = 400, description = "Malformed JSON or not UTF-8", body = ErrorBody),
+        (status = 401, description = "Missing or invalid API key", body = ErrorBody),
+        (status = 413, description = "Body larger than --max-body-bytes", body = ErrorBody),
+        (status = 422, description = "Invalid field or unknown prompt", body = ErrorBody),
+        (status = 429, description = "Too many concurrent requests (see Retry-After)", body = ErrorBody),
+        (status = 503, description = "Models not loaded yet", body = ErrorBody),
+        (status = 504, description = "Request timed out", body = ErrorBody),
+    ),
+    security((), ("bearer" = []))
+)]
+pub async fn articles(
+    State(state): State<AppState>,
+    ApiJson(req): ApiJson<ArticlesRequest>,
+) -> Result<Json<ArticlesResponse>, ApiError> {
+    let service = state.service()?;
+    let job = state.validator(service).articles(req)?;
+    let n = job.articles.len();
+    // One task per article so their sentences share batches; dropping the set (timeout,
+    // disconnect, an error) aborts the rest.
+    let mut tasks = JoinSet::new();
+    for (i, (id, text)) in job.articles.into_iter().enumerate() {
+        let (service, opts) = (service.clone(), job.options.clone());
+        tasks.spawn(async move { (i, id, service.article(&text, &opts).await) });
+    }
+    let mut slots: Vec<Option<ArticleResult>> = (0..n).map(|_| None).collect();
+    while let Some(joined) = tasks.join_next().await {
+        let (i, id, result) = joined.map_err(|e| {
+            ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", e.to_string())
+        })?;
+        slots[i] = Some(ArticleResult {
+            id,
+            article: result?,
+        });
+    }
+    Ok(Json(ArticlesResponse {
+        articles: slots.into_iter().flatten().collect(),
+    }))
+}
+
+/// The loaded models.
+#[utoipa::path(
+    get,
+    path = "/v1/models",
+    tag = "v1",
+    responses(
+        (status = 200, body = ModelsResponse),
+        (status = 401, description = "Missing or invalid API key", body = ErrorBody),
+        (status = 503, description = "Models not loaded yet", body = ErrorBody),
+    ),
+    security((), ("bearer" = []))
+)]
+pub async fn models(State(state): State<AppState>) -> Result<Json<ModelsResponse>, ApiError> {
+    let service = state.service()?;
+    let info = |w: &Worker, task: &str| ModelInfo {
+        name: w.loaded.name.clone(),
+        task: task.to_string(),
+        architecture: w.loaded.architecture().as_str().to_string(),
+        revision: w.loaded.revision().map(str::to_string),
+        device: w.loaded.device_name(),
+        dtype: format!("{:?}", w.loaded.model.dtype()).to_ascii_lowercase(),
+        max_input_tokens: w.loaded.model.max_source_positions(),
+    };
+    let mut models = Vec::new();
+    if let Some(w) = &service.translator {
+        models.push(info(w, "translate"));
+    }
+    if let Some(w) = &service.summarizer {
+        models.push(info(w, "summarize"));
+    }
+    Ok(Json(ModelsResponse { models }))
+}
+
+/// The process is alive (no model needed).
+#[utoipa::path(
+    get,
+    path = "/health",
+    tag = "operations",
+    responses((status = 200, body = Status))
+)]
+pub async fn health() -> Json<Status> {
+    Json(Status {
+        status: "ok".into(),
+    })
+}
+
+/// 200 once the models are loaded and warm; 503 while loading and while shutting down.
+#[utoipa::path(
+    get,
+    path = "/ready",
+    tag = "operations",
+    responses(
+        (status = 200, body = Status),
+        (status = 503, description = "Loading or draining", body = Status),
+    )
+)]
+pub async fn ready(State(state): State<AppState>) -> (StatusCode, Json<Status>) {
+    let (code, status) = match state.phase() {
+        Phase::Ready => (StatusCode::OK, "ready"),
+        Phase::Loading => (StatusCode::SERVICE_UNAVAILABLE, "loading"),
+        Phase::Draining => (StatusCode::SERVICE_UNAVAILABLE, "draining"),
+    };
+    (
+        code,
+        Json(Status {
+            status: status.into(),
+        }),
+    )
+}

@@ -1,0 +1,283 @@
+//! Raw requests become checked jobs here, at the edge: list sizes, text sizes, control
+//! characters, languages, model and prompt names, decoding options. Every error names its field.
+
+use crate::service::{ArticleOptions, DecodeOptions, Service, Worker};
+
+use super::errors::ApiError;
+use super::types::{ArticlesRequest, DecodeRequest, SummarizeRequest, TranslateRequest};
+
+/// Widest beam a request may ask for.
+pub const MAX_BEAMS: u32 = 16;
+/// Most new tokens a request may ask for (and never more than the model's positions).
+pub const MAX_NEW_TOKENS: u32 = 1024;
+
+/// Per-request input limits.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    pub max_texts_per_request: usize,
+    pub max_chars_per_text: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            max_texts_per_request: 128,
+            max_chars_per_text: 20_000,
+        }
+    }
+}
+
+/// Checks requests against the limits and the loaded models.
+pub struct Validator<'a> {
+    pub limits: &'a Limits,
+    /// The server's decoding defaults (its flags), under each request's options.
+    pub defaults: &'a DecodeOptions,
+    pub service: &'a Service,
+}
+
+/// A checked translation request.
+pub struct TranslateJob {
+    pub texts: Vec<String>,
+    pub decode: DecodeOptions,
+    pub model: String,
+}
+
+/// A checked summarization request.
+pub struct SummarizeJob {
+    pub texts: Vec<String>,
+    pub prompt: Option<String>,
+    pub decode: DecodeOptions,
+    pub model: String,
+}
+
+/// A checked articles request.
+pub struct ArticlesJob {
+    pub articles: Vec<(Option<String>, String)>,
+    pub options: ArticleOptions,
+}
+
+impl Validator<'_> {
+    pub fn translate(&self, req: TranslateRequest) -> Result<TranslateJob, ApiError> {
+        source_lang("source_lang", req.source_lang.as_deref(), &["nl"])?;
+        target_lang("target_lang", req.target_lang.as_deref())?;
+        self.translation("texts", req.texts, req.model.as_deref(), req.options)
+    }
+
+    /// Texts for the translator (the field name differs between the API and its compat routes).
+    pub fn translation(
+        &self,
+        field: &str,
+        texts: Vec<String>,
+        model: Option<&str>,
+        options: Option<DecodeRequest>,
+    ) -> Result<TranslateJob, ApiError> {
+        let worker = self.model("model", model, self.service.translator())?;
+        Ok(TranslateJob {
+            texts: self.texts(field, texts)?,
+            decode: self.decode("options", options, worker)?,
+            model: worker.loaded.name.clone(),
+        })
+    }
+
+    pub fn summarize(&self, req: SummarizeRequest) -> Result<SummarizeJob, ApiError> {
+        let worker = self.model("model", req.model.as_deref(), self.service.summarizer())?;
+        Ok(SummarizeJob {
+            texts: self.texts("texts", req.texts)?,
+            prompt: self.prompt("prompt", req.prompt)?,
+            decode: self.decode("options", req.options, worker)?,
+            model: worker.loaded.name.clone(),
+        })
+    }
+
+    pub fn articles(&self, req: ArticlesRequest) -> Result<ArticlesJob, ApiError> {
+        self.count("articles", req.articles.len())?;
+        let translator = self.model("model", None, self.service.translator())?;
+        let summarize = match req.summarize {
+            Some(true) => {
+                self.model("summarize", None, self.service.summarizer())?;
+                true
+            }
+            Some(false) => false,
+            None => self.service.summarizer.is_some(),
+        };
+        let mut articles = Vec::with_capacity(req.articles.len());
+        for (i, a) in req.articles.into_iter().enumerate() {
+            self.text(&format!("articles[{i}].text"), &a.text)?;
+            if let Some(id) = &a.id {
+                if id.chars().count() > 256 {
+                    return Err(ApiError::invalid("id_too_long", "at most 256 characters")
+                        .at(&format!("articles[{i}].id")));
+                }
+            }
+            articles.push((a.id, a.text));
+        }
+        Ok(ArticlesJob {
+            articles,
+            options: ArticleOptions {
+                summarize,
+                prompt: self.prompt("prompt", req.prompt)?,
+                decode: self.decode("options", req.options, translator)?,
+                ..ArticleOptions::default()
+            },
+        })
+    }
+
+    /// A non-empty list within the per-request limit, each text valid.
+    pub fn texts(&self, field: &str, texts: Vec<String>) -> Result<Vec<String>, ApiError> {
+        self.count(field, texts.len())?;
+        for (i, t) in texts.iter().enumerate() {
+            self.text(&format!("{field}[{i}]"), t)?;
+        }
+        Ok(texts)
+    }
+
+    fn count(&self, field: &str, n: usize) -> Result<(), ApiError> {
+        let max = self.limits.max_texts_per_request;
+        if n == 0 {
+            return Err(ApiError::invalid("empty_list", "the list is empty").at(field));
+        }
+        if n > max {
+            return Err(ApiError::invalid(
+                "too_many_texts",
+                format!("{n} items, but a request may hold at most {max}"),
+            )
+            .at(field));
+        }
+        Ok(())
+    }
+
+    /// Not blank, not too long, no control characters other than tab and line breaks.
+    pub fn text(&self, field: &str, text: &str) -> Result<(), ApiError> {
+        if text.trim().is_empty() {
+            return Err(ApiError::invalid("empty_text", "the text is empty").at(field));
+        }
+        let max = self.limits.max_chars_per_text;
+        let chars = text.chars().count();
+        if chars > max {
+            return Err(ApiError::invalid(
+                "text_too_long",
+                format!("{chars} characters, but a text may have at most {max}"),
+            )
+            .at(field));
+        }
+        let bad = text
+            .chars()
+            .enumerate()
+            .find(|(_, c)| c.is_control() && !matches!(c, '\n' | '\r' | '\t'));
+        if let Some((at, c)) = bad {
+            return Err(ApiError::invalid(
+                "control_character",
+                format!(
+                    "control character U+{:04X} at character {at}; only tab and line breaks are allowed",
+                    c as u32
+                ),
+            )
+            .at(field));
+        }
+        Ok(())
+    }
+
+    /// The loaded model for a task; `requested` must name it when given.
+    pub fn model<'w>(
+        &self,
+        field: &str,
+        requested: Option<&str>,
+        loaded: Result<&'w Worker, crate::Error>,
+    ) -> Result<&'w Worker, ApiError> {
+        let worker = loaded.map_err(|e| ApiError::from(e).at(field))?;
+        match requested {
+            Some(name) if name != worker.loaded.name => Err(ApiError::invalid(
+                "unknown_model",
+                format!(
+                    "model {name:?} is not loaded; loaded for this task: {:?} (see GET /v1/models)",
+                    worker.loaded.name
+                ),
+            )
+            .at(field)),
+            _ => Ok(worker),
+        }
+    }
+
+    /// A known prompt template name.
+    pub fn prompt(&self, field: &str, prompt: Option<String>) -> Result<Option<String>, ApiError> {
+        if let Some(p) = &prompt {
+            self.service
+                .prompts
+                .get(p)
+                .map_err(|e| ApiError::from(e).at(field))?;
+        }
+        Ok(prompt)
+    }
+
+    /// The request's options over the server's defaults, within bounds.
+    pub fn decode(
+        &self,
+        field: &str,
+        req: Option<DecodeRequest>,
+        worker: &Worker,
+    ) -> Result<DecodeOptions, ApiError> {
+        let req = req.unwrap_or_default();
+        let mut out = self.defaults.clone();
+        if let Some(b) = req.beams {
+            if !(1..=MAX_BEAMS).contains(&b) {
+                return Err(ApiError::invalid(
+                    "invalid_option",
+                    format!("must be between 1 and {MAX_BEAMS}, not {b}"),
+                )
+                .at(&format!("{field}.beams")));
+            }
+            out.beams = Some(b as usize);
+        }
+        if let Some(n) = req.max_new_tokens {
+            let max = worker
+                .loaded
+                .model
+                .max_source_positions()
+                .map_or(MAX_NEW_TOKENS, |p| MAX_NEW_TOKENS.min(p as u32));
+            if !(1..=max).contains(&n) {
+                return Err(ApiError::invalid(
+                    "invalid_option",
+                    format!("must be between 1 and {max} for this model, not {n}"),
+                )
+                .at(&format!("{field}.max_new_tokens")));
+            }
+            out.max_new_tokens = Some(n as usize);
+        }
+        out.resolve(&worker.loaded.generation)
+            .map_err(|e| ApiError::from(e).at(field))?;
+        Ok(out)
+    }
+}
+
+/// Optional source language; `accepted` are lower-case codes.
+pub fn source_lang(field: &str, lang: Option<&str>, accepted: &[&str]) -> Result<(), ApiError> {
+    match lang {
+        Some(l) if !accepted.contains(&l.trim().to_ascii_lowercase().as_str()) => {
+            Err(ApiError::invalid(
+                "unsupported_language",
+                format!("{l:?} is not supported; this server translates from: {accepted:?}"),
+            )
+            .at(field))
+        }
+        _ => Ok(()),
+    }
+}
+
+/// Optional target language: English in any of its common spellings.
+pub fn target_lang(field: &str, lang: Option<&str>) -> Result<(), ApiError> {
+    match lang {
+        Some(l) if !is_english(l) => Err(ApiError::invalid(
+            "unsupported_language",
+            format!("{l:?} is not supported; this server translates to English (en, en-gb, en-us)"),
+        )
+        .at(field)),
+        _ => Ok(()),
+    }
+}
+
+pub fn is_english(lang: &str) -> bool {
+    matches!(
+        lang.trim().to_ascii_lowercase().replace('_', "-").as_str(),
+        "en" | "en-gb" | "en-us"
+    )
+}
