@@ -9,6 +9,9 @@ use super::{DecodeOptions, Service};
 use crate::text::{segment, BlockKind, Dateline, Document};
 use crate::Error;
 
+/// Summary length for summarizers whose config sets none.
+pub const ARTICLE_SUMMARY_TOKENS: usize = 96;
+
 #[derive(Debug, Clone, Default)]
 pub struct ArticleOptions {
     pub summarize: bool,
