@@ -210,7 +210,14 @@ impl Service {
         } else {
             body(english)
         };
-        let decode = DecodeOptions::default();
+        // transformers' default max_length (20) cuts article summaries short: models that set no
+        // length of their own get ARTICLE_SUMMARY_TOKENS.
+        let gen = &worker.loaded.generation;
+        let decode = DecodeOptions {
+            beams: None,
+            max_new_tokens: (gen.max_new_tokens.is_none() && gen.max_length <= 20)
+                .then_some(ARTICLE_SUMMARY_TOKENS),
+        };
         let summary = self
             .summarize(&[input], opts.prompt.as_deref(), &decode)
             .await?;
