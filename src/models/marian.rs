@@ -9,7 +9,8 @@ use candle_core::{DType, Device, Module, Result, Tensor};
 use candle_nn::{Embedding, LayerNorm, VarBuilder};
 use serde::Deserialize;
 
-use super::attention::{attend, merge_heads, split_heads, KvCache};
+use super::attention::{attend, merge_heads, split_heads};
+use super::state::{CachedDecoder, DecodeState, LayerState, Session};
 use super::{
     causal_mask, first_id, padding_mask, Activation, Dense, Seq2Seq, SpecialTokens, StepDecoder,
 };
@@ -256,25 +257,10 @@ impl DecoderLayer {
     }
 }
 
-/// Per-layer decode state: the growing self-attention cache and the fixed cross-attention K/V.
-#[derive(Debug, Clone)]
-struct LayerState {
-    self_kv: KvCache,
-    cross_kv: (Tensor, Tensor),
-}
-
 /// Per-step inputs shared by all layers.
 struct SharedState {
     causal: Option<Tensor>,
     cross_mask: Tensor,
-}
-
-/// Decode state of one batch, kept outside the weights.
-#[derive(Debug, Clone)]
-pub struct MarianState {
-    layers: Vec<LayerState>,
-    cross_mask: Tensor,
-    past: usize,
 }
 
 /// The weights of a Marian model; immutable after loading.
@@ -389,26 +375,17 @@ impl Marian {
     }
 
     /// Prepares decoding: cross-attention keys/values are computed here, once per batch.
-    pub fn init_state(&self, encoder_out: &Tensor, attention_mask: &Tensor) -> Result<MarianState> {
-        let layers = self
+    pub fn init_state(&self, encoder_out: &Tensor, attention_mask: &Tensor) -> Result<DecodeState> {
+        let kv = self
             .decoder
             .iter()
-            .map(|l| {
-                Ok(LayerState {
-                    self_kv: KvCache::default(),
-                    cross_kv: l.cross_attn.keys_values(encoder_out)?,
-                })
-            })
+            .map(|l| l.cross_attn.keys_values(encoder_out))
             .collect::<Result<Vec<_>>>()?;
-        Ok(MarianState {
-            layers,
-            cross_mask: padding_mask(attention_mask, self.dtype)?,
-            past: 0,
-        })
+        DecodeState::new(kv, attention_mask, self.dtype)
     }
 
     /// Decodes `tokens` `(B, T)` after the state's cached positions; returns logits `(B, T, V)`.
-    pub fn decode(&self, state: &mut MarianState, tokens: &Tensor) -> Result<Tensor> {
+    pub fn decode(&self, state: &mut DecodeState, tokens: &Tensor) -> Result<Tensor> {
         let t = tokens.dim(1)?;
         let mut x = self.embed(&self.decoder_embed, tokens, state.past)?;
         let shared = SharedState {
@@ -427,44 +404,17 @@ impl Marian {
     }
 }
 
-impl MarianState {
-    /// Keeps the rows `rows` (u32 indices), in that order.
-    pub fn select_rows(&mut self, rows: &Tensor) -> Result<()> {
-        for l in &mut self.layers {
-            l.self_kv.select_rows(rows)?;
-            l.cross_kv = (
-                l.cross_kv.0.index_select(rows, 0)?,
-                l.cross_kv.1.index_select(rows, 0)?,
-            );
-        }
-        self.cross_mask = self.cross_mask.index_select(rows, 0)?;
-        Ok(())
-    }
-}
-
-struct MarianSession<'a> {
-    model: &'a Marian,
-    state: MarianState,
-}
-
-impl StepDecoder for MarianSession<'_> {
-    fn step(&mut self, tokens: &[u32]) -> Result<Vec<f32>> {
-        let ids = Tensor::from_slice(tokens, (tokens.len(), 1), &self.model.device)?;
-        let logits = self.model.decode(&mut self.state, &ids)?;
-        logits
-            .squeeze(1)?
-            .to_dtype(DType::F32)?
-            .flatten_all()?
-            .to_vec1()
+impl CachedDecoder for Marian {
+    fn decode(&self, state: &mut DecodeState, tokens: &Tensor) -> Result<Tensor> {
+        Marian::decode(self, state, tokens)
     }
 
-    fn select_rows(&mut self, rows: &[u32]) -> Result<()> {
-        let rows = Tensor::from_slice(rows, rows.len(), &self.model.device)?;
-        self.state.select_rows(&rows)
+    fn target_vocab_size(&self) -> usize {
+        self.cfg.target_vocab_size()
     }
 
-    fn vocab_size(&self) -> usize {
-        self.model.cfg.target_vocab_size()
+    fn decode_device(&self) -> &Device {
+        &self.device
     }
 }
 
@@ -479,7 +429,7 @@ impl Seq2Seq for Marian {
         attention_mask: &Tensor,
     ) -> Result<Box<dyn StepDecoder + 'a>> {
         let state = self.init_state(encoder_out, attention_mask)?;
-        Ok(Box::new(MarianSession { model: self, state }))
+        Ok(Box::new(Session { model: self, state }))
     }
 
     fn special_tokens(&self) -> SpecialTokens {

@@ -8,6 +8,7 @@
 pub mod attention;
 pub mod kernels;
 pub mod marian;
+pub mod state;
 pub mod synthetic;
 pub mod t5;
 pub mod weights;

@@ -9,7 +9,8 @@ use candle_core::{DType, Device, Module, Result, Tensor};
 use candle_nn::{Embedding, VarBuilder};
 use serde::Deserialize;
 
-use super::attention::{attend, merge_heads, KvCache};
+use super::attention::{attend, merge_heads};
+use super::state::{CachedDecoder, DecodeState, Session};
 use super::{
     causal_mask, first_id, padding_mask, Activation, Dense, Seq2Seq, SpecialTokens, StepDecoder,
 };
@@ -300,35 +301,6 @@ impl Block {
     }
 }
 
-/// Per-layer decode state.
-#[derive(Debug, Clone)]
-struct LayerState {
-    self_kv: KvCache,
-    cross_kv: (Tensor, Tensor),
-}
-
-/// Decode state of one batch, kept outside the weights.
-#[derive(Debug, Clone)]
-pub struct T5State {
-    layers: Vec<LayerState>,
-    cross_mask: Tensor,
-    past: usize,
-}
-
-impl T5State {
-    pub fn select_rows(&mut self, rows: &Tensor) -> Result<()> {
-        for l in &mut self.layers {
-            l.self_kv.select_rows(rows)?;
-            l.cross_kv = (
-                l.cross_kv.0.index_select(rows, 0)?,
-                l.cross_kv.1.index_select(rows, 0)?,
-            );
-        }
-        self.cross_mask = self.cross_mask.index_select(rows, 0)?;
-        Ok(())
-    }
-}
-
 /// The weights of a T5 model; immutable after loading.
 #[derive(Debug, Clone)]
 pub struct T5 {
@@ -446,29 +418,22 @@ impl T5 {
     }
 
     /// Prepares decoding: cross-attention keys/values are computed here, once per batch.
-    pub fn init_state(&self, encoder_out: &Tensor, attention_mask: &Tensor) -> Result<T5State> {
-        let layers = self
+    pub fn init_state(&self, encoder_out: &Tensor, attention_mask: &Tensor) -> Result<DecodeState> {
+        let kv = self
             .decoder
             .iter()
-            .map(|b| {
-                let (cross, _) = b.cross.as_ref().ok_or_else(|| {
-                    candle_core::Error::Msg("decoder block without cross-attention".into())
-                })?;
-                Ok(LayerState {
-                    self_kv: KvCache::default(),
-                    cross_kv: cross.keys_values(encoder_out)?,
-                })
+            .map(|b| match &b.cross {
+                Some((cross, _)) => cross.keys_values(encoder_out),
+                None => Err(candle_core::Error::Msg(
+                    "decoder block without cross-attention".into(),
+                )),
             })
             .collect::<Result<Vec<_>>>()?;
-        Ok(T5State {
-            layers,
-            cross_mask: padding_mask(attention_mask, self.dtype)?,
-            past: 0,
-        })
+        DecodeState::new(kv, attention_mask, self.dtype)
     }
 
     /// Decodes `tokens` `(B, T)` after the cached positions; returns logits `(B, T, V)`.
-    pub fn decode(&self, state: &mut T5State, tokens: &Tensor) -> Result<Tensor> {
+    pub fn decode(&self, state: &mut DecodeState, tokens: &Tensor) -> Result<Tensor> {
         let t = tokens.dim(1)?;
         let total = state.past + t;
         let mut bias =
@@ -503,29 +468,17 @@ impl T5 {
     }
 }
 
-struct T5Session<'a> {
-    model: &'a T5,
-    state: T5State,
-}
-
-impl StepDecoder for T5Session<'_> {
-    fn step(&mut self, tokens: &[u32]) -> Result<Vec<f32>> {
-        let ids = Tensor::from_slice(tokens, (tokens.len(), 1), &self.model.device)?;
-        let logits = self.model.decode(&mut self.state, &ids)?;
-        logits
-            .squeeze(1)?
-            .to_dtype(DType::F32)?
-            .flatten_all()?
-            .to_vec1()
+impl CachedDecoder for T5 {
+    fn decode(&self, state: &mut DecodeState, tokens: &Tensor) -> Result<Tensor> {
+        T5::decode(self, state, tokens)
     }
 
-    fn select_rows(&mut self, rows: &[u32]) -> Result<()> {
-        let rows = Tensor::from_slice(rows, rows.len(), &self.model.device)?;
-        self.state.select_rows(&rows)
+    fn target_vocab_size(&self) -> usize {
+        self.cfg.vocab_size
     }
 
-    fn vocab_size(&self) -> usize {
-        self.model.cfg.vocab_size
+    fn decode_device(&self) -> &Device {
+        &self.device
     }
 }
 
@@ -539,7 +492,7 @@ impl Seq2Seq for T5 {
         encoder_out: &Tensor,
         attention_mask: &Tensor,
     ) -> Result<Box<dyn StepDecoder + 'a>> {
-        Ok(Box::new(T5Session {
+        Ok(Box::new(Session {
             model: self,
             state: self.init_state(encoder_out, attention_mask)?,
         }))

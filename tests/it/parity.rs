@@ -4,8 +4,9 @@
 use candle_core::{DType, Device, Tensor};
 use copydesk::engine::{pad_batch, run_batch};
 use copydesk::generate::{GenerationConfig, GenerationOverrides};
-use copydesk::models::marian::{Marian, MarianConfig, MarianState};
-use copydesk::models::t5::{T5Config, T5State, T5};
+use copydesk::models::marian::{Marian, MarianConfig};
+use copydesk::models::state::DecodeState;
+use copydesk::models::t5::{T5Config, T5};
 use copydesk::models::weights::WeightFiles;
 use copydesk::models::Seq2Seq;
 use copydesk::registry::{self, HubOptions, ModelSpec};
@@ -24,11 +25,6 @@ enum Model {
     T5(T5),
 }
 
-enum State {
-    Marian(MarianState),
-    T5(T5State),
-}
-
 impl Model {
     fn seq2seq(&self) -> &dyn Seq2Seq {
         match self {
@@ -37,18 +33,17 @@ impl Model {
         }
     }
 
-    fn init_state(&self, enc: &Tensor, mask: &Tensor) -> State {
+    fn init_state(&self, enc: &Tensor, mask: &Tensor) -> DecodeState {
         match self {
-            Model::Marian(m) => State::Marian(m.init_state(enc, mask).unwrap()),
-            Model::T5(m) => State::T5(m.init_state(enc, mask).unwrap()),
+            Model::Marian(m) => m.init_state(enc, mask).unwrap(),
+            Model::T5(m) => m.init_state(enc, mask).unwrap(),
         }
     }
 
-    fn decode(&self, state: &mut State, tokens: &Tensor) -> Tensor {
-        match (self, state) {
-            (Model::Marian(m), State::Marian(s)) => m.decode(s, tokens).unwrap(),
-            (Model::T5(m), State::T5(s)) => m.decode(s, tokens).unwrap(),
-            _ => unreachable!("state of another architecture"),
+    fn decode(&self, state: &mut DecodeState, tokens: &Tensor) -> Tensor {
+        match self {
+            Model::Marian(m) => m.decode(state, tokens).unwrap(),
+            Model::T5(m) => m.decode(state, tokens).unwrap(),
         }
     }
 }

@@ -1,0 +1,93 @@
+//! Per-batch decode state shared by the architectures, kept outside the weights: the growing
+//! self-attention cache and the cross-attention keys/values computed once from the encoder output.
+
+use candle_core::{DType, Device, Result, Tensor};
+
+use super::attention::KvCache;
+use super::{padding_mask, StepDecoder};
+
+/// One decoder layer's state.
+#[derive(Debug, Clone)]
+pub struct LayerState {
+    pub self_kv: KvCache,
+    pub cross_kv: (Tensor, Tensor),
+}
+
+/// The decode state of one batch.
+#[derive(Debug, Clone)]
+pub struct DecodeState {
+    pub layers: Vec<LayerState>,
+    /// Additive encoder padding mask `(B, 1, 1, S)` for cross-attention.
+    pub cross_mask: Tensor,
+    /// Positions decoded so far.
+    pub past: usize,
+}
+
+impl DecodeState {
+    /// A fresh state from each layer's cross-attention keys/values.
+    pub fn new(
+        cross_kv: Vec<(Tensor, Tensor)>,
+        attention_mask: &Tensor,
+        dtype: DType,
+    ) -> Result<Self> {
+        Ok(Self {
+            layers: cross_kv
+                .into_iter()
+                .map(|kv| LayerState {
+                    self_kv: KvCache::default(),
+                    cross_kv: kv,
+                })
+                .collect(),
+            cross_mask: padding_mask(attention_mask, dtype)?,
+            past: 0,
+        })
+    }
+
+    /// Keeps the rows `rows` (u32 indices), in that order.
+    pub fn select_rows(&mut self, rows: &Tensor) -> Result<()> {
+        for l in &mut self.layers {
+            l.self_kv.select_rows(rows)?;
+            l.cross_kv = (
+                l.cross_kv.0.index_select(rows, 0)?,
+                l.cross_kv.1.index_select(rows, 0)?,
+            );
+        }
+        self.cross_mask = self.cross_mask.index_select(rows, 0)?;
+        Ok(())
+    }
+}
+
+/// An architecture that decodes tokens against a [`DecodeState`].
+pub trait CachedDecoder: Sync {
+    /// Decodes `tokens` `(B, T)` after the cached positions; returns logits `(B, T, V)`.
+    fn decode(&self, state: &mut DecodeState, tokens: &Tensor) -> Result<Tensor>;
+    fn target_vocab_size(&self) -> usize;
+    fn decode_device(&self) -> &Device;
+}
+
+/// A decoding session: a model and one batch's state.
+pub struct Session<'a, M: CachedDecoder> {
+    pub model: &'a M,
+    pub state: DecodeState,
+}
+
+impl<M: CachedDecoder> StepDecoder for Session<'_, M> {
+    fn step(&mut self, tokens: &[u32]) -> Result<Vec<f32>> {
+        let ids = Tensor::from_slice(tokens, (tokens.len(), 1), self.model.decode_device())?;
+        let logits = self.model.decode(&mut self.state, &ids)?;
+        logits
+            .squeeze(1)?
+            .to_dtype(DType::F32)?
+            .flatten_all()?
+            .to_vec1()
+    }
+
+    fn select_rows(&mut self, rows: &[u32]) -> Result<()> {
+        let rows = Tensor::from_slice(rows, rows.len(), self.model.decode_device())?;
+        self.state.select_rows(&rows)
+    }
+
+    fn vocab_size(&self) -> usize {
+        self.model.target_vocab_size()
+    }
+}
