@@ -43,24 +43,54 @@ pub fn matmul_xwt(
     (0..tasks).into_par_iter().for_each(|t| {
         let start = t * ROWS_PER_TASK;
         let end = (start + ROWS_PER_TASK).min(n);
-        for o in start..end {
-            let wr = &w[o * k..(o + 1) * k];
-            let b = bias.map_or(0.0, |b| b[o]);
+        let mut o = start;
+        while o < end {
+            // Two weight rows at a time against four rows of x: eight independent FMA chains.
+            let pair = o + 1 < end;
+            let w0 = &w[o * k..(o + 1) * k];
+            let w1 = if pair {
+                &w[(o + 1) * k..(o + 2) * k]
+            } else {
+                w0
+            };
+            let b0 = bias.map_or(0.0, |b| b[o]);
+            let b1 = if pair {
+                bias.map_or(0.0, |b| b[o + 1])
+            } else {
+                0.0
+            };
             let mut r = 0;
             while r + 4 <= m {
-                let d = dot4(wr, &x[r * k..(r + 4) * k], k);
-                for (i, v) in d.iter().enumerate() {
-                    // SAFETY: (r + i, o) is inside `out`, and only this task writes column o.
-                    unsafe { *ptr.at((r + i) * n + o) = v + b };
+                let x4 = &x[r * k..(r + 4) * k];
+                let (d0, d1) = if pair {
+                    dot2x4(w0, w1, x4, k)
+                } else {
+                    (dot4(w0, x4, k), [0.0; 4])
+                };
+                for i in 0..4 {
+                    // SAFETY: (r + i, o) and (r + i, o + 1) are inside `out`, and only this task
+                    // writes these columns.
+                    unsafe {
+                        *ptr.at((r + i) * n + o) = d0[i] + b0;
+                        if pair {
+                            *ptr.at((r + i) * n + o + 1) = d1[i] + b1;
+                        }
+                    }
                 }
                 r += 4;
             }
             while r < m {
-                let v = dot(wr, &x[r * k..(r + 1) * k]);
+                let xr = &x[r * k..(r + 1) * k];
                 // SAFETY: as above.
-                unsafe { *ptr.at(r * n + o) = v + b };
+                unsafe {
+                    *ptr.at(r * n + o) = dot(w0, xr) + b0;
+                    if pair {
+                        *ptr.at(r * n + o + 1) = dot(w1, xr) + b1;
+                    }
+                }
                 r += 1;
             }
+            o += if pair { 2 } else { 1 };
         }
     });
     out
@@ -81,6 +111,19 @@ fn dot4(w: &[f32], x4: &[f32], k: usize) -> [f32; 4] {
         *o = dot(w, &x4[i * k..(i + 1) * k]);
     }
     out
+}
+
+/// Two weight rows against four rows of `x`.
+fn dot2x4(w0: &[f32], w1: &[f32], x4: &[f32], k: usize) -> ([f32; 4], [f32; 4]) {
+    #[cfg(target_arch = "x86_64")]
+    {
+        if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma")
+        {
+            // SAFETY: the CPU supports the features the function is compiled for.
+            return unsafe { avx2::dot2x4(w0, w1, x4, k) };
+        }
+    }
+    (dot4(w0, x4, k), dot4(w1, x4, k))
 }
 
 fn dot(a: &[f32], b: &[f32]) -> f32 {
@@ -204,6 +247,45 @@ mod avx2 {
             i += 1;
         }
         s
+    }
+
+    /// Two weight rows against four rows of x: eight accumulators keep both FMA units busy;
+    /// each lane sums in the same order as [`dot`] and [`dot4`].
+    #[target_feature(enable = "avx2,fma")]
+    pub unsafe fn dot2x4(w0: &[f32], w1: &[f32], x4: &[f32], k: usize) -> ([f32; 4], [f32; 4]) {
+        let (p0, p1, px) = (w0.as_ptr(), w1.as_ptr(), x4.as_ptr());
+        let z = _mm256_setzero_ps();
+        let (mut a0, mut a1, mut a2, mut a3) = (z, z, z, z);
+        let (mut c0, mut c1, mut c2, mut c3) = (z, z, z, z);
+        let mut i = 0;
+        while i + 8 <= k {
+            let u = _mm256_loadu_ps(p0.add(i));
+            let v = _mm256_loadu_ps(p1.add(i));
+            let x0 = _mm256_loadu_ps(px.add(i));
+            a0 = _mm256_fmadd_ps(u, x0, a0);
+            c0 = _mm256_fmadd_ps(v, x0, c0);
+            let x1 = _mm256_loadu_ps(px.add(k + i));
+            a1 = _mm256_fmadd_ps(u, x1, a1);
+            c1 = _mm256_fmadd_ps(v, x1, c1);
+            let x2 = _mm256_loadu_ps(px.add(2 * k + i));
+            a2 = _mm256_fmadd_ps(u, x2, a2);
+            c2 = _mm256_fmadd_ps(v, x2, c2);
+            let x3 = _mm256_loadu_ps(px.add(3 * k + i));
+            a3 = _mm256_fmadd_ps(u, x3, a3);
+            c3 = _mm256_fmadd_ps(v, x3, c3);
+            i += 8;
+        }
+        let mut out0 = [hsum(a0), hsum(a1), hsum(a2), hsum(a3)];
+        let mut out1 = [hsum(c0), hsum(c1), hsum(c2), hsum(c3)];
+        while i < k {
+            for r in 0..4 {
+                let xv = *px.add(r * k + i);
+                out0[r] += *p0.add(i) * xv;
+                out1[r] += *p1.add(i) * xv;
+            }
+            i += 1;
+        }
+        (out0, out1)
     }
 
     /// One weight row against four rows of x: each loaded weight vector is used four times.
