@@ -248,8 +248,18 @@ fn finished(done: Result<std::io::Result<()>, tokio::task::JoinError>) -> Result
     }
 }
 
-/// Completes on SIGINT (Ctrl-C) or SIGTERM.
+/// Completes on the first SIGINT (Ctrl-C) or SIGTERM; a second one exits at once (130).
 async fn shutdown_signal() {
+    signalled().await;
+    tokio::spawn(async {
+        signalled().await;
+        tracing::warn!("second signal: exiting without waiting for in-flight requests");
+        std::process::exit(130);
+    });
+}
+
+/// Completes on SIGINT (Ctrl-C) or SIGTERM.
+async fn signalled() {
     let interrupt = async {
         if tokio::signal::ctrl_c().await.is_err() {
             std::future::pending::<()>().await;

@@ -131,7 +131,7 @@ pub fn top_k(row: &[f32], k: usize) -> Vec<u32> {
     }
     let mut best: Vec<(f32, u32)> = Vec::with_capacity(k + 1);
     for (i, &x) in row.iter().enumerate() {
-        if best.len() == k && !(x > best[k - 1].0) {
+        if best.len() == k && x.partial_cmp(&best[k - 1].0) != Some(std::cmp::Ordering::Greater) {
             continue;
         }
         // Insert after every entry that is >= x, so earlier indices win ties.

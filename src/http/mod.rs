@@ -27,7 +27,7 @@ use axum::routing::{get, post};
 use axum::Router;
 use tokio::net::TcpListener;
 use tokio::sync::Notify;
-use tower_http::trace::{DefaultMakeSpan, DefaultOnResponse, TraceLayer};
+use tower_http::trace::{DefaultMakeSpan, DefaultOnFailure, DefaultOnResponse, TraceLayer};
 use tracing::Level;
 
 pub use auth::ApiKeys;
@@ -104,7 +104,9 @@ pub fn router(state: AppState) -> Router {
         .layer(
             TraceLayer::new_for_http()
                 .make_span_with(DefaultMakeSpan::new().level(Level::INFO))
-                .on_response(DefaultOnResponse::new().level(Level::INFO)),
+                .on_response(DefaultOnResponse::new().level(Level::INFO))
+                // 5xx answers are logged where they arise; 503 from /ready is not a failure.
+                .on_failure(DefaultOnFailure::new().level(Level::DEBUG)),
         )
         .layer(from_fn(metrics::track))
         .with_state(state)

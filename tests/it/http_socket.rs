@@ -328,6 +328,7 @@ fn the_drain_timeout_bounds_shutdown() {
             .set("Content-Type", "application/json")
             .send_string(&json!({"texts": ["Het kabinet valt."]}).to_string())
             .map(|r| r.status())
+            .map_err(|e| e.to_string())
     });
     assert!(wait_until(Duration::from_secs(5), || server
         .state
@@ -346,8 +347,25 @@ fn the_drain_timeout_bounds_shutdown() {
     );
 }
 
+/// A running `copydesk serve`, its base URL, and its standard error read in the background (a
+/// full pipe would stall the server's logging).
+struct Child {
+    process: std::process::Child,
+    base: String,
+    stderr: Option<std::thread::JoinHandle<String>>,
+}
+
+impl Child {
+    fn logs(&mut self) -> String {
+        self.stderr
+            .take()
+            .map(|t| t.join().unwrap())
+            .unwrap_or_default()
+    }
+}
+
 /// Starts `copydesk serve` on port 0 and reads the address it prints.
-fn spawn_serve(extra: &[&str]) -> (std::process::Child, String) {
+fn spawn_serve(extra: &[&str]) -> Child {
     let dir = model_dir("marian-tied").to_string_lossy().into_owned();
     let mut child = Command::new(env!("CARGO_BIN_EXE_copydesk"))
         .args([
@@ -375,12 +393,22 @@ fn spawn_serve(extra: &[&str]) -> (std::process::Child, String) {
         .strip_prefix("copydesk listening on ")
         .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
         .to_string();
-    (child, base)
+    let mut err = child.stderr.take().unwrap();
+    let stderr = std::thread::spawn(move || {
+        let mut logs = String::new();
+        let _ = std::io::Read::read_to_string(&mut err, &mut logs);
+        logs
+    });
+    Child {
+        process: child,
+        base,
+        stderr: Some(stderr),
+    }
 }
 
 #[test]
 fn the_binary_drains_and_exits_0_on_sigterm() {
-    let (mut child, base) = spawn_serve(&[
+    let mut child = spawn_serve(&[
         "--max-wait-ms",
         "1500",
         "--log",
@@ -388,16 +416,16 @@ fn the_binary_drains_and_exits_0_on_sigterm() {
         "--log-format",
         "json",
     ]);
+    let base = child.base.clone();
     let ready = wait_until(Duration::from_secs(30), || {
         get_text(&format!("{base}/ready")).is_some_and(|(s, _)| s == 200)
     });
     if !ready {
-        let _ = child.kill();
-        let out = child.wait_with_output().unwrap();
+        let _ = child.process.kill();
+        let status = child.process.wait().unwrap();
         panic!(
-            "/ready never turned 200 (exit {:?}): {}",
-            out.status,
-            String::from_utf8_lossy(&out.stderr)
+            "/ready never turned 200 (exit {status:?}): {}",
+            child.logs()
         );
     }
     let url = format!("{base}/v1/translate");
@@ -407,21 +435,20 @@ fn the_binary_drains_and_exits_0_on_sigterm() {
             .is_some_and(|(_, m)| m.contains("copydesk_http_requests_in_flight 1"))
     });
     assert!(in_flight, "the request never showed as in flight");
-    let pid = i32::try_from(child.id()).unwrap();
+    let pid = i32::try_from(child.process.id()).unwrap();
     // SAFETY: sending a signal to our own child process.
     assert_eq!(unsafe { libc::kill(pid, libc::SIGTERM) }, 0);
     let (status, _, v) = client.join().unwrap();
     assert_eq!(status, 200, "in-flight request finished: {v}");
     let deadline = Instant::now() + Duration::from_secs(15);
     let exit = loop {
-        if let Some(s) = child.try_wait().unwrap() {
+        if let Some(s) = child.process.try_wait().unwrap() {
             break s;
         }
         assert!(Instant::now() < deadline, "did not exit after SIGTERM");
         std::thread::sleep(Duration::from_millis(20));
     };
-    let mut logs = String::new();
-    std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut logs).unwrap();
+    let logs = child.logs();
     assert!(exit.success(), "exit {exit:?}: {logs}");
     let lines: Vec<Value> = logs
         .lines()
