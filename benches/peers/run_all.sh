@@ -17,7 +17,9 @@ ENGINES=${ENGINES:-transformers,ctranslate2-f32,ctranslate2-int8}
 BIN=target/release/copydesk
 COMMON=(--threads "$THREADS" --runs "$RUNS" --warmup "$WARMUP")
 
-cargo build --release --locked --bin copydesk
+# The report records the commit the binary was built from.
+COPYDESK_GIT_COMMIT="$(git rev-parse --short=12 HEAD)$(git diff --quiet HEAD -- 2>/dev/null || echo -dirty)" \
+  cargo build --release --locked --bin copydesk
 for m in opus-mt-nl-en flan-t5-small; do
   "$BIN" bench --synthetic "$m" --export "$MODELS/$m"
 done

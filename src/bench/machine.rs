@@ -200,8 +200,9 @@ fn candle_version() -> Option<String> {
     )
 }
 
-/// `COPYDESK_GIT_COMMIT` at build time, else `git rev-parse` in the source tree (with `-dirty`
-/// when it has uncommitted changes).
+/// `COPYDESK_GIT_COMMIT` at build time (what `benches/peers/run_all.sh` sets), else the source
+/// tree's `git rev-parse` now (with `-dirty` for uncommitted changes), marked as read at run time:
+/// the binary may be older than the tree.
 fn git_commit() -> Option<String> {
     if let Some(c) = option_env!("COPYDESK_GIT_COMMIT") {
         return Some(c.to_string());
@@ -221,7 +222,8 @@ fn git_commit() -> Option<String> {
     let head = git(&["rev-parse", "--short=12", "HEAD"])?;
     let dirty =
         git(&["status", "--porcelain", "--untracked-files=no"]).is_some_and(|s| !s.is_empty());
-    Some(if dirty { format!("{head}-dirty") } else { head })
+    let dirty = if dirty { "-dirty" } else { "" };
+    Some(format!("{head}{dirty} (source tree at run time)"))
 }
 
 /// Resets the kernel's peak-RSS counter of this process (Linux); false when not possible.

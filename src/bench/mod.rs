@@ -7,10 +7,6 @@
 //! - [`runner`]: the timing loops; [`report`], [`compare`], [`machine`]: the report.
 //! - [`subjects`]: the models the criterion benches use.
 
-// `crate::Error` carries the registry's detailed errors inline; bench errors are rare and off the
-// timed path, so their size does not matter (as in `registry`).
-#![allow(clippy::result_large_err)]
-
 pub mod compare;
 pub mod export;
 pub mod machine;

@@ -278,7 +278,8 @@ impl Report {
                 r.total_s.max,
                 opt_s(r.encode_s),
                 opt_s(r.decode_s),
-                r.first_token_s.map_or_else(|| "-".into(), |x| format!("{x:.4}")),
+                r.first_token_s
+                    .map_or_else(|| "-".into(), |x| format!("{x:.4}")),
                 r.peak_rss_bytes.map(mib).unwrap_or_else(|| "-".into()),
             );
         }

@@ -1,8 +1,5 @@
 //! `copydesk bench`.
 
-// See `crate::bench`: errors are rare and off the timed path.
-#![allow(clippy::result_large_err)]
-
 use std::path::{Path, PathBuf};
 
 use clap::Args;
