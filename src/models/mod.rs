@@ -74,6 +74,18 @@ impl Activation {
 /// Up to this many rows, dense layers on CPU use [`kernels::matmul_xwt`] (decode steps).
 const FEW_ROWS: usize = 64;
 
+/// The f32 values of a contiguous CPU tensor, borrowed from its storage.
+fn cpu_f32<'a>(
+    storage: &'a candle_core::Storage,
+    layout: &candle_core::Layout,
+) -> Option<&'a [f32]> {
+    let candle_core::Storage::Cpu(cpu) = storage else {
+        return None;
+    };
+    let (start, end) = layout.contiguous_offsets()?;
+    cpu.as_slice::<f32>().ok().map(|v| &v[start..end])
+}
+
 /// A dense layer `y = x Wᵀ + b` that flattens leading dimensions into one matrix product.
 #[derive(Debug, Clone)]
 pub struct Dense {
@@ -141,26 +153,20 @@ impl Dense {
             return Ok(None);
         }
         let x = x.flatten_all()?.to_vec1::<f32>()?;
-        let bias = match &self.bias {
-            Some(b) => Some(b.to_dtype(DType::F32)?.to_vec1::<f32>()?),
+        // Weight and bias are read in place (no per-step copy of the 67028-entry bias).
+        let weight = self.weight.storage_and_layout();
+        let bias = self.bias.as_ref().map(|b| b.storage_and_layout());
+        let Some(w) = cpu_f32(&weight.0, weight.1) else {
+            return Ok(None);
+        };
+        let b = match &bias {
+            Some((storage, layout)) => match cpu_f32(storage, layout) {
+                Some(b) => Some(b),
+                None => return Ok(None),
+            },
             None => None,
         };
-        let (storage, layout) = self.weight.storage_and_layout();
-        let candle_core::Storage::Cpu(cpu) = &*storage else {
-            return Ok(None);
-        };
-        let Some((start, end)) = layout.contiguous_offsets() else {
-            return Ok(None);
-        };
-        let w = &cpu.as_slice::<f32>()?[start..end];
-        Ok(Some(kernels::matmul_xwt(
-            &x,
-            w,
-            bias.as_deref(),
-            rows,
-            k,
-            n,
-        )))
+        Ok(Some(kernels::matmul_xwt(&x, w, b, rows, k, n)))
     }
 }
 
