@@ -212,6 +212,47 @@ pub(crate) fn print_lines<I: IntoIterator<Item = String>>(lines: I) -> Result<()
     Ok(())
 }
 
+/// What a generated text is, which names its field in JSON output.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Output {
+    Translation,
+    Summary,
+}
+
+#[derive(serde::Serialize)]
+struct GeneratedLine<'a> {
+    source: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    translation: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    summary: Option<&'a str>,
+    token_ids: &'a [u32],
+    score: f32,
+}
+
+/// Prints generated texts: one per line, or with `json` one object per line,
+/// `{"source", "translation" | "summary", "token_ids", "score"}`.
+pub(crate) fn print_generated(
+    out: &[crate::service::Generated],
+    json: bool,
+    kind: Output,
+) -> Result<(), Error> {
+    let lines = out.iter().map(|g| {
+        if !json {
+            return Ok(g.text.clone());
+        }
+        let text = Some(g.text.as_str());
+        json_line(&GeneratedLine {
+            source: &g.source,
+            translation: text.filter(|_| matches!(kind, Output::Translation)),
+            summary: text.filter(|_| matches!(kind, Output::Summary)),
+            token_ids: &g.token_ids,
+            score: g.score,
+        })
+    });
+    print_lines(lines.collect::<Result<Vec<_>, _>>()?)
+}
+
 /// One JSON line per item.
 pub(crate) fn json_line<T: serde::Serialize>(v: &T) -> Result<String, Error> {
     serde_json::to_string(v).map_err(|e| Error::invalid("internal", e.to_string()))

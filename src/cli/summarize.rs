@@ -1,9 +1,8 @@
 //! `copydesk summarize`.
 
 use clap::Args;
-use serde::Serialize;
 
-use super::{json_line, print_lines, texts_or_stdin, with_service, DecodeArgs, DeviceArgs};
+use super::{print_generated, texts_or_stdin, with_service, DecodeArgs, DeviceArgs, Output};
 use crate::registry::DEFAULT_SUMMARIZER;
 use crate::service::ServiceConfig;
 use crate::Error;
@@ -33,14 +32,6 @@ pub struct SummarizeArgs {
     pub texts: Vec<String>,
 }
 
-#[derive(Serialize)]
-struct JsonLine<'a> {
-    source: &'a str,
-    summary: &'a str,
-    token_ids: &'a [u32],
-    score: f32,
-}
-
 pub fn run(args: SummarizeArgs) -> Result<(), Error> {
     let cfg = ServiceConfig {
         translator: None,
@@ -54,17 +45,5 @@ pub fn run(args: SummarizeArgs) -> Result<(), Error> {
     let out = with_service(cfg, async |s| {
         s.summarize(&texts, prompt.as_deref(), &decode).await
     })?;
-    let lines = out.iter().map(|g| {
-        if args.json {
-            json_line(&JsonLine {
-                source: &g.source,
-                summary: &g.text,
-                token_ids: &g.token_ids,
-                score: g.score,
-            })
-        } else {
-            Ok(g.text.clone())
-        }
-    });
-    print_lines(lines.collect::<Result<Vec<_>, _>>()?)
+    print_generated(&out, args.json, Output::Summary)
 }

@@ -1,9 +1,8 @@
 //! `copydesk translate`.
 
 use clap::Args;
-use serde::Serialize;
 
-use super::{json_line, print_lines, texts_or_stdin, with_service, DecodeArgs, DeviceArgs};
+use super::{print_generated, texts_or_stdin, with_service, DecodeArgs, DeviceArgs, Output};
 use crate::registry::DEFAULT_TRANSLATOR;
 use crate::service::ServiceConfig;
 use crate::Error;
@@ -29,14 +28,6 @@ pub struct TranslateArgs {
     pub texts: Vec<String>,
 }
 
-#[derive(Serialize)]
-struct JsonLine<'a> {
-    source: &'a str,
-    translation: &'a str,
-    token_ids: &'a [u32],
-    score: f32,
-}
-
 pub fn run(args: TranslateArgs) -> Result<(), Error> {
     let cfg = ServiceConfig {
         translator: Some(args.model.clone()),
@@ -47,17 +38,5 @@ pub fn run(args: TranslateArgs) -> Result<(), Error> {
     let decode = args.decode.options();
     let texts = texts_or_stdin(args.texts)?;
     let out = with_service(cfg, async |s| s.translate_whole(&texts, &decode).await)?;
-    let lines = out.iter().map(|g| {
-        if args.json {
-            json_line(&JsonLine {
-                source: &g.source,
-                translation: &g.text,
-                token_ids: &g.token_ids,
-                score: g.score,
-            })
-        } else {
-            Ok(g.text.clone())
-        }
-    });
-    print_lines(lines.collect::<Result<Vec<_>, _>>()?)
+    print_generated(&out, args.json, Output::Translation)
 }
