@@ -85,27 +85,11 @@ mod tests {
     fn same_seed_same_weights_different_names_differ() {
         let w = SeededWeights { seed: 7, std: 0.5 };
         let vb = w.var_builder(DType::F32, &Device::Cpu);
-        let a = vb
-            .get((4, 3), "x.weight")
-            .unwrap()
-            .flatten_all()
-            .unwrap()
-            .to_vec1::<f32>()
-            .unwrap();
-        let b = vb
-            .get((4, 3), "x.weight")
-            .unwrap()
-            .flatten_all()
-            .unwrap()
-            .to_vec1::<f32>()
-            .unwrap();
-        let c = vb
-            .get((4, 3), "y.weight")
-            .unwrap()
-            .flatten_all()
-            .unwrap()
-            .to_vec1::<f32>()
-            .unwrap();
+        let get = |name: &str| -> Vec<f32> {
+            let t = vb.get((4, 3), name).unwrap();
+            t.flatten_all().unwrap().to_vec1().unwrap()
+        };
+        let (a, b, c) = (get("x.weight"), get("x.weight"), get("y.weight"));
         assert_eq!(a, b);
         assert_ne!(a, c);
         let big = seeded_normal(1, 20000, 1.0);
