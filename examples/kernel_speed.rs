@@ -1,39 +1,57 @@
-//! Profiling aid: time `kernels::matmul_xwt` against candle's matmul on the output projection
-//! shape. `cargo run --release --example kernel_speed -- [rows]`.
+//! Profiling aid: time the dense kernels (`kernels::matmul_xwt`, the packed AVX-512 kernel) against
+//! candle's matmul. `cargo run --release --example kernel_speed -- [rows] [k] [n]` (default: the
+//! 512 × 67028 output projection).
 
 use std::time::Instant;
 
 use candle_core::{Device, Tensor};
 use copydesk::models::kernels::matmul_xwt;
+use copydesk::models::packed::PackedF32;
+
+fn report(name: &str, m: usize, k: usize, n: usize, run: &mut dyn FnMut() -> f32) {
+    let mut best = f64::MAX;
+    let mut probe = 0.0;
+    for _ in 0..5 {
+        let t = Instant::now();
+        probe = run();
+        best = best.min(t.elapsed().as_secs_f64());
+    }
+    println!(
+        "{name:>8} m={m}: {:.3} ms ({:.1} GB/s weights, {:.1} GFLOP/s) {probe}",
+        best * 1e3,
+        (n * k * 4) as f64 / best / 1e9,
+        (2 * m * n * k) as f64 / best / 1e9,
+    );
+}
 
 fn main() {
-    let m: usize = std::env::args()
-        .nth(1)
-        .and_then(|a| a.parse().ok())
-        .unwrap_or(1);
-    let (k, n) = (512, 67028);
+    let args: Vec<usize> = std::env::args()
+        .skip(1)
+        .filter_map(|a| a.parse().ok())
+        .collect();
+    let m = args.first().copied().unwrap_or(1);
+    let k = args.get(1).copied().unwrap_or(512);
+    let n = args.get(2).copied().unwrap_or(67028);
     let w: Vec<f32> = (0..n * k)
         .map(|i| ((i % 97) as f32 - 48.0) * 1e-3)
         .collect();
     let x: Vec<f32> = (0..m * k).map(|i| ((i % 13) as f32 - 6.0) * 1e-2).collect();
-    for _ in 0..3 {
-        let t = Instant::now();
-        let y = matmul_xwt(&x, &w, None, m, k, n);
-        let s = t.elapsed().as_secs_f64();
-        println!(
-            "kernel m={m}: {:.2} ms ({:.1} GB/s weights, {:.1} GFLOP/s) {}",
-            s * 1e3,
-            (n * k * 4) as f64 / s / 1e9,
-            (2 * m * n * k) as f64 / s / 1e9,
-            y[0]
-        );
+    report("kernel", m, k, n, &mut || {
+        matmul_xwt(&x, &w, None, m, k, n)[0]
+    });
+    if let Some(p) = PackedF32::new(&w, n, k) {
+        // From inside rayon's pool, as the engine calls it.
+        rayon::scope(|_| report("packed", m, k, n, &mut || p.matmul(&x, m, None)[0]));
     }
     let wt = Tensor::from_vec(w, (n, k), &Device::Cpu).unwrap();
     let xt = Tensor::from_vec(x, (m, k), &Device::Cpu).unwrap();
-    for _ in 0..3 {
-        let t = Instant::now();
+    report("candle", m, k, n, &mut || {
         let y = xt.matmul(&wt.t().unwrap()).unwrap();
-        let s = t.elapsed().as_secs_f64();
-        println!("candle m={m}: {:.2} ms {:?}", s * 1e3, y.dims());
-    }
+        y.flatten_all()
+            .unwrap()
+            .get(0)
+            .unwrap()
+            .to_scalar::<f32>()
+            .unwrap()
+    });
 }

@@ -1,5 +1,5 @@
 //! Profiling aid: one greedy decode of exactly N tokens on a model of opus-mt-nl-en's shape with
-//! seeded random weights. `cargo run --release --example profile_decode -- [batch] [tokens]`,
+//! seeded random weights. `cargo run --release --example profile_decode -- [batch] [tokens] [repeats]`,
 //! e.g. under `perf record -g`.
 
 use std::time::Instant;
@@ -17,6 +17,7 @@ fn main() {
         .collect();
     let batch = args.first().copied().unwrap_or(1);
     let tokens = args.get(1).copied().unwrap_or(40);
+    let repeats = args.get(2).copied().unwrap_or(3).max(1);
     let cfg: MarianConfig = serde_json::from_value(serde_json::json!({
         "vocab_size": 67028, "d_model": 512, "encoder_layers": 6, "decoder_layers": 6,
         "encoder_attention_heads": 8, "decoder_attention_heads": 8,
@@ -45,11 +46,17 @@ fn main() {
         .collect();
     let refs: Vec<&[u32]> = rows.iter().map(Vec::as_slice).collect();
     run_batch(&model, &refs, &gen).expect("warm-up");
-    let t = Instant::now();
-    run_batch(&model, &refs, &gen).expect("decode");
-    let s = t.elapsed().as_secs_f64();
+    let mut times: Vec<f64> = (0..repeats)
+        .map(|_| {
+            let t = Instant::now();
+            run_batch(&model, &refs, &gen).expect("decode");
+            t.elapsed().as_secs_f64()
+        })
+        .collect();
+    times.sort_by(f64::total_cmp);
+    let s = times[times.len() / 2];
     println!(
-        "batch {batch}: {tokens} tokens in {s:.3} s = {:.1} generated tokens/s",
+        "batch {batch}: {tokens} tokens in {s:.3} s (median of {repeats}) = {:.1} generated tokens/s",
         (batch * tokens) as f64 / s
     );
 }

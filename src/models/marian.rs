@@ -341,7 +341,7 @@ impl Marian {
             },
             encoder,
             decoder,
-            lm_head: Dense::new(lm_weight, Some(bias)),
+            lm_head: Dense::new(lm_weight, Some(bias))?,
             device: vb.device().clone(),
             dtype: vb.dtype(),
         })

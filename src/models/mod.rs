@@ -8,12 +8,17 @@
 pub mod attention;
 pub mod kernels;
 pub mod marian;
+pub mod packed;
 pub mod state;
 pub mod synthetic;
 pub mod t5;
 pub mod weights;
 
+use std::sync::Arc;
+
 use candle_core::{DType, Device, Result, Tensor};
+
+use packed::PackedF32;
 
 /// A candle error as one line for people: without the backtrace candle attaches when
 /// `RUST_BACKTRACE` is set.
@@ -71,7 +76,7 @@ impl Activation {
     }
 }
 
-/// Up to this many rows, dense layers on CPU use [`kernels::matmul_xwt`] (decode steps).
+/// Up to this many rows, unpacked dense layers on CPU use [`kernels::matmul_xwt`] (decode steps).
 const FEW_ROWS: usize = 64;
 
 /// The f32 values of a contiguous CPU tensor, borrowed from its storage.
@@ -86,16 +91,43 @@ fn cpu_f32<'a>(
     cpu.as_slice::<f32>().ok().map(|v| &v[start..end])
 }
 
+/// How a dense layer holds its weight.
+#[derive(Debug, Clone)]
+enum DenseWeight {
+    /// The `(out, in)` tensor as loaded (GPU, f16/bf16, CPUs without AVX-512).
+    Tensor(Tensor),
+    /// f32 on an AVX-512 CPU: packed into panels once (the unpacked copy is dropped unless shared).
+    Packed(Arc<PackedF32>),
+}
+
 /// A dense layer `y = x Wᵀ + b` that flattens leading dimensions into one matrix product.
 #[derive(Debug, Clone)]
 pub struct Dense {
-    weight: Tensor,
+    weight: DenseWeight,
     bias: Option<Tensor>,
+    out_dim: usize,
 }
 
 impl Dense {
-    pub fn new(weight: Tensor, bias: Option<Tensor>) -> Self {
-        Self { weight, bias }
+    /// A dense layer over `weight` `(out, in)`; f32 CPU weights are packed for the CPU kernel.
+    pub fn new(weight: Tensor, bias: Option<Tensor>) -> Result<Self> {
+        let (out_dim, in_dim) = weight.dims2()?;
+        let packed =
+            if weight.device().is_cpu() && weight.dtype() == DType::F32 && PackedF32::supported() {
+                let (storage, layout) = weight.storage_and_layout();
+                cpu_f32(&storage, layout).and_then(|w| PackedF32::new(w, out_dim, in_dim))
+            } else {
+                None
+            };
+        let weight = match packed {
+            Some(p) => DenseWeight::Packed(Arc::new(p)),
+            None => DenseWeight::Tensor(weight),
+        };
+        Ok(Self {
+            weight,
+            bias,
+            out_dim,
+        })
     }
 
     /// Loads `weight` `(out, in)` and, when `bias`, `bias` `(out)` under `vb`.
@@ -111,25 +143,28 @@ impl Dense {
         } else {
             None
         };
-        Ok(Self { weight, bias })
+        Self::new(weight, bias)
     }
 
-    pub fn weight(&self) -> &Tensor {
-        &self.weight
+    /// Whether the weight is packed for the AVX-512 kernel.
+    pub fn is_packed(&self) -> bool {
+        matches!(self.weight, DenseWeight::Packed(_))
     }
 
     pub fn forward(&self, x: &Tensor) -> Result<Tensor> {
         let dims = x.dims().to_vec();
         let in_dim = dims[dims.len() - 1];
         let rows: usize = dims[..dims.len() - 1].iter().product();
-        let out_dim = self.weight.dim(0)?;
         let mut out_dims = dims;
         let last = out_dims.len() - 1;
-        out_dims[last] = out_dim;
-        if let Some(y) = self.few_rows_cpu(x, rows, in_dim, out_dim)? {
+        out_dims[last] = self.out_dim;
+        if let Some(y) = self.cpu_kernel(x, rows, in_dim)? {
             return Tensor::from_vec(y, out_dims, x.device());
         }
-        let y = x.reshape((rows, in_dim))?.matmul(&self.weight.t()?)?;
+        let DenseWeight::Tensor(weight) = &self.weight else {
+            candle_core::bail!("packed dense weights need f32 inputs on the CPU");
+        };
+        let y = x.reshape((rows, in_dim))?.matmul(&weight.t()?)?;
         let y = match &self.bias {
             Some(b) => y.broadcast_add(b)?,
             None => y,
@@ -137,28 +172,13 @@ impl Dense {
         y.reshape(out_dims)
     }
 
-    /// The decode-step path on CPU f32: few rows, weight read in its stored layout.
-    fn few_rows_cpu(
-        &self,
-        x: &Tensor,
-        rows: usize,
-        k: usize,
-        n: usize,
-    ) -> Result<Option<Vec<f32>>> {
-        if rows > FEW_ROWS
-            || !x.device().is_cpu()
-            || x.dtype() != DType::F32
-            || self.weight.dtype() != DType::F32
-        {
+    /// The CPU f32 paths: the packed kernel for any rows, or the few-rows kernel on the weight's
+    /// stored layout (decode steps on CPUs without AVX-512). Weight and bias are read in place.
+    fn cpu_kernel(&self, x: &Tensor, rows: usize, k: usize) -> Result<Option<Vec<f32>>> {
+        if !x.device().is_cpu() || x.dtype() != DType::F32 {
             return Ok(None);
         }
-        let x = x.flatten_all()?.to_vec1::<f32>()?;
-        // Weight and bias are read in place (no per-step copy of the 67028-entry bias).
-        let weight = self.weight.storage_and_layout();
         let bias = self.bias.as_ref().map(|b| b.storage_and_layout());
-        let Some(w) = cpu_f32(&weight.0, weight.1) else {
-            return Ok(None);
-        };
         let b = match &bias {
             Some((storage, layout)) => match cpu_f32(storage, layout) {
                 Some(b) => Some(b),
@@ -166,7 +186,21 @@ impl Dense {
             },
             None => None,
         };
-        Ok(Some(kernels::matmul_xwt(&x, w, b, rows, k, n)))
+        match &self.weight {
+            DenseWeight::Packed(p) => {
+                let x = x.flatten_all()?.to_vec1::<f32>()?;
+                Ok(Some(p.matmul(&x, rows, b)))
+            }
+            DenseWeight::Tensor(w) if rows <= FEW_ROWS && w.dtype() == DType::F32 => {
+                let weight = w.storage_and_layout();
+                let Some(w) = cpu_f32(&weight.0, weight.1) else {
+                    return Ok(None);
+                };
+                let x = x.flatten_all()?.to_vec1::<f32>()?;
+                Ok(Some(kernels::matmul_xwt(&x, w, b, rows, k, self.out_dim)))
+            }
+            DenseWeight::Tensor(_) => Ok(None),
+        }
     }
 }
 

@@ -354,7 +354,7 @@ impl T5 {
                 d,
                 cfg.layer_norm_epsilon,
             )?,
-            lm_head: Dense::new(lm_head, None),
+            lm_head: Dense::new(lm_head, None)?,
             device: vb.device().clone(),
             dtype: vb.dtype(),
         })

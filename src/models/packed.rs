@@ -1,0 +1,400 @@
+//! Dense products `y = x · Wᵀ + b` on CPUs with AVX-512, for any number of rows of `x`.
+//!
+//! The weight is packed once, when the model loads, into panels of [`NR`] output columns: panel
+//! `p` holds `W[p·NR .. p·NR + NR, k]` for every `k` one after another, so the microkernel streams
+//! it with aligned loads. Each call packs tiles of up to [`MR`] rows of `x` (`k`-major, so every
+//! broadcast reads a constant offset), and a tile × panel product keeps `MR × NR` sums in 24
+//! zmm registers: per `k`, two panel loads and `MR` broadcasts feed `2·MR` FMAs. Candle's GEMM
+//! on this path runs AVX2 microkernels and packs the weight on every call.
+//!
+//! Work is split into tasks of (row chunk, panel range) across rayon's pool, sized so the decode
+//! steps' small products do not pay for more tasks than cores.
+//!
+//! [`quant`](super::quant) reuses the driver with 8-bit weights.
+
+use rayon::prelude::*;
+
+/// Output columns per panel (two zmm registers).
+pub const NR: usize = 32;
+/// Rows of `x` per microkernel tile.
+pub const MR: usize = 12;
+/// Rows per task chunk: the tiles of a chunk reuse each panel while it is in L1/L2.
+const CHUNK_ROWS: usize = MR * 8;
+/// Least multiply-adds per task worth a rayon task.
+const MIN_TASK_MACS: usize = 1 << 18;
+
+/// Output pointer shared by tasks that write disjoint elements.
+#[derive(Clone, Copy)]
+pub(crate) struct OutPtr(*mut f32);
+// SAFETY: every task writes its own (rows, panel) block of the output and nothing else.
+unsafe impl Send for OutPtr {}
+unsafe impl Sync for OutPtr {}
+
+/// The two output-column masks of a panel with `cols` (1..=NR) valid columns.
+pub(crate) fn column_masks(cols: usize) -> (u16, u16) {
+    let lo = if cols >= 16 {
+        0xFFFF
+    } else {
+        (1u16 << cols) - 1
+    };
+    let hi = match cols {
+        32.. => 0xFFFF,
+        17..=31 => (1u16 << (cols - 16)) - 1,
+        _ => 0,
+    };
+    (lo, hi)
+}
+
+/// A packed weight and its microkernel; [`run`] drives it over rows and panels.
+pub(crate) trait Kernel: Sync {
+    /// `x` in the kernel's form: tiles of [`MR`] rows, `k`-major.
+    type Rows: Sync;
+    fn n(&self) -> usize;
+    fn k(&self) -> usize;
+    /// Brings `m` rows of `x` (`m × k`, row-major) into the kernel's form, once per call.
+    fn pack_rows(&self, x: &[f32], m: usize) -> Self::Rows;
+    /// Computes rows `rows` (a chunk starting at a tile boundary) against panels `panels`,
+    /// panel by panel (each panel meets every row tile while it is in cache), writing `out`
+    /// (row stride `n`) with `bias` added.
+    ///
+    /// # Safety
+    /// `out` must be valid for the rows and panels' columns, written by no other task.
+    unsafe fn block(
+        &self,
+        x: &Self::Rows,
+        rows: std::ops::Range<usize>,
+        panels: std::ops::Range<usize>,
+        out: OutPtr,
+        bias: Option<&[f32]>,
+    );
+}
+
+/// Rows of `x` (`m × k`) as k-major tiles of [`MR`] rows: tile `t` starts at `k·t·MR` and holds
+/// row `t·MR + j`'s element `kk` at `kk·mr + j` (`mr` the tile's rows). Values go through `map`.
+pub(crate) fn tile_rows<T: Copy + Default + Send>(
+    x: &[f32],
+    m: usize,
+    k: usize,
+    map: impl Fn(usize, f32) -> T + Sync,
+) -> Vec<T> {
+    let mut out = vec![T::default(); m * k];
+    let fill = |(t, tile): (usize, &mut [T])| {
+        let mr = tile.len() / k.max(1);
+        for j in 0..mr {
+            let r = t * MR + j;
+            for (kk, &v) in x[r * k..(r + 1) * k].iter().enumerate() {
+                tile[kk * mr + j] = map(r, v);
+            }
+        }
+    };
+    if m * k >= 1 << 16 {
+        out.par_chunks_mut(k * MR).enumerate().for_each(fill);
+    } else {
+        out.chunks_mut(k * MR).enumerate().for_each(fill);
+    }
+    out
+}
+
+/// `m × n` output of `kernel` over `m` rows of `x` (`m × k`, row-major).
+pub(crate) fn run<K: Kernel>(kernel: &K, x: &[f32], m: usize, bias: Option<&[f32]>) -> Vec<f32> {
+    let n = kernel.n();
+    assert_eq!(x.len(), m * kernel.k(), "x has the wrong length");
+    if let Some(b) = bias {
+        assert_eq!(b.len(), n, "bias has the wrong length");
+    }
+    let mut out = vec![0f32; m * n];
+    if m == 0 || n == 0 {
+        return out;
+    }
+    let rows = kernel.pack_rows(x, m);
+    let ptr = OutPtr(out.as_mut_ptr());
+    let panels = n.div_ceil(NR);
+    let chunks = m.div_ceil(CHUNK_ROWS);
+    let threads = rayon::current_num_threads().max(1);
+    let macs_per_panel = m.min(CHUNK_ROWS) * NR * kernel.k();
+    // Enough tasks to keep every thread busy (4 per thread when the work allows), none tiny.
+    let wanted = (threads * 4).div_ceil(chunks).max(1);
+    let by_size = (panels * macs_per_panel / MIN_TASK_MACS).max(1);
+    let groups = wanted.min(by_size).min(panels);
+    let per_group = panels.div_ceil(groups);
+    let groups = panels.div_ceil(per_group);
+    let task = |t: usize| {
+        let (c, g) = (t / groups, t % groups);
+        let rs = c * CHUNK_ROWS..((c + 1) * CHUNK_ROWS).min(m);
+        let ps = g * per_group..((g + 1) * per_group).min(panels);
+        // SAFETY: this task alone writes rows `rs` of panels `ps`.
+        unsafe { kernel.block(&rows, rs, ps, ptr, bias) };
+    };
+    let tasks = chunks * groups;
+    if tasks == 1 || threads == 1 {
+        (0..tasks).for_each(task);
+    } else {
+        (0..tasks).into_par_iter().for_each(task);
+    }
+    out
+}
+
+/// A row-major `n × k` f32 weight packed into panels of [`NR`] columns.
+#[derive(Debug)]
+pub struct PackedF32 {
+    n: usize,
+    k: usize,
+    /// Panel `p`, row `kk`: `NR` weights at `(p·k + kk)·NR`; 64-byte aligned.
+    data: Vec<Lanes>,
+}
+
+/// 16 f32 lanes, 64-byte aligned: the storage unit of packed panels.
+#[derive(Debug, Clone, Copy)]
+#[repr(C, align(64))]
+pub(crate) struct Lanes(pub(crate) [f32; 16]);
+
+impl PackedF32 {
+    /// Whether this CPU runs the packed kernel.
+    pub fn supported() -> bool {
+        #[cfg(target_arch = "x86_64")]
+        {
+            std::arch::is_x86_feature_detected!("avx512f")
+        }
+        #[cfg(not(target_arch = "x86_64"))]
+        {
+            false
+        }
+    }
+
+    /// Packs `w` (`n × k`, row-major); `None` when the CPU lacks AVX-512.
+    pub fn new(w: &[f32], n: usize, k: usize) -> Option<Self> {
+        assert_eq!(w.len(), n * k, "w has the wrong length");
+        if !Self::supported() {
+            return None;
+        }
+        let panels = n.div_ceil(NR);
+        let mut data = vec![Lanes([0.0; 16]); panels * k * 2];
+        for p in 0..panels {
+            for c in 0..NR.min(n - p * NR) {
+                let row = &w[(p * NR + c) * k..(p * NR + c + 1) * k];
+                for (kk, &v) in row.iter().enumerate() {
+                    data[(p * k + kk) * 2 + c / 16].0[c % 16] = v;
+                }
+            }
+        }
+        Some(Self { n, k, data })
+    }
+
+    /// `x` (`m × k`, row-major) times the weight, plus `bias`: `m × n`, row-major.
+    pub fn matmul(&self, x: &[f32], m: usize, bias: Option<&[f32]>) -> Vec<f32> {
+        run(self, x, m, bias)
+    }
+
+    /// Bytes held by the packed weight.
+    pub fn bytes(&self) -> usize {
+        self.data.len() * std::mem::size_of::<Lanes>()
+    }
+}
+
+impl Kernel for PackedF32 {
+    type Rows = Vec<f32>;
+    fn n(&self) -> usize {
+        self.n
+    }
+    fn k(&self) -> usize {
+        self.k
+    }
+    fn pack_rows(&self, x: &[f32], m: usize) -> Vec<f32> {
+        tile_rows(x, m, self.k, |_, v| v)
+    }
+    unsafe fn block(
+        &self,
+        x: &Vec<f32>,
+        rows: std::ops::Range<usize>,
+        panels: std::ops::Range<usize>,
+        out: OutPtr,
+        bias: Option<&[f32]>,
+    ) {
+        #[cfg(target_arch = "x86_64")]
+        avx512::block(self, x, rows, panels, out, bias);
+        #[cfg(not(target_arch = "x86_64"))]
+        unreachable!("packed weights exist only on x86_64");
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+mod avx512 {
+    use std::arch::x86_64::*;
+
+    use super::{column_masks, OutPtr, PackedF32, MR, NR};
+
+    /// Runs every panel of `panels` against the tiles of `rows` (from [`super::tile_rows`]).
+    pub(super) unsafe fn block(
+        w: &PackedF32,
+        x: &[f32],
+        rows: std::ops::Range<usize>,
+        panels: std::ops::Range<usize>,
+        out: OutPtr,
+        bias: Option<&[f32]>,
+    ) {
+        let k = w.k;
+        let xt = x.as_ptr().add(k * rows.start);
+        for p in panels {
+            let panel = w.data.as_ptr().add(p * k * 2) as *const f32;
+            let cols = NR.min(w.n - p * NR);
+            let b = bias.map(|b| b.as_ptr().add(p * NR));
+            for t in 0..rows.len().div_ceil(MR) {
+                let mr = MR.min(rows.len() - t * MR);
+                let dst = out.0.add((rows.start + t * MR) * w.n + p * NR);
+                // The first tile pulls the next panel towards L2 while it computes.
+                let prefetch = (t == 0 && p + 1 < w.n.div_ceil(NR)).then(|| panel.add(k * NR));
+                let args = Tile {
+                    xt: xt.add(k * t * MR),
+                    panel,
+                    k,
+                    dst,
+                    ldo: w.n,
+                    cols,
+                    bias: b,
+                    prefetch,
+                };
+                match mr {
+                    1 => kernel::<1>(args),
+                    2 => kernel::<2>(args),
+                    3 => kernel::<3>(args),
+                    4 => kernel::<4>(args),
+                    5 => kernel::<5>(args),
+                    6 => kernel::<6>(args),
+                    7 => kernel::<7>(args),
+                    8 => kernel::<8>(args),
+                    9 => kernel::<9>(args),
+                    10 => kernel::<10>(args),
+                    11 => kernel::<11>(args),
+                    _ => kernel::<MR>(args),
+                }
+            }
+        }
+    }
+
+    /// One tile × panel product's operands.
+    struct Tile {
+        /// `k × R` packed rows of `x`.
+        xt: *const f32,
+        /// `k × NR` panel, 64-byte aligned.
+        panel: *const f32,
+        k: usize,
+        /// Output element (first row, first column of the panel); row stride `ldo`.
+        dst: *mut f32,
+        ldo: usize,
+        /// Valid columns of the panel.
+        cols: usize,
+        bias: Option<*const f32>,
+        /// Next panel to prefetch (same layout), if any.
+        prefetch: Option<*const f32>,
+    }
+
+    #[target_feature(enable = "avx512f")]
+    unsafe fn kernel<const R: usize>(t: Tile) {
+        let mut lo = [_mm512_setzero_ps(); R];
+        let mut hi = [_mm512_setzero_ps(); R];
+        // Without a next panel, prefetch the current one again (harmless, keeps the loop simple).
+        let next = t.prefetch.unwrap_or(t.panel);
+        for kk in 0..t.k {
+            _mm_prefetch::<_MM_HINT_T1>(next.add(kk * NR) as *const i8);
+            _mm_prefetch::<_MM_HINT_T1>(next.add(kk * NR + 16) as *const i8);
+            let w0 = _mm512_load_ps(t.panel.add(kk * NR));
+            let w1 = _mm512_load_ps(t.panel.add(kk * NR + 16));
+            let xr = t.xt.add(kk * R);
+            for r in 0..R {
+                let xv = _mm512_set1_ps(*xr.add(r));
+                lo[r] = _mm512_fmadd_ps(xv, w0, lo[r]);
+                hi[r] = _mm512_fmadd_ps(xv, w1, hi[r]);
+            }
+        }
+        let (m0, m1) = column_masks(t.cols);
+        let (b0, b1) = match t.bias {
+            Some(b) => (
+                _mm512_maskz_loadu_ps(m0, b),
+                _mm512_maskz_loadu_ps(m1, b.add(16)),
+            ),
+            None => (_mm512_setzero_ps(), _mm512_setzero_ps()),
+        };
+        for r in 0..R {
+            let d = t.dst.add(r * t.ldo);
+            _mm512_mask_storeu_ps(d, m0, _mm512_add_ps(lo[r], b0));
+            _mm512_mask_storeu_ps(d.add(16), m1, _mm512_add_ps(hi[r], b1));
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    pub(crate) fn naive(
+        x: &[f32],
+        w: &[f32],
+        bias: Option<&[f32]>,
+        m: usize,
+        k: usize,
+        n: usize,
+    ) -> Vec<f32> {
+        let mut out = vec![0f32; m * n];
+        for r in 0..m {
+            for o in 0..n {
+                let s: f64 = (0..k)
+                    .map(|i| x[r * k + i] as f64 * w[o * k + i] as f64)
+                    .sum();
+                out[r * n + o] = s as f32 + bias.map_or(0.0, |b| b[o]);
+            }
+        }
+        out
+    }
+
+    fn values(len: usize, seed: u32) -> Vec<f32> {
+        (0..len)
+            .map(|i| (((i as u32).wrapping_mul(2654435761) ^ seed) % 2001) as f32 / 1000.0 - 1.0)
+            .collect()
+    }
+
+    #[test]
+    fn column_masks_cover_exactly_the_valid_columns() {
+        assert_eq!(column_masks(32), (0xFFFF, 0xFFFF));
+        assert_eq!(column_masks(16), (0xFFFF, 0));
+        assert_eq!(column_masks(17), (0xFFFF, 1));
+        assert_eq!(column_masks(3), (0b111, 0));
+    }
+
+    #[test]
+    fn matches_a_naive_product_for_every_tile_and_panel_shape() {
+        if !PackedF32::supported() {
+            return;
+        }
+        // Rows around MR and CHUNK_ROWS, columns around NR, odd k.
+        for &(m, k, n) in &[
+            (1, 7, 1),
+            (3, 33, 31),
+            (12, 64, 32),
+            (13, 17, 33),
+            (97, 40, 70),
+            (200, 9, 65),
+        ] {
+            let x = values(m * k, 1);
+            let w = values(n * k, 2);
+            let b = values(n, 3);
+            let packed = PackedF32::new(&w, n, k).unwrap();
+            for bias in [None, Some(&b[..])] {
+                let got = packed.matmul(&x, m, bias);
+                let want = naive(&x, &w, bias, m, k, n);
+                for (i, (g, e)) in got.iter().zip(&want).enumerate() {
+                    assert!(
+                        (g - e).abs() <= 1e-4 * (1.0 + e.abs()),
+                        "{m}x{k}x{n} at {i}: {g} vs {e}"
+                    );
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn zero_rows_give_an_empty_output() {
+        if let Some(p) = PackedF32::new(&values(64, 1), 8, 8) {
+            assert!(p.matmul(&[], 0, None).is_empty());
+        }
+    }
+}
