@@ -1,4 +1,5 @@
-//! Profiling aid: time the dense kernels (`kernels::matmul_xwt`, the packed AVX-512 kernel) against
+//! Profiling aid: time the dense kernels (`kernels::matmul_xwt`, the packed AVX-512 kernel, the
+//! 8-bit kernel) against
 //! candle's matmul. `cargo run --release --example kernel_speed -- [rows] [k] [n]` (default: the
 //! 512 × 67028 output projection).
 
@@ -7,6 +8,7 @@ use std::time::Instant;
 use candle_core::{Device, Tensor};
 use copydesk::models::kernels::matmul_xwt;
 use copydesk::models::packed::PackedF32;
+use copydesk::models::quant::QuantI8;
 
 fn report(name: &str, m: usize, k: usize, n: usize, run: &mut dyn FnMut() -> f32) {
     let mut best = f64::MAX;
@@ -43,6 +45,8 @@ fn main() {
         // From inside rayon's pool, as the engine calls it.
         rayon::scope(|_| report("packed", m, k, n, &mut || p.matmul(&x, m, None)[0]));
     }
+    let q = QuantI8::new(&w, n, k);
+    rayon::scope(|_| report("q8", m, k, n, &mut || q.matmul(&x, m, None)[0]));
     let wt = Tensor::from_vec(w, (n, k), &Device::Cpu).unwrap();
     let xt = Tensor::from_vec(x, (m, k), &Device::Cpu).unwrap();
     report("candle", m, k, n, &mut || {

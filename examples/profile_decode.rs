@@ -1,6 +1,6 @@
 //! Profiling aid: one greedy decode of exactly N tokens on a model of opus-mt-nl-en's shape with
 //! seeded random weights. `cargo run --release --example profile_decode -- [batch] [tokens] [repeats]`,
-//! e.g. under `perf record -g`.
+//! e.g. under `perf record -g`. `COPYDESK_DTYPE=q8` runs it with 8-bit weights.
 
 use std::time::Instant;
 
@@ -9,6 +9,7 @@ use copydesk::engine::run_batch;
 use copydesk::generate::GenerationConfig;
 use copydesk::models::marian::{Marian, MarianConfig};
 use copydesk::models::synthetic::SeededWeights;
+use copydesk::models::Seq2Seq;
 
 fn main() {
     let args: Vec<usize> = std::env::args()
@@ -26,11 +27,15 @@ fn main() {
         "pad_token_id": 67027, "eos_token_id": 0, "decoder_start_token_id": 67027
     }))
     .expect("config");
-    let model = Marian::new(
+    let mut model = Marian::new(
         &cfg,
         SeededWeights { seed: 1, std: 0.05 }.var_builder(DType::F32, &Device::Cpu),
     )
     .expect("model");
+    // `COPYDESK_DTYPE=q8`: 8-bit dense weights.
+    if std::env::var("COPYDESK_DTYPE").is_ok_and(|d| d == "q8") {
+        model.quantize().expect("quantize");
+    }
     let gen = GenerationConfig {
         max_new_tokens: Some(tokens),
         min_new_tokens: Some(tokens),

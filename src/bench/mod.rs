@@ -7,6 +7,7 @@
 //! - [`runner`]: the timing loops; [`report`], [`compare`], [`machine`]: the report.
 //! - [`subjects`]: the models the criterion benches use.
 
+pub mod agreement;
 pub mod compare;
 pub mod export;
 pub mod machine;
@@ -72,7 +73,11 @@ struct Subject {
 fn open_subject(cfg: &BenchConfig) -> Result<Subject, Error> {
     match &cfg.model {
         ModelChoice::Synthetic(spec) => {
-            let built = spec.build(cfg.load.dtype, &cfg.load.device, None)?;
+            let mut built = spec.build(cfg.load.dtype, &cfg.load.device, None)?;
+            if cfg.load.quantize {
+                crate::service::loader::quantize(&mut built.model)
+                    .map_err(crate::engine::EngineError::from)?;
+            }
             Ok(Subject {
                 model: built.model,
                 generation: built.generation,

@@ -28,7 +28,7 @@ pub enum EngineError {
     BadDevice(String),
     #[error("device {device} is not available in this build: {reason}")]
     DeviceUnavailable { device: String, reason: String },
-    #[error("invalid dtype {0:?}: use f32, f16 or bf16")]
+    #[error("invalid dtype {0:?}: use f32, f16, bf16 or q8 (8-bit weights, CPU)")]
     BadDtype(String),
     /// The batch this input was part of failed.
     #[error("model error: {0}")]
@@ -61,6 +61,28 @@ pub fn parse_device(spec: &str) -> Result<Device, EngineError> {
             Some(Ok(n)) => Device::new_cuda(n).map_err(unavailable),
             _ => Err(EngineError::BadDevice(spec.to_string())),
         },
+    }
+}
+
+/// Number format of a model: a candle dtype for weights and activations, or `q8`: 8-bit dense
+/// weights with f32 activations (CPU only).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Precision {
+    pub dtype: DType,
+    pub quantize: bool,
+}
+
+/// `f32`, `f16`, `bf16` or `q8` (also spelled `int8`).
+pub fn parse_precision(spec: &str) -> Result<Precision, EngineError> {
+    match spec.trim().to_ascii_lowercase().as_str() {
+        "q8" | "int8" => Ok(Precision {
+            dtype: DType::F32,
+            quantize: true,
+        }),
+        _ => Ok(Precision {
+            dtype: parse_dtype(spec)?,
+            quantize: false,
+        }),
     }
 }
 
@@ -149,5 +171,9 @@ mod tests {
         assert!(parse_device("cuda:x").is_err());
         assert_eq!(parse_dtype("bf16").unwrap(), DType::BF16);
         assert!(parse_dtype("f8").is_err());
+        let q8 = parse_precision("Q8").unwrap();
+        assert_eq!((q8.dtype, q8.quantize), (DType::F32, true));
+        assert!(!parse_precision("bf16").unwrap().quantize);
+        assert!(parse_precision("int4").is_err());
     }
 }

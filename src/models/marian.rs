@@ -131,6 +131,10 @@ struct Attention {
 }
 
 impl Attention {
+    fn dense_mut(&mut self) -> [&mut Dense; 4] {
+        [&mut self.q, &mut self.k, &mut self.v, &mut self.out]
+    }
+
     fn load(vb: VarBuilder, d_model: usize, heads: usize) -> Result<Self> {
         Ok(Self {
             q: Dense::load(vb.pp("q_proj"), d_model, d_model, true)?,
@@ -347,6 +351,22 @@ impl Marian {
         })
     }
 
+    /// Every dense layer: both stacks' attention and feed-forward projections and the LM head.
+    fn dense_layers_mut(&mut self) -> Vec<&mut Dense> {
+        let mut out = Vec::new();
+        for l in &mut self.encoder {
+            out.extend(l.self_attn.dense_mut());
+            out.extend([&mut l.ffn.fc1, &mut l.ffn.fc2]);
+        }
+        for l in &mut self.decoder {
+            out.extend(l.self_attn.dense_mut());
+            out.extend(l.cross_attn.dense_mut());
+            out.extend([&mut l.ffn.fc1, &mut l.ffn.fc2]);
+        }
+        out.push(&mut self.lm_head);
+        out
+    }
+
     pub fn config(&self) -> &MarianConfig {
         &self.cfg
     }
@@ -442,6 +462,12 @@ impl Seq2Seq for Marian {
 
     fn device(&self) -> &Device {
         &self.device
+    }
+
+    fn quantize(&mut self) -> Result<()> {
+        self.dense_layers_mut()
+            .into_iter()
+            .try_for_each(Dense::quantize)
     }
 
     fn dtype(&self) -> DType {

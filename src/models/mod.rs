@@ -9,6 +9,7 @@ pub mod attention;
 pub mod kernels;
 pub mod marian;
 pub mod packed;
+pub mod quant;
 pub mod state;
 pub mod synthetic;
 pub mod t5;
@@ -19,6 +20,7 @@ use std::sync::Arc;
 use candle_core::{DType, Device, Result, Tensor};
 
 use packed::PackedF32;
+use quant::QuantI8;
 
 /// A candle error as one line for people: without the backtrace candle attaches when
 /// `RUST_BACKTRACE` is set.
@@ -98,6 +100,8 @@ enum DenseWeight {
     Tensor(Tensor),
     /// f32 on an AVX-512 CPU: packed into panels once (the unpacked copy is dropped unless shared).
     Packed(Arc<PackedF32>),
+    /// 8-bit weights ([`Dense::quantize`]), CPU only.
+    Q8(Arc<QuantI8>),
 }
 
 /// A dense layer `y = x Wᵀ + b` that flattens leading dimensions into one matrix product.
@@ -105,6 +109,7 @@ enum DenseWeight {
 pub struct Dense {
     weight: DenseWeight,
     bias: Option<Tensor>,
+    in_dim: usize,
     out_dim: usize,
 }
 
@@ -126,6 +131,7 @@ impl Dense {
         Ok(Self {
             weight,
             bias,
+            in_dim,
             out_dim,
         })
     }
@@ -151,6 +157,29 @@ impl Dense {
         matches!(self.weight, DenseWeight::Packed(_))
     }
 
+    /// Whether the weight is 8-bit.
+    pub fn is_quantized(&self) -> bool {
+        matches!(self.weight, DenseWeight::Q8(_))
+    }
+
+    /// Converts the weight to 8 bits per value with a scale per output row ([`QuantI8`]);
+    /// activations stay f32 between layers. CPU and f32 only.
+    pub fn quantize(&mut self) -> Result<()> {
+        let w: Vec<f32> = match &self.weight {
+            DenseWeight::Q8(_) => return Ok(()),
+            DenseWeight::Packed(p) => p.unpack(),
+            DenseWeight::Tensor(t) => {
+                if !t.device().is_cpu() || t.dtype() != DType::F32 {
+                    candle_core::bail!("8-bit weights need f32 weights on the CPU");
+                }
+                t.flatten_all()?.to_vec1()?
+            }
+        };
+        let q = QuantI8::new(&w, self.out_dim, self.in_dim);
+        self.weight = DenseWeight::Q8(Arc::new(q));
+        Ok(())
+    }
+
     pub fn forward(&self, x: &Tensor) -> Result<Tensor> {
         let dims = x.dims().to_vec();
         let in_dim = dims[dims.len() - 1];
@@ -162,7 +191,7 @@ impl Dense {
             return Tensor::from_vec(y, out_dims, x.device());
         }
         let DenseWeight::Tensor(weight) = &self.weight else {
-            candle_core::bail!("packed dense weights need f32 inputs on the CPU");
+            candle_core::bail!("packed and 8-bit dense weights need f32 inputs on the CPU");
         };
         let y = x.reshape((rows, in_dim))?.matmul(&weight.t()?)?;
         let y = match &self.bias {
@@ -190,6 +219,10 @@ impl Dense {
             DenseWeight::Packed(p) => {
                 let x = x.flatten_all()?.to_vec1::<f32>()?;
                 Ok(Some(p.matmul(&x, rows, b)))
+            }
+            DenseWeight::Q8(q) => {
+                let x = x.flatten_all()?.to_vec1::<f32>()?;
+                Ok(Some(q.matmul(&x, rows, b)))
             }
             DenseWeight::Tensor(w) if rows <= FEW_ROWS && w.dtype() == DType::F32 => {
                 let weight = w.storage_and_layout();
@@ -237,6 +270,8 @@ pub trait Seq2Seq: Send + Sync {
     fn max_source_positions(&self) -> Option<usize>;
     fn device(&self) -> &Device;
     fn dtype(&self) -> DType;
+    /// Converts every dense layer to 8-bit weights ([`Dense::quantize`]).
+    fn quantize(&mut self) -> Result<()>;
 }
 
 /// Reads an id that transformers' configs write either as an int or as a list of ints.

@@ -25,10 +25,17 @@ const MIN_TASK_MACS: usize = 1 << 18;
 
 /// Output pointer shared by tasks that write disjoint elements.
 #[derive(Clone, Copy)]
-pub(crate) struct OutPtr(*mut f32);
+pub(crate) struct OutPtr(pub(crate) *mut f32);
 // SAFETY: every task writes its own (rows, panel) block of the output and nothing else.
 unsafe impl Send for OutPtr {}
 unsafe impl Sync for OutPtr {}
+
+impl OutPtr {
+    /// Element `i` of the output.
+    pub(crate) fn at(self, i: usize) -> *mut f32 {
+        self.0.wrapping_add(i)
+    }
+}
 
 /// The two output-column masks of a panel with `cols` (1..=NR) valid columns.
 pub(crate) fn column_masks(cols: usize) -> (u16, u16) {
@@ -185,6 +192,18 @@ impl PackedF32 {
         run(self, x, m, bias)
     }
 
+    /// The weight back in its row-major `n × k` layout.
+    pub fn unpack(&self) -> Vec<f32> {
+        let mut w = vec![0f32; self.n * self.k];
+        for (col, row) in w.chunks_mut(self.k.max(1)).enumerate().take(self.n) {
+            let (p, c) = (col / NR, col % NR);
+            for (kk, v) in row.iter_mut().enumerate() {
+                *v = self.data[(p * self.k + kk) * 2 + c / 16].0[c % 16];
+            }
+        }
+        w
+    }
+
     /// Bytes held by the packed weight.
     pub fn bytes(&self) -> usize {
         self.data.len() * std::mem::size_of::<Lanes>()
@@ -323,7 +342,7 @@ mod avx512 {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
     pub(crate) fn naive(

@@ -193,6 +193,10 @@ struct Attention {
 }
 
 impl Attention {
+    fn dense_mut(&mut self) -> [&mut Dense; 4] {
+        [&mut self.q, &mut self.k, &mut self.v, &mut self.o]
+    }
+
     fn load(vb: VarBuilder, cfg: &T5Config, with_bias: bool) -> Result<Self> {
         let inner = cfg.num_heads * cfg.d_kv;
         let relative_bias = if with_bias {
@@ -278,6 +282,18 @@ struct Block {
 }
 
 impl Block {
+    /// The block's dense layers: attention projections, then the feed-forward ones.
+    fn dense_mut(&mut self) -> Vec<&mut Dense> {
+        let mut out: Vec<&mut Dense> = self.self_attn.dense_mut().into();
+        if let Some((cross, _)) = &mut self.cross {
+            out.extend(cross.dense_mut());
+        }
+        out.push(&mut self.ff.wi);
+        out.extend(self.ff.wi_gate.as_mut());
+        out.push(&mut self.ff.wo);
+        out
+    }
+
     fn load(vb: VarBuilder, cfg: &T5Config, first: bool, decoder: bool) -> Result<Self> {
         let eps = cfg.layer_norm_epsilon;
         let layer = vb.pp("layer");
@@ -508,6 +524,14 @@ impl Seq2Seq for T5 {
 
     fn device(&self) -> &Device {
         &self.device
+    }
+
+    fn quantize(&mut self) -> Result<()> {
+        let blocks = self.encoder.iter_mut().chain(self.decoder.iter_mut());
+        blocks
+            .flat_map(Block::dense_mut)
+            .chain([&mut self.lm_head])
+            .try_for_each(Dense::quantize)
     }
 
     fn dtype(&self) -> DType {

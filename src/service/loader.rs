@@ -24,6 +24,8 @@ use crate::Error;
 pub struct LoadOptions {
     pub device: Device,
     pub dtype: DType,
+    /// 8-bit dense weights over f32 activations (`--dtype q8`), CPU only.
+    pub quantize: bool,
     pub hub: HubOptions,
 }
 
@@ -32,6 +34,7 @@ impl Default for LoadOptions {
         Self {
             device: Device::Cpu,
             dtype: DType::F32,
+            quantize: false,
             hub: HubOptions::from_env(),
         }
     }
@@ -80,6 +83,14 @@ impl LoadedModel {
     }
 }
 
+/// Converts a freshly built model's dense layers to 8-bit weights.
+pub fn quantize(model: &mut Arc<dyn Seq2Seq>) -> candle_core::Result<()> {
+    match Arc::get_mut(model) {
+        Some(m) => m.quantize(),
+        None => candle_core::bail!("the model is already shared"),
+    }
+}
+
 /// Resolves and loads `spec`.
 pub fn load(spec: &str, opts: &LoadOptions) -> Result<LoadedModel, Error> {
     let parsed = ModelSpec::parse(spec)?;
@@ -103,7 +114,7 @@ pub fn load_files(name: &str, files: ModelFiles, opts: &LoadOptions) -> Result<L
     let vb = weights
         .var_builder(opts.dtype, &opts.device)
         .map_err(|e| fail(format!("cannot open weights: {}", describe(&e))))?;
-    let model: Arc<dyn Seq2Seq> = match files.architecture {
+    let mut model: Arc<dyn Seq2Seq> = match files.architecture {
         Architecture::Marian => {
             let cfg: MarianConfig = read_json(&files.config).map_err(fail)?;
             Arc::new(Marian::new(&cfg, vb).map_err(|e| mismatch(&e))?)
@@ -113,6 +124,10 @@ pub fn load_files(name: &str, files: ModelFiles, opts: &LoadOptions) -> Result<L
             Arc::new(T5::new(&cfg, vb).map_err(|e| mismatch(&e))?)
         }
     };
+    if opts.quantize {
+        quantize(&mut model)
+            .map_err(|e| fail(format!("cannot use 8-bit weights: {}", describe(&e))))?;
+    }
     let generation = generation_config(&files)?;
     Ok(LoadedModel {
         name: name.to_string(),

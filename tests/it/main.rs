@@ -8,4 +8,5 @@ mod http;
 mod http_errors;
 mod http_socket;
 mod parity;
+mod quant;
 mod real_models;

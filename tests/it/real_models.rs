@@ -55,3 +55,48 @@ fn real_t5_summarizes() {
     let summary = String::from_utf8(out.stdout).unwrap();
     assert!(summary.split_whitespace().count() >= 3, "{summary}");
 }
+
+#[test]
+#[ignore = "needs a real opus-mt-nl-en checkout in COPYDESK_REAL_MARIAN"]
+fn real_marian_q8_follows_f32() {
+    use copydesk::bench::agreement::Agreement;
+    use copydesk::engine::run_batch;
+    use copydesk::service::{load, LoadOptions};
+
+    let Some(dir) = dir_from_env("COPYDESK_REAL_MARIAN") else {
+        return;
+    };
+    let samples = crate::common::fixtures().join("samples");
+    let mut sentences = Vec::new();
+    for file in ["kabinet-stikstof.txt", "zorgpremie.txt"] {
+        let text = std::fs::read_to_string(samples.join(file)).unwrap();
+        let doc = copydesk::text::segment(&text);
+        sentences.extend(doc.sentences().map(str::to_string));
+    }
+    let run = |quantize: bool| -> Vec<Vec<u32>> {
+        let m = load(
+            &dir,
+            &LoadOptions {
+                quantize,
+                ..LoadOptions::default()
+            },
+        )
+        .unwrap();
+        let ids: Vec<Vec<u32>> = sentences
+            .iter()
+            .map(|s| m.tokenizer.encode(s).unwrap())
+            .collect();
+        let refs: Vec<&[u32]> = ids.iter().map(Vec::as_slice).collect();
+        run_batch(m.model.as_ref(), &refs, &m.generation)
+            .unwrap()
+            .into_iter()
+            .map(|h| h.tokens)
+            .collect()
+    };
+    let a = Agreement::of(&run(false), &run(true));
+    println!(
+        "opus-mt-nl-en q8 vs f32 ({} sentences): {a}",
+        sentences.len()
+    );
+    assert!(a.prefix_rate() >= 0.9, "{a}");
+}

@@ -1,0 +1,476 @@
+//! 8-bit dense layers (`--dtype q8`): `y ≈ x · Wᵀ + b` with int8 weights and int8 activations.
+//!
+//! The scheme is CTranslate2's int8 on x86: every weight row (output feature) gets its own scale,
+//! `W[n, k] ≈ s_n · q[n, k]` with `q` in `-127..=127`; every row of `x` is quantized on the fly
+//! the same way (`x[r, k] ≈ t_r · p[r, k]`), and the integer product is rescaled by `t_r · s_n`.
+//! Activations are fed to the hardware as unsigned bytes `p + 128`; the extra `128 · Σ_k q[n, k]`
+//! is subtracted with a per-column sum computed at load.
+//!
+//! Weights are packed into panels of [`NR`] columns like [`PackedF32`](super::packed::PackedF32),
+//! in groups of four `k` (one i32 lane = four bytes of one column), so AVX-512 VNNI's `vpdpbusd`
+//! does 64 multiply-adds per instruction: four times the f32 kernel's rate, a quarter of its
+//! weight bytes. CPUs without VNNI run a portable loop over the same layout (correct, slow).
+
+use super::packed::{column_masks, run, Kernel, OutPtr, MR, NR};
+
+/// A row-major `n × k` f32 weight quantized to int8 per output row and packed.
+#[derive(Debug)]
+pub struct QuantI8 {
+    n: usize,
+    k: usize,
+    /// `k` rounded up to a multiple of 4.
+    k4: usize,
+    /// Panel `p`, group `g` (k = 4g..4g+4): 128 bytes at `(p·k4/4 + g)·128`, column-major in
+    /// groups of four bytes.
+    data: Vec<Block>,
+    /// Per output column (padded to whole panels): weight scale `s_n`.
+    scales: Vec<f32>,
+    /// Per output column: `128 · Σ_k q[n, k]`.
+    offsets: Vec<i32>,
+}
+
+/// 64 bytes, 64-byte aligned: the storage unit of packed int8 panels.
+#[derive(Debug, Clone, Copy)]
+#[repr(C, align(64))]
+struct Block([i8; 64]);
+
+/// Rows of `x` quantized: k-major tiles of [`MR`] rows, four bytes (`p + 128`) per row and group.
+pub struct QuantRows {
+    /// Tile `t` starts at `k4·t·MR`; row `j` of a tile with `mr` rows, group `g`, at `(g·mr + j)·4`.
+    bytes: Vec<u8>,
+    /// Per row: `t_r`.
+    scales: Vec<f32>,
+}
+
+/// Symmetric scale of a row: `max |v| / 127`, 1 for an all-zero row.
+fn row_scale(row: &[f32]) -> f32 {
+    let max = row.iter().fold(0f32, |m, v| m.max(v.abs()));
+    if max > 0.0 && max.is_finite() {
+        max / 127.0
+    } else {
+        1.0
+    }
+}
+
+/// `v / scale` rounded to the nearest integer (ties to even, as the vector conversion does).
+fn quantize(v: f32, inv_scale: f32) -> i8 {
+    (v * inv_scale).round_ties_even().clamp(-127.0, 127.0) as i8
+}
+
+/// Quantizes one row of activations into `out` (`row.len()` bytes, `p + 128`); returns `t_r`.
+fn quantize_row(row: &[f32], out: &mut [u8]) -> f32 {
+    #[cfg(target_arch = "x86_64")]
+    if QuantI8::fast() {
+        // SAFETY: the CPU has AVX-512 (checked above).
+        return unsafe { vnni::quantize_row(row, out) };
+    }
+    let scale = row_scale(row);
+    let inv = 1.0 / scale;
+    for (o, &v) in out.iter_mut().zip(row) {
+        *o = (quantize(v, inv) as i16 + 128) as u8;
+    }
+    scale
+}
+
+impl QuantI8 {
+    /// Whether this CPU has the VNNI kernel (otherwise the portable loop runs).
+    pub fn fast() -> bool {
+        #[cfg(target_arch = "x86_64")]
+        {
+            std::arch::is_x86_feature_detected!("avx512f")
+                && std::arch::is_x86_feature_detected!("avx512vnni")
+        }
+        #[cfg(not(target_arch = "x86_64"))]
+        {
+            false
+        }
+    }
+
+    /// Quantizes and packs `w` (`n × k`, row-major).
+    pub fn new(w: &[f32], n: usize, k: usize) -> Self {
+        assert_eq!(w.len(), n * k, "w has the wrong length");
+        let panels = n.div_ceil(NR);
+        let k4 = k.div_ceil(4) * 4;
+        let groups = k4 / 4;
+        let mut data = vec![Block([0; 64]); panels * groups * 2];
+        let mut scales = vec![0f32; panels * NR];
+        let mut offsets = vec![0i32; panels * NR];
+        for col in 0..n {
+            let row = &w[col * k..(col + 1) * k];
+            let scale = row_scale(row);
+            let inv = 1.0 / scale;
+            let (p, c) = (col / NR, col % NR);
+            let mut sum = 0i32;
+            for (kk, &v) in row.iter().enumerate() {
+                let q = quantize(v, inv);
+                sum += q as i32;
+                let g = kk / 4;
+                // Byte (c, kk) of the panel's group g: lane c of the two 64-byte halves.
+                let block = &mut data[(p * groups + g) * 2 + c / 16];
+                block.0[(c % 16) * 4 + kk % 4] = q;
+            }
+            scales[col] = scale;
+            offsets[col] = 128 * sum;
+        }
+        Self {
+            n,
+            k,
+            k4,
+            data,
+            scales,
+            offsets,
+        }
+    }
+
+    /// `x` (`m × k`, row-major) times the weight, plus `bias`: `m × n`, row-major.
+    pub fn matmul(&self, x: &[f32], m: usize, bias: Option<&[f32]>) -> Vec<f32> {
+        run(self, x, m, bias)
+    }
+
+    /// Bytes held by the packed weight and its per-column data.
+    pub fn bytes(&self) -> usize {
+        self.data.len() * 64 + self.scales.len() * 4 + self.offsets.len() * 4
+    }
+}
+
+impl Kernel for QuantI8 {
+    type Rows = QuantRows;
+    fn n(&self) -> usize {
+        self.n
+    }
+    fn k(&self) -> usize {
+        self.k
+    }
+
+    fn pack_rows(&self, x: &[f32], m: usize) -> QuantRows {
+        let (k, k4) = (self.k, self.k4);
+        let mut bytes = vec![128u8; m * k4];
+        let mut scales = vec![0f32; m];
+        let mut row_bytes = vec![128u8; k4];
+        for (t, tile) in bytes.chunks_mut(k4 * MR).enumerate() {
+            let mr = tile.len() / k4;
+            for j in 0..mr {
+                let r = t * MR + j;
+                scales[r] = quantize_row(&x[r * k..(r + 1) * k], &mut row_bytes[..k]);
+                // Group g's four bytes go to (g·mr + j)·4.
+                for (g, four) in row_bytes.chunks_exact(4).enumerate() {
+                    tile[(g * mr + j) * 4..(g * mr + j) * 4 + 4].copy_from_slice(four);
+                }
+            }
+        }
+        QuantRows { bytes, scales }
+    }
+
+    unsafe fn block(
+        &self,
+        x: &QuantRows,
+        rows: std::ops::Range<usize>,
+        panels: std::ops::Range<usize>,
+        out: OutPtr,
+        bias: Option<&[f32]>,
+    ) {
+        #[cfg(target_arch = "x86_64")]
+        if Self::fast() {
+            return vnni::block(self, x, rows, panels, out, bias);
+        }
+        portable_block(self, x, rows, panels, out, bias);
+    }
+}
+
+/// Where one tile × panel product writes: first output element, row stride, valid columns.
+#[cfg(target_arch = "x86_64")]
+struct Dst {
+    ptr: *mut f32,
+    ldo: usize,
+    cols: usize,
+}
+
+/// The same arithmetic as the VNNI kernel, one element at a time.
+///
+/// # Safety
+/// As [`Kernel::block`].
+unsafe fn portable_block(
+    w: &QuantI8,
+    x: &QuantRows,
+    rows: std::ops::Range<usize>,
+    panels: std::ops::Range<usize>,
+    out: OutPtr,
+    bias: Option<&[f32]>,
+) {
+    let groups = w.k4 / 4;
+    for p in panels {
+        for (i, r) in rows.clone().enumerate() {
+            let (t, j) = (i / MR, i % MR);
+            let mr = MR.min(rows.len() - t * MR);
+            let tile = &x.bytes[w.k4 * (rows.start + t * MR)..];
+            for c in 0..NR.min(w.n - p * NR) {
+                let col = p * NR + c;
+                let mut acc = 0i32;
+                for g in 0..groups {
+                    let block = &w.data[(p * groups + g) * 2 + c / 16].0;
+                    for b in 0..4 {
+                        let wv = block[(c % 16) * 4 + b] as i32;
+                        acc += wv * tile[(g * mr + j) * 4 + b] as i32;
+                    }
+                }
+                let scale = w.scales[col] * x.scales[r];
+                let b = bias.map_or(0.0, |b| b[col]);
+                // SAFETY: (r, col) is inside the output; this task alone writes it.
+                *out.at(r * w.n + col) = (acc - w.offsets[col]) as f32 * scale + b;
+            }
+        }
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+mod vnni {
+    use std::arch::x86_64::*;
+
+    use super::{column_masks, Dst, OutPtr, QuantI8, QuantRows, MR, NR};
+
+    /// [`super::quantize_row`] with AVX-512: max |v|, then 16 values per conversion.
+    #[target_feature(enable = "avx512f")]
+    pub(super) unsafe fn quantize_row(row: &[f32], out: &mut [u8]) -> f32 {
+        let n16 = row.len() / 16 * 16;
+        let mut max = _mm512_setzero_ps();
+        for i in (0..n16).step_by(16) {
+            max = _mm512_max_ps(max, _mm512_abs_ps(_mm512_loadu_ps(row.as_ptr().add(i))));
+        }
+        let mut m = _mm512_reduce_max_ps(max);
+        for &v in &row[n16..] {
+            m = m.max(v.abs());
+        }
+        let scale = if m > 0.0 && m.is_finite() {
+            m / 127.0
+        } else {
+            1.0
+        };
+        let inv = 1.0 / scale;
+        let vinv = _mm512_set1_ps(inv);
+        let (lo, hi) = (_mm512_set1_epi32(-127), _mm512_set1_epi32(127));
+        let shift = _mm512_set1_epi32(128);
+        for i in (0..n16).step_by(16) {
+            let q = _mm512_cvtps_epi32(_mm512_mul_ps(_mm512_loadu_ps(row.as_ptr().add(i)), vinv));
+            let q = _mm512_add_epi32(_mm512_min_epi32(_mm512_max_epi32(q, lo), hi), shift);
+            _mm_storeu_si128(
+                out.as_mut_ptr().add(i) as *mut __m128i,
+                _mm512_cvtepi32_epi8(q),
+            );
+        }
+        for (o, &v) in out[n16..].iter_mut().zip(&row[n16..]) {
+            *o = (super::quantize(v, inv) as i16 + 128) as u8;
+        }
+        scale
+    }
+
+    /// Runs every panel of `panels` against the tiles of `rows`.
+    pub(super) unsafe fn block(
+        w: &QuantI8,
+        x: &QuantRows,
+        rows: std::ops::Range<usize>,
+        panels: std::ops::Range<usize>,
+        out: OutPtr,
+        bias: Option<&[f32]>,
+    ) {
+        let groups = w.k4 / 4;
+        let panel_count = w.n.div_ceil(NR);
+        for p in panels {
+            let panel = w.data.as_ptr().add(p * groups * 2) as *const u8;
+            let cols = NR.min(w.n - p * NR);
+            for t in 0..rows.len().div_ceil(MR) {
+                let r0 = rows.start + t * MR;
+                let mr = MR.min(rows.end - r0);
+                let tile = Tile {
+                    x: x.bytes.as_ptr().add(w.k4 * r0),
+                    x_scales: x.scales.as_ptr().add(r0),
+                    panel,
+                    groups,
+                    scales: w.scales.as_ptr().add(p * NR),
+                    offsets: w.offsets.as_ptr().add(p * NR),
+                    bias: bias.map(|b| b.as_ptr().add(p * NR)),
+                    prefetch: (t == 0 && p + 1 < panel_count).then(|| panel.add(groups * 128)),
+                    dst: Dst {
+                        ptr: out.at(r0 * w.n + p * NR),
+                        ldo: w.n,
+                        cols,
+                    },
+                };
+                match mr {
+                    1 => kernel::<1>(tile),
+                    2 => kernel::<2>(tile),
+                    3 => kernel::<3>(tile),
+                    4 => kernel::<4>(tile),
+                    5 => kernel::<5>(tile),
+                    6 => kernel::<6>(tile),
+                    7 => kernel::<7>(tile),
+                    8 => kernel::<8>(tile),
+                    9 => kernel::<9>(tile),
+                    10 => kernel::<10>(tile),
+                    11 => kernel::<11>(tile),
+                    _ => kernel::<MR>(tile),
+                }
+            }
+        }
+    }
+
+    /// One tile × panel product's operands.
+    struct Tile {
+        /// `groups × R × 4` bytes of the tile.
+        x: *const u8,
+        x_scales: *const f32,
+        /// `groups × 128` bytes, 64-byte aligned.
+        panel: *const u8,
+        groups: usize,
+        /// The panel's `NR` column scales and offsets.
+        scales: *const f32,
+        offsets: *const i32,
+        bias: Option<*const f32>,
+        prefetch: Option<*const u8>,
+        dst: Dst,
+    }
+
+    #[target_feature(enable = "avx512f,avx512vnni")]
+    unsafe fn kernel<const R: usize>(t: Tile) {
+        let mut lo = [_mm512_setzero_si512(); R];
+        let mut hi = [_mm512_setzero_si512(); R];
+        let next = t.prefetch.unwrap_or(t.panel);
+        for g in 0..t.groups {
+            _mm_prefetch::<_MM_HINT_T1>(next.add(g * 128) as *const i8);
+            _mm_prefetch::<_MM_HINT_T1>(next.add(g * 128 + 64) as *const i8);
+            let w0 = _mm512_load_si512(t.panel.add(g * 128) as *const __m512i);
+            let w1 = _mm512_load_si512(t.panel.add(g * 128 + 64) as *const __m512i);
+            let xg = t.x.add(g * R * 4);
+            for r in 0..R {
+                let xv = _mm512_set1_epi32((xg.add(r * 4) as *const i32).read_unaligned());
+                lo[r] = _mm512_dpbusd_epi32(lo[r], xv, w0);
+                hi[r] = _mm512_dpbusd_epi32(hi[r], xv, w1);
+            }
+        }
+        let (m0, m1) = column_masks(t.dst.cols);
+        let s0 = _mm512_maskz_loadu_ps(m0, t.scales);
+        let s1 = _mm512_maskz_loadu_ps(m1, t.scales.add(16));
+        let o0 = _mm512_maskz_loadu_epi32(m0, t.offsets);
+        let o1 = _mm512_maskz_loadu_epi32(m1, t.offsets.add(16));
+        let (b0, b1) = match t.bias {
+            Some(b) => (
+                _mm512_maskz_loadu_ps(m0, b),
+                _mm512_maskz_loadu_ps(m1, b.add(16)),
+            ),
+            None => (_mm512_setzero_ps(), _mm512_setzero_ps()),
+        };
+        for r in 0..R {
+            let xs = _mm512_set1_ps(*t.x_scales.add(r));
+            let v0 = _mm512_cvtepi32_ps(_mm512_sub_epi32(lo[r], o0));
+            let v1 = _mm512_cvtepi32_ps(_mm512_sub_epi32(hi[r], o1));
+            let y0 = _mm512_fmadd_ps(v0, _mm512_mul_ps(s0, xs), b0);
+            let y1 = _mm512_fmadd_ps(v1, _mm512_mul_ps(s1, xs), b1);
+            let d = t.dst.ptr.add(r * t.dst.ldo);
+            _mm512_mask_storeu_ps(d, m0, y0);
+            _mm512_mask_storeu_ps(d.add(16), m1, y1);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn values(len: usize, seed: u32) -> Vec<f32> {
+        (0..len)
+            .map(|i| (((i as u32).wrapping_mul(2654435761) ^ seed) % 2001) as f32 / 1000.0 - 1.0)
+            .collect()
+    }
+
+    /// The exact integer arithmetic of the scheme, written out plainly.
+    fn reference(
+        x: &[f32],
+        w: &[f32],
+        bias: Option<&[f32]>,
+        m: usize,
+        k: usize,
+        n: usize,
+    ) -> Vec<f32> {
+        let mut out = vec![0f32; m * n];
+        for r in 0..m {
+            let xs = row_scale(&x[r * k..(r + 1) * k]);
+            for c in 0..n {
+                let ws = row_scale(&w[c * k..(c + 1) * k]);
+                let acc: i32 = (0..k)
+                    .map(|i| {
+                        quantize(x[r * k + i], 1.0 / xs) as i32
+                            * quantize(w[c * k + i], 1.0 / ws) as i32
+                    })
+                    .sum();
+                out[r * n + c] = acc as f32 * (ws * xs) + bias.map_or(0.0, |b| b[c]);
+            }
+        }
+        out
+    }
+
+    fn check(m: usize, k: usize, n: usize) {
+        let x = values(m * k, 1);
+        let w = values(n * k, 2);
+        let b = values(n, 3);
+        let q = QuantI8::new(&w, n, k);
+        for bias in [None, Some(&b[..])] {
+            let got = q.matmul(&x, m, bias);
+            let want = reference(&x, &w, bias, m, k, n);
+            for (i, (g, e)) in got.iter().zip(&want).enumerate() {
+                assert!(
+                    (g - e).abs() <= 1e-4 * (1.0 + e.abs()),
+                    "{m}x{k}x{n} at {i}: {g} vs {e}"
+                );
+            }
+            // And close to the f32 product: the quantization error stays small.
+            let exact = crate::models::packed::tests::naive(&x, &w, bias, m, k, n);
+            let scale = exact.iter().fold(0f32, |a, v| a.max(v.abs()));
+            for (g, e) in got.iter().zip(&exact) {
+                assert!((g - e).abs() <= 0.03 * scale, "{m}x{k}x{n}: {g} vs f32 {e}");
+            }
+        }
+    }
+
+    #[test]
+    fn matches_the_integer_reference_for_every_tile_and_panel_shape() {
+        for &(m, k, n) in &[
+            (1, 7, 1),
+            (3, 33, 31),
+            (12, 64, 32),
+            (13, 18, 33),
+            (97, 40, 70),
+            (200, 9, 65),
+        ] {
+            check(m, k, n);
+        }
+    }
+
+    #[test]
+    fn portable_loop_matches_the_vnni_kernel() {
+        let (m, k, n) = (14, 37, 45);
+        let x = values(m * k, 4);
+        let w = values(n * k, 5);
+        let q = QuantI8::new(&w, n, k);
+        let rows = q.pack_rows(&x, m);
+        let mut a = vec![0f32; m * n];
+        // SAFETY: `a` holds m × n elements; one call writes all of them.
+        unsafe {
+            portable_block(
+                &q,
+                &rows,
+                0..m,
+                0..n.div_ceil(NR),
+                OutPtr(a.as_mut_ptr()),
+                None,
+            )
+        };
+        let b = q.matmul(&x, m, None);
+        assert_eq!(a, b);
+    }
+
+    #[test]
+    fn zero_rows_and_zero_weights_are_exact() {
+        let q = QuantI8::new(&[0.0; 64], 8, 8);
+        assert_eq!(q.matmul(&[0.0; 16], 2, None), vec![0.0; 16]);
+        assert!(q.matmul(&[], 0, None).is_empty());
+    }
+}
