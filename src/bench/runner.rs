@@ -7,7 +7,7 @@ use std::time::Instant;
 use super::machine::{peak_rss_bytes, reset_peak_rss};
 use super::report::{CaseResult, Stats};
 use super::workload::{generation_config, TokenWorkload, SAMPLE_ARTICLES};
-use crate::engine::{pad_batch, EngineError};
+use crate::engine::{on_compute_pool, pad_batch, EngineError};
 use crate::generate::{generate, GenerationConfig};
 use crate::models::Seq2Seq;
 use crate::service::{ArticleOptions, Service};
@@ -37,6 +37,17 @@ struct Timing {
 /// Runs `inputs` in order, `batch` rows at a time (no reordering: every engine pads the same
 /// batches), and checks that each input got exactly the workload's number of tokens.
 fn run_once(
+    model: &dyn Seq2Seq,
+    inputs: &[Vec<u32>],
+    batch: usize,
+    gen: &GenerationConfig,
+    expect: usize,
+) -> Result<Timing, Error> {
+    on_compute_pool(|| time_chunks(model, inputs, batch, gen, expect))
+}
+
+/// [`run_once`]'s loop, on the compute pool.
+fn time_chunks(
     model: &dyn Seq2Seq,
     inputs: &[Vec<u32>],
     batch: usize,
