@@ -9,7 +9,7 @@ use candle_core::{DType, Device, Module, Result, Tensor};
 use candle_nn::{Embedding, LayerNorm, VarBuilder};
 use serde::Deserialize;
 
-use super::attention::{attend, merge_heads, split_heads};
+use super::attention::multi_head;
 use super::state::{CachedDecoder, DecodeState, LayerState, Session};
 use super::{
     causal_mask, first_id, padding_mask, Activation, Dense, Seq2Seq, SpecialTokens, StepDecoder,
@@ -146,19 +146,18 @@ impl Attention {
         })
     }
 
+    /// Scaled queries `(B, T, D)`.
     fn query(&self, x: &Tensor) -> Result<Tensor> {
-        split_heads(&(self.q.forward(x)? * self.scale)?, self.heads)
+        self.q.forward(x)? * self.scale
     }
 
+    /// Keys and values `(B, T, D)`.
     fn keys_values(&self, x: &Tensor) -> Result<(Tensor, Tensor)> {
-        Ok((
-            split_heads(&self.k.forward(x)?, self.heads)?,
-            split_heads(&self.v.forward(x)?, self.heads)?,
-        ))
+        Ok((self.k.forward(x)?, self.v.forward(x)?))
     }
 
     fn finish(&self, context: &Tensor) -> Result<Tensor> {
-        self.out.forward(&merge_heads(context)?)
+        self.out.forward(context)
     }
 }
 
@@ -209,7 +208,10 @@ impl EncoderLayer {
     fn forward(&self, x: &Tensor, mask: &Tensor) -> Result<Tensor> {
         let q = self.self_attn.query(x)?;
         let (k, v) = self.self_attn.keys_values(x)?;
-        let attn = self.self_attn.finish(&attend(&q, &k, &v, Some(mask))?)?;
+        let heads = self.self_attn.heads;
+        let attn = self
+            .self_attn
+            .finish(&multi_head(&q, &k, &v, heads, Some(mask))?)?;
         let x = self.self_attn_norm.forward(&(x + attn)?)?;
         let ff = self.ffn.forward(&x)?;
         self.final_norm.forward(&(x + ff)?)
@@ -243,15 +245,16 @@ impl DecoderLayer {
     fn forward(&self, x: &Tensor, layer: &mut LayerState, state: &SharedState) -> Result<Tensor> {
         let q = self.self_attn.query(x)?;
         let (k, v) = self.self_attn.keys_values(x)?;
-        let (k, v) = layer.self_kv.append(k, v)?;
-        let attn = attend(&q, &k, &v, state.causal.as_ref())?;
+        let heads = self.self_attn.heads;
+        let attn = layer
+            .self_kv
+            .attend(&q, &k, &v, heads, state.causal.as_ref())?;
         let x = self
             .self_attn_norm
             .forward(&(x + self.self_attn.finish(&attn)?)?)?;
 
         let q = self.cross_attn.query(&x)?;
-        let (ck, cv) = &layer.cross_kv;
-        let cross = attend(&q, ck, cv, Some(&state.cross_mask))?;
+        let cross = layer.cross_kv.attend(&q, Some(&state.cross_mask))?;
         let x = self
             .cross_attn_norm
             .forward(&(x + self.cross_attn.finish(&cross)?)?)?;
@@ -401,7 +404,8 @@ impl Marian {
             .iter()
             .map(|l| l.cross_attn.keys_values(encoder_out))
             .collect::<Result<Vec<_>>>()?;
-        DecodeState::new(kv, attention_mask, self.dtype)
+        let heads = self.cfg.decoder_attention_heads;
+        DecodeState::new(kv, heads, attention_mask, self.dtype)
     }
 
     /// Decodes `tokens` `(B, T)` after the state's cached positions; returns logits `(B, T, V)`.

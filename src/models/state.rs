@@ -3,14 +3,14 @@
 
 use candle_core::{DType, Device, Result, Tensor};
 
-use super::attention::KvCache;
+use super::attention::{CrossKv, KvCache};
 use super::{padding_mask, StepDecoder};
 
 /// One decoder layer's state.
 #[derive(Debug, Clone)]
 pub struct LayerState {
     pub self_kv: KvCache,
-    pub cross_kv: (Tensor, Tensor),
+    pub cross_kv: CrossKv,
 }
 
 /// The decode state of one batch.
@@ -24,35 +24,41 @@ pub struct DecodeState {
 }
 
 impl DecodeState {
-    /// A fresh state from each layer's cross-attention keys/values.
+    /// A fresh state from each layer's cross-attention keys/values, `(B, S, D)` each.
     pub fn new(
         cross_kv: Vec<(Tensor, Tensor)>,
+        heads: usize,
         attention_mask: &Tensor,
         dtype: DType,
     ) -> Result<Self> {
         Ok(Self {
             layers: cross_kv
                 .into_iter()
-                .map(|kv| LayerState {
-                    self_kv: KvCache::default(),
-                    cross_kv: kv,
+                .map(|(k, v)| {
+                    Ok(LayerState {
+                        self_kv: KvCache::default(),
+                        cross_kv: CrossKv::new(k, v, heads)?,
+                    })
                 })
-                .collect(),
+                .collect::<Result<_>>()?,
             cross_mask: padding_mask(attention_mask, dtype)?,
             past: 0,
         })
     }
 
-    /// Keeps the rows `rows` (u32 indices), in that order.
-    pub fn select_rows(&mut self, rows: &Tensor) -> Result<()> {
+    /// Keeps the rows `rows` (indices into the current rows, repeats allowed), in that order.
+    pub fn select_rows(&mut self, rows: &[u32]) -> Result<()> {
+        let identity = rows.len() == self.cross_mask.dim(0)?
+            && rows.iter().enumerate().all(|(i, &r)| r as usize == i);
+        if identity {
+            return Ok(());
+        }
         for l in &mut self.layers {
             l.self_kv.select_rows(rows)?;
-            l.cross_kv = (
-                l.cross_kv.0.index_select(rows, 0)?,
-                l.cross_kv.1.index_select(rows, 0)?,
-            );
+            l.cross_kv.select_rows(rows)?;
         }
-        self.cross_mask = self.cross_mask.index_select(rows, 0)?;
+        let idx = Tensor::from_slice(rows, rows.len(), self.cross_mask.device())?;
+        self.cross_mask = self.cross_mask.index_select(&idx, 0)?;
         Ok(())
     }
 }
@@ -83,8 +89,7 @@ impl<M: CachedDecoder> StepDecoder for Session<'_, M> {
     }
 
     fn select_rows(&mut self, rows: &[u32]) -> Result<()> {
-        let rows = Tensor::from_slice(rows, rows.len(), self.model.decode_device())?;
-        self.state.select_rows(&rows)
+        self.state.select_rows(rows)
     }
 
     fn vocab_size(&self) -> usize {

@@ -9,7 +9,7 @@ use candle_core::{DType, Device, Module, Result, Tensor};
 use candle_nn::{Embedding, VarBuilder};
 use serde::Deserialize;
 
-use super::attention::{attend, merge_heads};
+use super::attention::multi_head;
 use super::state::{CachedDecoder, DecodeState, Session};
 use super::{
     causal_mask, first_id, padding_mask, Activation, Dense, Seq2Seq, SpecialTokens, StepDecoder,
@@ -187,7 +187,6 @@ struct Attention {
     v: Dense,
     o: Dense,
     heads: usize,
-    d_kv: usize,
     /// `(num_buckets, heads)` table, in the first block of each stack only.
     relative_bias: Option<Embedding>,
 }
@@ -214,23 +213,13 @@ impl Attention {
             v: Dense::load(vb.pp("v"), cfg.d_model, inner, false)?,
             o: Dense::load(vb.pp("o"), inner, cfg.d_model, false)?,
             heads: cfg.num_heads,
-            d_kv: cfg.d_kv,
             relative_bias,
         })
     }
 
-    fn heads(&self, x: &Tensor) -> Result<Tensor> {
-        let (b, t, _) = x.dims3()?;
-        x.reshape((b, t, self.heads, self.d_kv))?
-            .transpose(1, 2)?
-            .contiguous()
-    }
-
+    /// Keys and values `(B, T, H·Dkv)`.
     fn keys_values(&self, x: &Tensor) -> Result<(Tensor, Tensor)> {
-        Ok((
-            self.heads(&self.k.forward(x)?)?,
-            self.heads(&self.v.forward(x)?)?,
-        ))
+        Ok((self.k.forward(x)?, self.v.forward(x)?))
     }
 }
 
@@ -423,11 +412,10 @@ impl T5 {
         for block in &self.encoder {
             let h = block.self_norm.forward(&x)?;
             let a = &block.self_attn;
-            let q = a.heads(&a.q.forward(&h)?)?;
+            let q = a.q.forward(&h)?;
             let (k, v) = a.keys_values(&h)?;
-            x = (x + a
-                .o
-                .forward(&merge_heads(&attend(&q, &k, &v, Some(&bias))?)?)?)?;
+            let ctx = multi_head(&q, &k, &v, a.heads, Some(&bias))?;
+            x = (x + a.o.forward(&ctx)?)?;
             x = (&x + block.ff.forward(&block.ff_norm.forward(&x)?)?)?;
         }
         self.encoder_norm.forward(&x)
@@ -445,7 +433,7 @@ impl T5 {
                 )),
             })
             .collect::<Result<Vec<_>>>()?;
-        DecodeState::new(kv, attention_mask, self.dtype)
+        DecodeState::new(kv, self.cfg.num_heads, attention_mask, self.dtype)
     }
 
     /// Decodes `tokens` `(B, T)` after the cached positions; returns logits `(B, T, V)`.
@@ -461,17 +449,15 @@ impl T5 {
         for (block, ls) in self.decoder.iter().zip(state.layers.iter_mut()) {
             let h = block.self_norm.forward(&x)?;
             let a = &block.self_attn;
-            let q = a.heads(&a.q.forward(&h)?)?;
+            let q = a.q.forward(&h)?;
             let (k, v) = a.keys_values(&h)?;
-            let (k, v) = ls.self_kv.append(k, v)?;
-            x = (x + a
-                .o
-                .forward(&merge_heads(&attend(&q, &k, &v, Some(&bias))?)?)?)?;
+            let ctx = ls.self_kv.attend(&q, &k, &v, a.heads, Some(&bias))?;
+            x = (x + a.o.forward(&ctx)?)?;
             if let Some((cross, norm)) = &block.cross {
                 let h = norm.forward(&x)?;
-                let q = cross.heads(&cross.q.forward(&h)?)?;
-                let ctx = attend(&q, &ls.cross_kv.0, &ls.cross_kv.1, Some(&state.cross_mask))?;
-                x = (x + cross.o.forward(&merge_heads(&ctx)?)?)?;
+                let q = cross.q.forward(&h)?;
+                let ctx = ls.cross_kv.attend(&q, Some(&state.cross_mask))?;
+                x = (x + cross.o.forward(&ctx)?)?;
             }
             x = (&x + block.ff.forward(&block.ff_norm.forward(&x)?)?)?;
         }

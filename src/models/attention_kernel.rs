@@ -1,0 +1,351 @@
+//! The CPU f32 attention kernel behind [`super::multi_head`] and the caches: plain slices in, a
+//! plain `Vec` out.
+//!
+//! Keys are stored channel-major (for each batch row, channel `c` of all positions is contiguous),
+//! so one head's scores against all keys are sums of scaled key rows, vectorized across keys with
+//! no horizontal reductions; values are position-major, so the weighted sum of one head's values
+//! streams through them in order. Both are read in place, whatever their batch row order (a row
+//! map lets beams share cross-attention keys/values).
+
+use rayon::prelude::*;
+
+/// Keys or values of `rows` stored rows: channel `c` (head `c / Dh`, lane `c % Dh`) of position
+/// `j` of stored row `r` is at `data[r * row_stride + j * pos_stride + c * chan_stride]`. Batch
+/// row `b` reads stored row `map[b]`, or `b` without a map.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Seq<'a> {
+    data: &'a [f32],
+    rows: usize,
+    /// Positions to attend to.
+    pub(super) len: usize,
+    row_stride: usize,
+    pos_stride: usize,
+    chan_stride: usize,
+    map: Option<&'a [u32]>,
+}
+
+impl<'a> Seq<'a> {
+    /// Keys `(rows, D, cap)`: `len` of `cap` positions filled in every channel.
+    pub(super) fn keys(
+        data: &'a [f32],
+        (rows, len, cap, dim): (usize, usize, usize, usize),
+        map: Option<&'a [u32]>,
+    ) -> Self {
+        Self {
+            data,
+            rows,
+            len,
+            row_stride: dim * cap,
+            pos_stride: 1,
+            chan_stride: cap,
+            map,
+        }
+    }
+
+    /// Values `(rows, cap, D)`: the first `len` of `cap` positions filled.
+    pub(super) fn values(
+        data: &'a [f32],
+        (rows, len, cap, dim): (usize, usize, usize, usize),
+        map: Option<&'a [u32]>,
+    ) -> Self {
+        Self {
+            data,
+            rows,
+            len,
+            row_stride: cap * dim,
+            pos_stride: dim,
+            chan_stride: 1,
+            map,
+        }
+    }
+
+    /// Elements of one row that are read: up to the last channel of the last position.
+    fn extent(&self, dim: usize) -> usize {
+        if self.len == 0 || dim == 0 {
+            0
+        } else {
+            (self.len - 1) * self.pos_stride + (dim - 1) * self.chan_stride + 1
+        }
+    }
+
+    /// Checks that `batch` rows of width `dim` can be read.
+    pub(super) fn check(&self, batch: usize, dim: usize) -> Result<(), String> {
+        let served = self.map.map_or(self.rows, <[u32]>::len);
+        let in_range = self
+            .map
+            .is_none_or(|m| m.iter().all(|&r| (r as usize) < self.rows));
+        let extent = self.extent(dim);
+        let fits = self.rows == 0
+            || (extent <= self.row_stride
+                && (self.rows - 1) * self.row_stride + extent <= self.data.len());
+        if served != batch || !in_range || !fits {
+            return Err(format!(
+                "attention: {batch} query rows against keys/values of {served} rows ({} stored, \
+                 {} positions, width {dim})",
+                self.rows, self.len
+            ));
+        }
+        Ok(())
+    }
+
+    /// The elements of batch row `b`.
+    fn row(&self, b: usize, dim: usize) -> &'a [f32] {
+        let start = self.map.map_or(b, |m| m[b] as usize) * self.row_stride;
+        &self.data[start..start + self.extent(dim)]
+    }
+}
+
+/// An additive bias `(B, H, Tq, Tk)` given by strides (zero where it broadcasts).
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Bias<'a> {
+    pub(super) data: &'a [f32],
+    pub(super) strides: [usize; 4],
+}
+
+impl Bias<'_> {
+    /// Adds row `(b, h, i)` of the bias to `scores`.
+    fn add_to(&self, b: usize, h: usize, i: usize, scores: &mut [f32]) {
+        let [sb, sh, sq, sk] = self.strides;
+        let start = b * sb + h * sh + i * sq;
+        if sk == 1 {
+            let row = &self.data[start..start + scores.len()];
+            scores.iter_mut().zip(row).for_each(|(s, &x)| *s += x);
+        } else {
+            for (j, s) in scores.iter_mut().enumerate() {
+                *s += self.data[start + j * sk];
+            }
+        }
+    }
+}
+
+/// Query rows below this much work (multiply-adds) run on the calling thread.
+const SEQUENTIAL_WORK: usize = 1 << 15;
+/// Work per parallel task, at least.
+const TASK_WORK: usize = 1 << 15;
+
+/// `softmax(q kᵀ + bias) v` for every batch row and head: `q` is `(B, Tq, D)` row-major (scaled
+/// already) with `D = heads · Dh`, keys from `keys` (channel-major), values from `values`
+/// (position-major); returns `(B, Tq, D)`. The caller has checked the views with
+/// [`Seq::check`]. Each score row is a standard softmax: subtract the row maximum, exponentiate,
+/// divide by the sum. Query rows run in parallel when there is enough work.
+pub(super) fn attend_rows(
+    q: &[f32],
+    (tq, dim, heads): (usize, usize, usize),
+    keys: Seq,
+    values: Seq,
+    bias: Option<Bias>,
+) -> Vec<f32> {
+    let mut out = vec![0f32; q.len()];
+    if q.is_empty() {
+        return out;
+    }
+    let job = RowJob {
+        q,
+        tq,
+        dim,
+        heads,
+        keys,
+        values,
+        bias,
+    };
+    let per_row = 2 * dim * keys.len.max(1);
+    if per_row * (q.len() / dim) < SEQUENTIAL_WORK {
+        let mut scores = Vec::new();
+        for (r, out_row) in out.chunks_exact_mut(dim).enumerate() {
+            job.run(r, out_row, &mut scores);
+        }
+    } else {
+        out.par_chunks_mut(dim)
+            .enumerate()
+            .with_min_len(TASK_WORK.div_ceil(per_row))
+            .for_each_init(Vec::new, |scores, (r, out_row)| job.run(r, out_row, scores));
+    }
+    out
+}
+
+/// The inputs of [`attend_rows`], shared by its query rows.
+#[derive(Clone, Copy)]
+struct RowJob<'a> {
+    q: &'a [f32],
+    tq: usize,
+    dim: usize,
+    heads: usize,
+    keys: Seq<'a>,
+    values: Seq<'a>,
+    bias: Option<Bias<'a>>,
+}
+
+impl RowJob<'_> {
+    /// Query row `r` (batch row `r / tq`) into `out_row`, all heads; `scores` is scratch.
+    fn run(&self, r: usize, out_row: &mut [f32], scores: &mut Vec<f32>) {
+        #[cfg(target_arch = "x86_64")]
+        {
+            if std::arch::is_x86_feature_detected!("avx2")
+                && std::arch::is_x86_feature_detected!("fma")
+            {
+                // SAFETY: the CPU supports the features `run_avx2` is compiled for.
+                return unsafe { self.run_avx2(r, out_row, scores) };
+            }
+        }
+        self.run_generic(r, out_row, scores)
+    }
+
+    /// [`Self::run_generic`] compiled for AVX2 (its loops vectorize 8 lanes wide).
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx2,fma")]
+    unsafe fn run_avx2(&self, r: usize, out_row: &mut [f32], scores: &mut Vec<f32>) {
+        self.run_generic(r, out_row, scores)
+    }
+
+    #[inline(always)]
+    fn run_generic(&self, r: usize, out_row: &mut [f32], scores: &mut Vec<f32>) {
+        let (dim, len) = (self.dim, self.keys.len);
+        let dh = dim / self.heads;
+        let (b, i) = (r / self.tq, r % self.tq);
+        let q_row = &self.q[r * dim..(r + 1) * dim];
+        let (kt, v) = (self.keys.row(b, dim), self.values.row(b, dim));
+        scores.clear();
+        scores.resize(self.heads * len, 0.0);
+        if len == 0 {
+            out_row.fill(0.0);
+            return;
+        }
+        let cap = self.keys.chan_stride;
+        for (h, s) in scores.chunks_exact_mut(len).enumerate() {
+            head_scores(&q_row[h * dh..(h + 1) * dh], &kt[h * dh * cap..], cap, s);
+            if let Some(bias) = &self.bias {
+                bias.add_to(b, h, i, s);
+            }
+            softmax_in_place(s);
+        }
+        let stride = self.values.pos_stride;
+        for (h, (p, o)) in scores
+            .chunks_exact(len)
+            .zip(out_row.chunks_exact_mut(dh))
+            .enumerate()
+        {
+            if dh == 64 {
+                let o: &mut [f32; 64] = o.try_into().unwrap();
+                weighted_sum_64(p, &v[h * dh..], stride, o);
+            } else {
+                weighted_sum(p, &v[h * dh..], stride, o);
+            }
+        }
+    }
+}
+
+/// `out[j] = Σ_d q[d] · kt[d · cap + j]`: one head's scores, in blocks of 16 and 8 keys kept in
+/// registers, then one key at a time.
+#[inline(always)]
+fn head_scores(q: &[f32], kt: &[f32], cap: usize, out: &mut [f32]) {
+    let len = out.len();
+    let mut j = 0;
+    while j + 16 <= len {
+        out[j..j + 16].copy_from_slice(&key_block::<16>(q, &kt[j..], cap));
+        j += 16;
+    }
+    if j + 8 <= len {
+        out[j..j + 8].copy_from_slice(&key_block::<8>(q, &kt[j..], cap));
+        j += 8;
+    }
+    for (jj, o) in out.iter_mut().enumerate().skip(j) {
+        *o = q
+            .iter()
+            .enumerate()
+            .fold(0.0, |acc, (d, &a)| acc + a * kt[d * cap + jj]);
+    }
+}
+
+/// Scores of `N` consecutive keys: `Σ_d q[d] · kt[d · cap ..][..N]`.
+#[inline(always)]
+fn key_block<const N: usize>(q: &[f32], kt: &[f32], cap: usize) -> [f32; N] {
+    let mut acc = [0f32; N];
+    for (d, &a) in q.iter().enumerate() {
+        let k: &[f32; N] = kt[d * cap..d * cap + N].try_into().unwrap();
+        for l in 0..N {
+            acc[l] += a * k[l];
+        }
+    }
+    acc
+}
+
+/// `out = Σ_j p[j] · v[j · stride ..][..64]`, accumulated in registers.
+#[inline(always)]
+fn weighted_sum_64(p: &[f32], v: &[f32], stride: usize, out: &mut [f32; 64]) {
+    let mut acc = [0f32; 64];
+    for (j, &pj) in p.iter().enumerate() {
+        let vj: &[f32; 64] = v[j * stride..j * stride + 64].try_into().unwrap();
+        for l in 0..64 {
+            acc[l] += pj * vj[l];
+        }
+    }
+    *out = acc;
+}
+
+/// `out = Σ_j p[j] · v[j · stride ..][..out.len()]`, any head width.
+#[inline(always)]
+fn weighted_sum(p: &[f32], v: &[f32], stride: usize, out: &mut [f32]) {
+    out.fill(0.0);
+    let n = out.len();
+    for (j, &pj) in p.iter().enumerate() {
+        axpy(pj, &v[j * stride..j * stride + n], out);
+    }
+}
+
+/// `y += a · x`.
+#[inline(always)]
+fn axpy(a: f32, x: &[f32], y: &mut [f32]) {
+    y.iter_mut().zip(x).for_each(|(y, &x)| *y += a * x);
+}
+
+/// `x ← exp(x - max) / Σ exp(x - max)`, the standard softmax.
+#[inline(always)]
+pub(super) fn softmax_in_place(x: &mut [f32]) {
+    let max = x
+        .iter()
+        .fold(f32::NEG_INFINITY, |m, &v| if v > m { v } else { m });
+    x.iter_mut().for_each(|v| *v = exp(*v - max));
+    let mut lanes = [0f32; 8];
+    let chunks = x.chunks_exact(8);
+    let tail: f32 = chunks.remainder().iter().sum();
+    for c in chunks {
+        for l in 0..8 {
+            lanes[l] += c[l];
+        }
+    }
+    let sum = lanes.iter().sum::<f32>() + tail;
+    x.iter_mut().for_each(|v| *v /= sum);
+}
+
+/// `eˣ` for `x ≤ 0` (a score minus its row maximum), branch-free so that it vectorizes: within
+/// 2 ulp of `f32::exp`, exactly 1 at 0, and exactly 0 below -87 (masked positions, which sit
+/// near `f32::MIN`); NaN stays NaN.
+#[inline(always)]
+pub(super) fn exp(x: f32) -> f32 {
+    const LOG2E: f32 = std::f32::consts::LOG2_E;
+    // ln 2 split so that n · LN2_HI is exact for |n| < 2¹² (Cody–Waite).
+    const LN2_HI: f32 = 0.693_359_4;
+    const LN2_LO: f32 = -2.121_944_4e-4;
+    // Adding and subtracting 1.5 · 2²³ rounds to the nearest integer.
+    const ROUND: f32 = 12_582_912.0;
+    let xc = x.clamp(-87.0, 0.0);
+    let n = (xc * LOG2E + ROUND) - ROUND;
+    let r = (xc - n * LN2_HI) - n * LN2_LO;
+    // exp(r) on |r| ≤ ln2 / 2, Taylor to degree 7.
+    let p = 1.0 / 5040.0;
+    let p = p * r + 1.0 / 720.0;
+    let p = p * r + 1.0 / 120.0;
+    let p = p * r + 1.0 / 24.0;
+    let p = p * r + 1.0 / 6.0;
+    let p = p * r + 0.5;
+    let p = p * r + 1.0;
+    let p = p * r + 1.0;
+    let scale = f32::from_bits(((n as i32 + 127) << 23) as u32);
+    if x < -87.0 {
+        0.0
+    } else if x.is_nan() {
+        x
+    } else {
+        p * scale
+    }
+}
