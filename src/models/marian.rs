@@ -410,6 +410,11 @@ impl Marian {
 
     /// Decodes `tokens` `(B, T)` after the state's cached positions; returns logits `(B, T, V)`.
     pub fn decode(&self, state: &mut DecodeState, tokens: &Tensor) -> Result<Tensor> {
+        CachedDecoder::decode(self, state, tokens)
+    }
+
+    /// The decoder stack up to the LM head's input `(B, T, D)`.
+    fn decode_hidden(&self, state: &mut DecodeState, tokens: &Tensor) -> Result<Tensor> {
         let t = tokens.dim(1)?;
         let mut x = self.embed(&self.decoder_embed, tokens, state.past)?;
         let shared = SharedState {
@@ -424,13 +429,17 @@ impl Marian {
             x = layer.forward(&x, ls, &shared)?;
         }
         state.past += t;
-        self.lm_head.forward(&x)
+        Ok(x)
     }
 }
 
 impl CachedDecoder for Marian {
-    fn decode(&self, state: &mut DecodeState, tokens: &Tensor) -> Result<Tensor> {
-        Marian::decode(self, state, tokens)
+    fn decode_hidden(&self, state: &mut DecodeState, tokens: &Tensor) -> Result<Tensor> {
+        Marian::decode_hidden(self, state, tokens)
+    }
+
+    fn lm_head(&self) -> &Dense {
+        &self.lm_head
     }
 
     fn target_vocab_size(&self) -> usize {

@@ -180,6 +180,15 @@ impl Dense {
         Ok(())
     }
 
+    /// [`Self::forward`] as a row-major `rows × out` Vec when a CPU kernel computes it (the
+    /// buffer the kernel wrote, no copy); `None` on the tensor path.
+    pub fn forward_vec(&self, x: &Tensor) -> Result<Option<Vec<f32>>> {
+        let dims = x.dims();
+        let in_dim = dims[dims.len() - 1];
+        let rows: usize = dims[..dims.len() - 1].iter().product();
+        self.cpu_kernel(x, rows, in_dim)
+    }
+
     pub fn forward(&self, x: &Tensor) -> Result<Tensor> {
         let dims = x.dims().to_vec();
         let in_dim = dims[dims.len() - 1];

@@ -109,11 +109,12 @@ pub(crate) fn run<K: Kernel>(kernel: &K, x: &[f32], m: usize, bias: Option<&[f32
     if let Some(b) = bias {
         assert_eq!(b.len(), n, "bias has the wrong length");
     }
-    let mut out = vec![0f32; m * n];
     if m == 0 || n == 0 {
-        return out;
+        return vec![0f32; m * n];
     }
     let rows = kernel.pack_rows(x, m);
+    // Not zeroed: the tasks write every element (`m·n` floats a step for the LM head).
+    let mut out: Vec<f32> = Vec::with_capacity(m * n);
     let ptr = OutPtr(out.as_mut_ptr());
     let panels = n.div_ceil(NR);
     let chunks = m.div_ceil(CHUNK_ROWS);
@@ -138,6 +139,9 @@ pub(crate) fn run<K: Kernel>(kernel: &K, x: &[f32], m: usize, bias: Option<&[f32
     } else {
         (0..tasks).into_par_iter().for_each(task);
     }
+    // SAFETY: the tasks covered every (row chunk, panel group) block, and each block's kernel
+    // stores every row of it for every valid column of its panels: all m·n elements are written.
+    unsafe { out.set_len(m * n) };
     out
 }
 

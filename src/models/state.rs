@@ -4,7 +4,7 @@
 use candle_core::{DType, Device, Result, Tensor};
 
 use super::attention::{CrossKv, KvCache};
-use super::{padding_mask, StepDecoder};
+use super::{padding_mask, Dense, StepDecoder};
 
 /// One decoder layer's state.
 #[derive(Debug, Clone)]
@@ -65,8 +65,16 @@ impl DecodeState {
 
 /// An architecture that decodes tokens against a [`DecodeState`].
 pub trait CachedDecoder: Sync {
+    /// Decodes `tokens` `(B, T)` after the cached positions; returns the hidden states `(B, T, D)`
+    /// that the LM head reads (final norm and scaling applied).
+    fn decode_hidden(&self, state: &mut DecodeState, tokens: &Tensor) -> Result<Tensor>;
+    /// The output projection to vocabulary logits.
+    fn lm_head(&self) -> &Dense;
     /// Decodes `tokens` `(B, T)` after the cached positions; returns logits `(B, T, V)`.
-    fn decode(&self, state: &mut DecodeState, tokens: &Tensor) -> Result<Tensor>;
+    fn decode(&self, state: &mut DecodeState, tokens: &Tensor) -> Result<Tensor> {
+        let hidden = self.decode_hidden(state, tokens)?;
+        self.lm_head().forward(&hidden)
+    }
     fn target_vocab_size(&self) -> usize;
     fn decode_device(&self) -> &Device;
 }
@@ -80,8 +88,14 @@ pub struct Session<'a, M: CachedDecoder> {
 impl<M: CachedDecoder> StepDecoder for Session<'_, M> {
     fn step(&mut self, tokens: &[u32]) -> Result<Vec<f32>> {
         let ids = Tensor::from_slice(tokens, (tokens.len(), 1), self.model.decode_device())?;
-        let logits = self.model.decode(&mut self.state, &ids)?;
-        logits
+        let hidden = self.model.decode_hidden(&mut self.state, &ids)?;
+        // On the CPU kernels the logits come back as the Vec the kernel wrote: no 4·B·V-byte copy.
+        if let Some(logits) = self.model.lm_head().forward_vec(&hidden)? {
+            return Ok(logits);
+        }
+        self.model
+            .lm_head()
+            .forward(&hidden)?
             .squeeze(1)?
             .to_dtype(DType::F32)?
             .flatten_all()?

@@ -438,6 +438,11 @@ impl T5 {
 
     /// Decodes `tokens` `(B, T)` after the cached positions; returns logits `(B, T, V)`.
     pub fn decode(&self, state: &mut DecodeState, tokens: &Tensor) -> Result<Tensor> {
+        CachedDecoder::decode(self, state, tokens)
+    }
+
+    /// The decoder stack up to the LM head's input `(B, T, D)`.
+    fn decode_hidden(&self, state: &mut DecodeState, tokens: &Tensor) -> Result<Tensor> {
         let t = tokens.dim(1)?;
         let total = state.past + t;
         let mut bias =
@@ -466,13 +471,17 @@ impl T5 {
         if self.cfg.tie_word_embeddings {
             x = (x * (self.cfg.d_model as f64).powf(-0.5))?;
         }
-        self.lm_head.forward(&x)
+        Ok(x)
     }
 }
 
 impl CachedDecoder for T5 {
-    fn decode(&self, state: &mut DecodeState, tokens: &Tensor) -> Result<Tensor> {
-        T5::decode(self, state, tokens)
+    fn decode_hidden(&self, state: &mut DecodeState, tokens: &Tensor) -> Result<Tensor> {
+        T5::decode_hidden(self, state, tokens)
+    }
+
+    fn lm_head(&self) -> &Dense {
+        &self.lm_head
     }
 
     fn target_vocab_size(&self) -> usize {
