@@ -256,12 +256,49 @@ fn missing_models_explain_what_to_do() {
 }
 
 #[test]
+fn q8_translates_with_eight_bit_weights() {
+    let dir = model_dir("marian-tied");
+    let dir = dir.to_str().unwrap();
+    let text = "Het kabinet heeft nieuwe maatregelen aangekondigd.";
+    let run = |dtype: &str| -> serde_json::Value {
+        let out = copydesk(
+            &[
+                "translate",
+                "--model",
+                dir,
+                "--dtype",
+                dtype,
+                "--json",
+                text,
+            ],
+            "",
+        );
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        serde_json::from_slice(&out.stdout).unwrap()
+    };
+    let (f32_out, q8_out) = (run("f32"), run("q8"));
+    assert_eq!(q8_out["source"], text);
+    let ids = q8_out["token_ids"].as_array().unwrap();
+    assert!(!ids.is_empty(), "{q8_out}");
+    // The scores are log-probabilities of similar sequences, not bit-identical ones.
+    let (a, b) = (
+        f32_out["score"].as_f64().unwrap(),
+        q8_out["score"].as_f64().unwrap(),
+    );
+    assert!(b < 0.0 && (a - b).abs() < 1.0, "f32 {a}, q8 {b}");
+}
+
+#[test]
 fn bad_flags_and_inputs_are_usage_errors() {
     let dir = model_dir("marian-tied");
     let dir = dir.to_str().unwrap();
     assert_usage_error(
         &copydesk(&["translate", "--model", dir, "--dtype", "f8", "x"], ""),
-        &["f8"],
+        &["f8", "q8"],
     );
     assert_usage_error(
         &copydesk(&["translate", "--model", dir, "--device", "tpu", "x"], ""),
