@@ -9,22 +9,10 @@
 
 use rayon::prelude::*;
 
+use super::packed::OutPtr;
+
 /// Weight rows per parallel task.
 const ROWS_PER_TASK: usize = 64;
-
-/// Output pointer shared by tasks that write disjoint columns.
-#[derive(Clone, Copy)]
-struct OutPtr(*mut f32);
-// SAFETY: tasks write disjoint output elements (their own weight rows' columns).
-unsafe impl Send for OutPtr {}
-unsafe impl Sync for OutPtr {}
-
-impl OutPtr {
-    /// Element `i` of the output. Callers write only elements no other task writes.
-    fn at(&self, i: usize) -> *mut f32 {
-        self.0.wrapping_add(i)
-    }
-}
 
 /// `out[r * n + o] = bias[o] + Σ_k x[r * k_dim + k] · w[o * k_dim + k]` for `m` rows of `x`.
 pub fn matmul_xwt(
@@ -323,19 +311,7 @@ mod avx2 {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn naive(x: &[f32], w: &[f32], bias: Option<&[f32]>, m: usize, k: usize, n: usize) -> Vec<f32> {
-        let mut out = vec![0f32; m * n];
-        for r in 0..m {
-            for o in 0..n {
-                let s: f64 = (0..k)
-                    .map(|i| x[r * k + i] as f64 * w[o * k + i] as f64)
-                    .sum();
-                out[r * n + o] = s as f32 + bias.map_or(0.0, |b| b[o]);
-            }
-        }
-        out
-    }
+    use crate::models::packed::tests::naive;
 
     #[test]
     fn sum_exp_is_accurate_including_infinities() {

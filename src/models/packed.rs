@@ -23,10 +23,11 @@ const CHUNK_ROWS: usize = MR * 8;
 /// Least multiply-adds per task worth a rayon task.
 const MIN_TASK_MACS: usize = 1 << 18;
 
-/// Output pointer shared by tasks that write disjoint elements.
+/// Output pointer shared by parallel tasks that write disjoint elements.
 #[derive(Clone, Copy)]
 pub(crate) struct OutPtr(pub(crate) *mut f32);
-// SAFETY: every task writes its own (rows, panel) block of the output and nothing else.
+// SAFETY: every user's tasks write disjoint output elements (here: each task its own (rows,
+// panel) block; in `kernels`: each task its own weight rows' columns).
 unsafe impl Send for OutPtr {}
 unsafe impl Sync for OutPtr {}
 
@@ -51,6 +52,28 @@ pub(crate) fn column_masks(cols: usize) -> (u16, u16) {
     };
     (lo, hi)
 }
+
+/// Calls `$kernel::<R>($args)` with `R = $rows` (1..=[`MR`]): the microkernels are generic over
+/// a tile's row count so that their accumulators stay in registers.
+macro_rules! with_tile_rows {
+    ($rows:expr, $kernel:ident, $args:expr) => {
+        match $rows {
+            1 => $kernel::<1>($args),
+            2 => $kernel::<2>($args),
+            3 => $kernel::<3>($args),
+            4 => $kernel::<4>($args),
+            5 => $kernel::<5>($args),
+            6 => $kernel::<6>($args),
+            7 => $kernel::<7>($args),
+            8 => $kernel::<8>($args),
+            9 => $kernel::<9>($args),
+            10 => $kernel::<10>($args),
+            11 => $kernel::<11>($args),
+            _ => $kernel::<{ $crate::models::packed::MR }>($args),
+        }
+    };
+}
+pub(crate) use with_tile_rows;
 
 /// A packed weight and its microkernel; [`run`] drives it over rows and panels.
 pub(crate) trait Kernel: Sync {
@@ -276,20 +299,7 @@ mod avx512 {
                     bias: b,
                     prefetch,
                 };
-                match mr {
-                    1 => kernel::<1>(args),
-                    2 => kernel::<2>(args),
-                    3 => kernel::<3>(args),
-                    4 => kernel::<4>(args),
-                    5 => kernel::<5>(args),
-                    6 => kernel::<6>(args),
-                    7 => kernel::<7>(args),
-                    8 => kernel::<8>(args),
-                    9 => kernel::<9>(args),
-                    10 => kernel::<10>(args),
-                    11 => kernel::<11>(args),
-                    _ => kernel::<MR>(args),
-                }
+                with_tile_rows!(mr, kernel, args)
             }
         }
     }
@@ -369,7 +379,8 @@ pub(crate) mod tests {
         out
     }
 
-    fn values(len: usize, seed: u32) -> Vec<f32> {
+    /// Deterministic test values in [-1, 1].
+    pub(crate) fn values(len: usize, seed: u32) -> Vec<f32> {
         (0..len)
             .map(|i| (((i as u32).wrapping_mul(2654435761) ^ seed) % 2001) as f32 / 1000.0 - 1.0)
             .collect()

@@ -227,6 +227,7 @@ mod vnni {
     use std::arch::x86_64::*;
 
     use super::{column_masks, Dst, OutPtr, QuantI8, QuantRows, MR, NR};
+    use crate::models::packed::with_tile_rows;
 
     /// [`super::quantize_row`] with AVX-512: max |v|, then 16 values per conversion.
     #[target_feature(enable = "avx512f")]
@@ -295,20 +296,7 @@ mod vnni {
                         cols,
                     },
                 };
-                match mr {
-                    1 => kernel::<1>(tile),
-                    2 => kernel::<2>(tile),
-                    3 => kernel::<3>(tile),
-                    4 => kernel::<4>(tile),
-                    5 => kernel::<5>(tile),
-                    6 => kernel::<6>(tile),
-                    7 => kernel::<7>(tile),
-                    8 => kernel::<8>(tile),
-                    9 => kernel::<9>(tile),
-                    10 => kernel::<10>(tile),
-                    11 => kernel::<11>(tile),
-                    _ => kernel::<MR>(tile),
-                }
+                with_tile_rows!(mr, kernel, tile)
             }
         }
     }
@@ -374,12 +362,7 @@ mod vnni {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn values(len: usize, seed: u32) -> Vec<f32> {
-        (0..len)
-            .map(|i| (((i as u32).wrapping_mul(2654435761) ^ seed) % 2001) as f32 / 1000.0 - 1.0)
-            .collect()
-    }
+    use crate::models::packed::tests::{naive, values};
 
     /// The exact integer arithmetic of the scheme, written out plainly.
     fn reference(
@@ -422,7 +405,7 @@ mod tests {
                 );
             }
             // And close to the f32 product: the quantization error stays small.
-            let exact = crate::models::packed::tests::naive(&x, &w, bias, m, k, n);
+            let exact = naive(&x, &w, bias, m, k, n);
             let scale = exact.iter().fold(0f32, |a, v| a.max(v.abs()));
             for (g, e) in got.iter().zip(&exact) {
                 assert!((g - e).abs() <= 0.03 * scale, "{m}x{k}x{n}: {g} vs f32 {e}");
