@@ -17,7 +17,7 @@ pub mod weights;
 
 use std::sync::Arc;
 
-use candle_core::{DType, Device, Result, Tensor};
+use candle_core::{DType, Device, Result, Tensor, D};
 
 use packed::PackedF32;
 use quant::QuantI8;
@@ -183,39 +183,17 @@ impl Dense {
     /// [`Self::forward`] as a row-major `rows × out` Vec when a CPU kernel computes it (the
     /// buffer the kernel wrote, no copy); `None` on the tensor path.
     pub fn forward_vec(&self, x: &Tensor) -> Result<Option<Vec<f32>>> {
-        let dims = x.dims();
-        let in_dim = dims[dims.len() - 1];
-        let rows: usize = dims[..dims.len() - 1].iter().product();
-        self.cpu_kernel(x, rows, in_dim)
-    }
-
-    pub fn forward(&self, x: &Tensor) -> Result<Tensor> {
-        let dims = x.dims().to_vec();
-        let in_dim = dims[dims.len() - 1];
-        let rows: usize = dims[..dims.len() - 1].iter().product();
-        let mut out_dims = dims;
-        let last = out_dims.len() - 1;
-        out_dims[last] = self.out_dim;
-        if let Some(y) = self.cpu_kernel(x, rows, in_dim)? {
-            return Tensor::from_vec(y, out_dims, x.device());
-        }
-        let DenseWeight::Tensor(weight) = &self.weight else {
-            candle_core::bail!("packed and 8-bit dense weights need f32 inputs on the CPU");
-        };
-        let y = x.reshape((rows, in_dim))?.matmul(&weight.t()?)?;
-        let y = match &self.bias {
-            Some(b) => y.broadcast_add(b)?,
-            None => y,
-        };
-        y.reshape(out_dims)
-    }
-
-    /// The CPU f32 paths: the packed kernel for any rows, or the few-rows kernel on the weight's
-    /// stored layout (decode steps on CPUs without AVX-512). Weight and bias are read in place.
-    fn cpu_kernel(&self, x: &Tensor, rows: usize, k: usize) -> Result<Option<Vec<f32>>> {
         if !x.device().is_cpu() || x.dtype() != DType::F32 {
             return Ok(None);
         }
+        // Input, weight and bias are all read in place from their storage.
+        let x = x.contiguous()?;
+        let (x_storage, x_layout) = x.storage_and_layout();
+        let Some(xs) = cpu_f32(&x_storage, x_layout) else {
+            return Ok(None);
+        };
+        let k = x.dim(D::Minus1)?;
+        let rows = xs.len() / k.max(1);
         let bias = self.bias.as_ref().map(|b| b.storage_and_layout());
         let b = match &bias {
             Some((storage, layout)) => match cpu_f32(storage, layout) {
@@ -224,25 +202,39 @@ impl Dense {
             },
             None => None,
         };
-        match &self.weight {
-            DenseWeight::Packed(p) => {
-                let x = x.flatten_all()?.to_vec1::<f32>()?;
-                Ok(Some(p.matmul(&x, rows, b)))
-            }
-            DenseWeight::Q8(q) => {
-                let x = x.flatten_all()?.to_vec1::<f32>()?;
-                Ok(Some(q.matmul(&x, rows, b)))
-            }
+        Ok(match &self.weight {
+            DenseWeight::Packed(p) => Some(p.matmul(xs, rows, b)),
+            DenseWeight::Q8(q) => Some(q.matmul(xs, rows, b)),
+            // The few-rows kernel on the weight's stored layout: decode steps on CPUs without
+            // AVX-512.
             DenseWeight::Tensor(w) if rows <= FEW_ROWS && w.dtype() == DType::F32 => {
                 let weight = w.storage_and_layout();
-                let Some(w) = cpu_f32(&weight.0, weight.1) else {
-                    return Ok(None);
-                };
-                let x = x.flatten_all()?.to_vec1::<f32>()?;
-                Ok(Some(kernels::matmul_xwt(&x, w, b, rows, k, self.out_dim)))
+                cpu_f32(&weight.0, weight.1)
+                    .map(|w| kernels::matmul_xwt(xs, w, b, rows, k, self.out_dim))
             }
-            DenseWeight::Tensor(_) => Ok(None),
+            DenseWeight::Tensor(_) => None,
+        })
+    }
+
+    pub fn forward(&self, x: &Tensor) -> Result<Tensor> {
+        let mut out_dims = x.dims().to_vec();
+        let in_dim = x.dim(D::Minus1)?;
+        if let Some(last) = out_dims.last_mut() {
+            *last = self.out_dim;
         }
+        if let Some(y) = self.forward_vec(x)? {
+            return Tensor::from_vec(y, out_dims, x.device());
+        }
+        let DenseWeight::Tensor(weight) = &self.weight else {
+            candle_core::bail!("packed and 8-bit dense weights need f32 inputs on the CPU");
+        };
+        let rows = x.elem_count() / in_dim.max(1);
+        let y = x.reshape((rows, in_dim))?.matmul(&weight.t()?)?;
+        let y = match &self.bias {
+            Some(b) => y.broadcast_add(b)?,
+            None => y,
+        };
+        y.reshape(out_dims)
     }
 }
 
