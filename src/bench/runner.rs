@@ -214,13 +214,7 @@ pub fn article_case(
     plan: &Plan,
     batch: usize,
 ) -> Result<CaseResult, Error> {
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .map_err(|e| Error::Io {
-            context: "cannot start the runtime".into(),
-            source: e,
-        })?;
+    let rt = crate::service::local_runtime()?;
     let once = || -> Result<(f64, u64), Error> {
         let before = generated_so_far(service);
         let t0 = Instant::now();

@@ -4,8 +4,9 @@ use std::path::PathBuf;
 
 use clap::{Args, ValueEnum};
 
-use super::{json_line, print_lines, read_input, with_service, DecodeArgs, DeviceArgs};
-use crate::registry::{DEFAULT_SUMMARIZER, DEFAULT_TRANSLATOR};
+use super::{
+    json_line, print_lines, read_input, with_service, ArticleModelArgs, DecodeArgs, DeviceArgs,
+};
 use crate::service::{ArticleOptions, ServiceConfig};
 use crate::Error;
 
@@ -27,22 +28,8 @@ pub enum Format {
 pub struct ArticleArgs {
     /// Article file; `-` or nothing reads standard input.
     pub file: Option<PathBuf>,
-    /// Translation model.
-    #[arg(long, env = "COPYDESK_TRANSLATOR", default_value = DEFAULT_TRANSLATOR)]
-    pub translator: String,
-    /// Summarization model.
-    #[arg(long, env = "COPYDESK_SUMMARIZER", default_value = DEFAULT_SUMMARIZER)]
-    pub summarizer: String,
-    /// Prompt template for the summary.
-    #[arg(long, env = "COPYDESK_PROMPT")]
-    pub prompt: Option<String>,
-    /// Translate only.
-    #[arg(long)]
-    pub no_summary: bool,
-    /// Summarize the Dutch source (`nl`; the summary is then translated) or the English
-    /// translation (`en`). Default: what the summarizer reads (nl for t5-dutch-cnn, else en).
-    #[arg(long, env = "COPYDESK_SUMMARIZE_FROM", value_parser = ["nl", "en"])]
-    pub summarize_from: Option<String>,
+    #[command(flatten)]
+    pub models: ArticleModelArgs,
     /// JSON: the segment structure with source and translation per sentence, the summary,
     /// the models and timings.
     #[arg(long, conflicts_with = "format")]
@@ -58,18 +45,18 @@ pub struct ArticleArgs {
 
 pub fn run(args: ArticleArgs) -> Result<(), Error> {
     let text = read_input(args.file.as_deref())?;
-    let summarize = !args.no_summary;
+    let summarize = !args.models.no_summary;
     let cfg = ServiceConfig {
-        translator: Some(args.translator.clone()),
-        summarizer: summarize.then(|| args.summarizer.clone()),
+        translator: Some(args.models.translator.clone()),
+        summarizer: summarize.then(|| args.models.summarizer.clone()),
         load: args.device.load_options()?,
         policy: args.decode.policy(),
     };
     let opts = ArticleOptions {
         summarize,
-        prompt: args.prompt.clone(),
+        prompt: args.models.prompt.clone(),
         decode: args.decode.options(),
-        summarize_from: args.summarize_from.clone(),
+        summarize_from: args.models.summarize_from.clone(),
     };
     let out = with_service(cfg, async |s| s.article(&text, &opts).await)?;
     let rendered = if args.json {

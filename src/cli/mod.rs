@@ -16,7 +16,7 @@ use std::time::Duration;
 
 use crate::batch::BatchPolicy;
 use crate::engine::{parse_device, parse_precision};
-use crate::registry::HubOptions;
+use crate::registry::{HubOptions, DEFAULT_SUMMARIZER, DEFAULT_TRANSLATOR};
 use crate::service::{DecodeOptions, LoadOptions, Service, ServiceConfig};
 use crate::Error;
 
@@ -101,6 +101,28 @@ impl DeviceArgs {
     }
 }
 
+/// The models and summary choices of an article run (`article`; `batch`, whose translate task
+/// uses only the translator and summarize task only the summarizer).
+#[derive(Debug, Clone, Args)]
+pub struct ArticleModelArgs {
+    /// Translation model.
+    #[arg(long, env = "COPYDESK_TRANSLATOR", default_value = DEFAULT_TRANSLATOR)]
+    pub translator: String,
+    /// Summarization model.
+    #[arg(long, env = "COPYDESK_SUMMARIZER", default_value = DEFAULT_SUMMARIZER)]
+    pub summarizer: String,
+    /// Prompt template for summaries.
+    #[arg(long, env = "COPYDESK_PROMPT")]
+    pub prompt: Option<String>,
+    /// Articles: translate only, no summary.
+    #[arg(long)]
+    pub no_summary: bool,
+    /// Articles: summarize the Dutch source (`nl`; the summary is then translated) or the English
+    /// translation (`en`). Default: what the summarizer reads (nl for t5-dutch-cnn, else en).
+    #[arg(long, env = "COPYDESK_SUMMARIZE_FROM", value_parser = ["nl", "en"])]
+    pub summarize_from: Option<String>,
+}
+
 /// Decoding overrides; unset values come from the model's generation config.
 #[derive(Debug, Clone, Args)]
 pub struct DecodeArgs {
@@ -172,13 +194,7 @@ pub(crate) fn with_service<T>(
     cfg: ServiceConfig,
     work: impl AsyncFnOnce(&Service) -> Result<T, Error>,
 ) -> Result<T, Error> {
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .map_err(|e| Error::Io {
-            context: "cannot start the runtime".into(),
-            source: e,
-        })?;
+    let rt = crate::service::local_runtime()?;
     let service = Service::start(&cfg)?;
     rt.block_on(work(&service))
 }

@@ -163,6 +163,18 @@ impl Worker {
     }
 }
 
+/// A small single-threaded async runtime for driving a [`Service`] from synchronous code (the
+/// CLI, the bench): model compute runs on the model threads, not on it.
+pub fn local_runtime() -> Result<tokio::runtime::Runtime, Error> {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| Error::Io {
+            context: "cannot start the runtime".into(),
+            source: e,
+        })
+}
+
 /// The models of this process and the operations on them.
 #[derive(Clone)]
 pub struct Service {

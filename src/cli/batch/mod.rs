@@ -8,10 +8,9 @@ use std::path::{Path, PathBuf};
 
 use clap::{Args, ValueEnum};
 
-use super::{with_service, DecodeArgs, DeviceArgs};
+use super::{with_service, ArticleModelArgs, DecodeArgs, DeviceArgs};
 use crate::batchjob::inputs::count_records;
 use crate::batchjob::{plan_inputs, InputFile, OpenMode, OutputLog, ReadOptions, RecordReader};
-use crate::registry::{DEFAULT_SUMMARIZER, DEFAULT_TRANSLATOR};
 use crate::service::{ArticleOptions, Service, ServiceConfig};
 use crate::Error;
 
@@ -119,22 +118,8 @@ pub struct BatchArgs {
     #[arg(long, env = "COPYDESK_BATCH_JOBS", default_value_t = 32,
           value_parser = clap::value_parser!(u32).range(1..=4096))]
     pub jobs: u32,
-    /// Translation model (translate, article).
-    #[arg(long, env = "COPYDESK_TRANSLATOR", default_value = DEFAULT_TRANSLATOR)]
-    pub translator: String,
-    /// Summarization model (summarize, article).
-    #[arg(long, env = "COPYDESK_SUMMARIZER", default_value = DEFAULT_SUMMARIZER)]
-    pub summarizer: String,
-    /// Prompt template for summaries.
-    #[arg(long, env = "COPYDESK_PROMPT")]
-    pub prompt: Option<String>,
-    /// article: translate only.
-    #[arg(long)]
-    pub no_summary: bool,
-    /// article: summarize the Dutch source (`nl`; the summary is then translated) or the English
-    /// translation (`en`). Default: what the summarizer reads.
-    #[arg(long, env = "COPYDESK_SUMMARIZE_FROM", value_parser = ["nl", "en"])]
-    pub summarize_from: Option<String>,
+    #[command(flatten)]
+    pub models: ArticleModelArgs,
     #[command(flatten)]
     pub device: DeviceArgs,
     #[command(flatten)]
@@ -165,11 +150,11 @@ impl Plan {
         let summarize = match args.task {
             Task::Translate => false,
             Task::Summarize => true,
-            Task::Article => !args.no_summary,
+            Task::Article => !args.models.no_summary,
         };
         let service = ServiceConfig {
-            translator: (args.task != Task::Summarize).then(|| args.translator.clone()),
-            summarizer: summarize.then(|| args.summarizer.clone()),
+            translator: (args.task != Task::Summarize).then(|| args.models.translator.clone()),
+            summarizer: summarize.then(|| args.models.summarizer.clone()),
             load: args.device.load_options()?,
             policy: args.decode.policy(),
         };
@@ -188,9 +173,9 @@ impl Plan {
                     task: args.task,
                     options: ArticleOptions {
                         summarize,
-                        prompt: args.prompt,
+                        prompt: args.models.prompt,
                         decode: args.decode.options(),
-                        summarize_from: args.summarize_from,
+                        summarize_from: args.models.summarize_from,
                     },
                 },
                 jobs: args.jobs as usize,
