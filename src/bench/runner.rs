@@ -35,7 +35,8 @@ struct Timing {
 }
 
 /// Runs `inputs` in order, `batch` rows at a time (no reordering: every engine pads the same
-/// batches), and checks that each input got exactly the workload's number of tokens.
+/// batches), on the compute pool as the engine does, and checks that each input got exactly the
+/// workload's number of tokens.
 fn run_once(
     model: &dyn Seq2Seq,
     inputs: &[Vec<u32>],
@@ -43,46 +44,37 @@ fn run_once(
     gen: &GenerationConfig,
     expect: usize,
 ) -> Result<Timing, Error> {
-    on_compute_pool(|| time_chunks(model, inputs, batch, gen, expect))
-}
-
-/// [`run_once`]'s loop, on the compute pool.
-fn time_chunks(
-    model: &dyn Seq2Seq,
-    inputs: &[Vec<u32>],
-    batch: usize,
-    gen: &GenerationConfig,
-    expect: usize,
-) -> Result<Timing, Error> {
-    let special = model.special_tokens();
-    let mut t = Timing::default();
-    for chunk in inputs.chunks(batch.max(1)) {
-        let rows: Vec<&[u32]> = chunk.iter().map(Vec::as_slice).collect();
-        let t0 = Instant::now();
-        let (ids, mask) =
-            pad_batch(&rows, special.pad, model.device()).map_err(EngineError::from)?;
-        let encoded = model.encode(&ids, &mask).map_err(EngineError::from)?;
-        model.device().synchronize().map_err(EngineError::from)?;
-        let t1 = Instant::now();
-        let mut session = model.start(&encoded, &mask).map_err(EngineError::from)?;
-        let hyps =
-            generate(session.as_mut(), rows.len(), gen, &special).map_err(EngineError::from)?;
-        let t2 = Instant::now();
-        if let Some(h) = hyps.iter().find(|h| h.tokens.len() != expect) {
-            return Err(Error::invalid(
-                "workload_mismatch",
-                format!(
-                    "an input produced {} tokens instead of exactly {expect}; the workload's decoding settings were not honoured",
-                    h.tokens.len()
-                ),
-            ));
+    on_compute_pool(|| {
+        let special = model.special_tokens();
+        let mut t = Timing::default();
+        for chunk in inputs.chunks(batch.max(1)) {
+            let rows: Vec<&[u32]> = chunk.iter().map(Vec::as_slice).collect();
+            let t0 = Instant::now();
+            let (ids, mask) =
+                pad_batch(&rows, special.pad, model.device()).map_err(EngineError::from)?;
+            let encoded = model.encode(&ids, &mask).map_err(EngineError::from)?;
+            model.device().synchronize().map_err(EngineError::from)?;
+            let t1 = Instant::now();
+            let mut session = model.start(&encoded, &mask).map_err(EngineError::from)?;
+            let hyps =
+                generate(session.as_mut(), rows.len(), gen, &special).map_err(EngineError::from)?;
+            let t2 = Instant::now();
+            if let Some(h) = hyps.iter().find(|h| h.tokens.len() != expect) {
+                return Err(Error::invalid(
+                    "workload_mismatch",
+                    format!(
+                        "an input produced {} tokens instead of exactly {expect}; the workload's decoding settings were not honoured",
+                        h.tokens.len()
+                    ),
+                ));
+            }
+            t.encode += (t1 - t0).as_secs_f64();
+            t.decode += (t2 - t1).as_secs_f64();
+            t.total += (t2 - t0).as_secs_f64();
+            t.generated += hyps.iter().map(|h| h.tokens.len()).sum::<usize>();
         }
-        t.encode += (t1 - t0).as_secs_f64();
-        t.decode += (t2 - t1).as_secs_f64();
-        t.total += (t2 - t0).as_secs_f64();
-        t.generated += hyps.iter().map(|h| h.tokens.len()).sum::<usize>();
-    }
-    Ok(t)
+        Ok(t)
+    })
 }
 
 /// Batch sizes to run for `n` inputs: each capped at `n`, duplicates dropped.
