@@ -152,16 +152,6 @@ impl Dense {
         Self::new(weight, bias)
     }
 
-    /// Whether the weight is packed for the AVX-512 kernel.
-    pub fn is_packed(&self) -> bool {
-        matches!(self.weight, DenseWeight::Packed(_))
-    }
-
-    /// Whether the weight is 8-bit.
-    pub fn is_quantized(&self) -> bool {
-        matches!(self.weight, DenseWeight::Q8(_))
-    }
-
     /// Converts the weight to 8 bits per value with a scale per output row ([`QuantI8`]);
     /// activations stay f32 between layers. CPU and f32 only.
     pub fn quantize(&mut self) -> Result<()> {

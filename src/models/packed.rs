@@ -230,11 +230,6 @@ impl PackedF32 {
         }
         w
     }
-
-    /// Bytes held by the packed weight.
-    pub fn bytes(&self) -> usize {
-        self.data.len() * std::mem::size_of::<Lanes>()
-    }
 }
 
 impl Kernel for PackedF32 {

@@ -126,11 +126,6 @@ impl QuantI8 {
     pub fn matmul(&self, x: &[f32], m: usize, bias: Option<&[f32]>) -> Vec<f32> {
         run(self, x, m, bias)
     }
-
-    /// Bytes held by the packed weight and its per-column data.
-    pub fn bytes(&self) -> usize {
-        self.data.len() * 64 + self.scales.len() * 4 + self.offsets.len() * 4
-    }
 }
 
 impl Kernel for QuantI8 {
