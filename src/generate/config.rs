@@ -1,6 +1,6 @@
 //! Generation settings with transformers' names, defaults and precedence.
 
-use serde::{Deserialize, Deserializer};
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 /// transformers' `early_stopping`: `true`, `false` or `"never"`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -26,6 +26,16 @@ impl<'de> Deserialize<'de> for EarlyStopping {
             Raw::Str(s) => Err(serde::de::Error::custom(format!(
                 "early_stopping must be true, false or \"never\", not {s:?}"
             ))),
+        }
+    }
+}
+
+impl Serialize for EarlyStopping {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match self {
+            EarlyStopping::Heuristic => s.serialize_bool(false),
+            EarlyStopping::Always => s.serialize_bool(true),
+            EarlyStopping::Never => s.serialize_str("never"),
         }
     }
 }
@@ -71,25 +81,87 @@ impl Default for GenerationConfig {
     }
 }
 
-/// The generation keys of `generation_config.json` / `config.json`, all optional.
-#[derive(Debug, Clone, Default, Deserialize)]
+/// The generation keys of `generation_config.json` / `config.json` / a manifest's
+/// `[generation]` table, all optional: the one reader of generation settings. Values have
+/// transformers' types and meanings (a list `eos_token_id` keeps every id, `early_stopping` may be
+/// `"never"`, `forced_eos_token_id: null` unsets a default); other keys of those files are not
+/// generation settings and are ignored, and a key of the wrong type is an error.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize, Serialize)]
 pub struct GenerationOverrides {
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub num_beams: Option<usize>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub max_length: Option<usize>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub max_new_tokens: Option<usize>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub min_length: Option<usize>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub min_new_tokens: Option<usize>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub length_penalty: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub early_stopping: Option<EarlyStopping>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub no_repeat_ngram_size: Option<usize>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub repetition_penalty: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub bad_words_ids: Option<Vec<Vec<u32>>>,
     /// `Some(None)`: explicitly unset (`null`), which overrides a model default.
-    #[serde(default, deserialize_with = "nullable_id")]
+    #[serde(
+        default,
+        deserialize_with = "nullable_id",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub forced_eos_token_id: Option<Option<u32>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub renormalize_logits: Option<bool>,
-    #[serde(default, deserialize_with = "ids")]
+    #[serde(
+        default,
+        deserialize_with = "ids",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub eos_token_id: Option<Vec<u32>>,
+}
+
+impl GenerationOverrides {
+    /// Every key this reader knows (a manifest's `[generation]` table may hold only these).
+    pub const KEYS: &'static [&'static str] = &[
+        "num_beams",
+        "max_length",
+        "max_new_tokens",
+        "min_length",
+        "min_new_tokens",
+        "length_penalty",
+        "early_stopping",
+        "no_repeat_ngram_size",
+        "repetition_penalty",
+        "bad_words_ids",
+        "forced_eos_token_id",
+        "renormalize_logits",
+        "eos_token_id",
+    ];
+
+    /// Key by key: `self` where set, else `fallback`.
+    pub fn or(self, fallback: &GenerationOverrides) -> GenerationOverrides {
+        let f = fallback.clone();
+        GenerationOverrides {
+            num_beams: self.num_beams.or(f.num_beams),
+            max_length: self.max_length.or(f.max_length),
+            max_new_tokens: self.max_new_tokens.or(f.max_new_tokens),
+            min_length: self.min_length.or(f.min_length),
+            min_new_tokens: self.min_new_tokens.or(f.min_new_tokens),
+            length_penalty: self.length_penalty.or(f.length_penalty),
+            early_stopping: self.early_stopping.or(f.early_stopping),
+            no_repeat_ngram_size: self.no_repeat_ngram_size.or(f.no_repeat_ngram_size),
+            repetition_penalty: self.repetition_penalty.or(f.repetition_penalty),
+            bad_words_ids: self.bad_words_ids.or(f.bad_words_ids),
+            forced_eos_token_id: self.forced_eos_token_id.or(f.forced_eos_token_id),
+            renormalize_logits: self.renormalize_logits.or(f.renormalize_logits),
+            eos_token_id: self.eos_token_id.or(f.eos_token_id),
+        }
+    }
 }
 
 fn nullable_id<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Option<u32>>, D::Error> {
@@ -199,5 +271,48 @@ mod tests {
         assert_eq!(o.early_stopping, Some(EarlyStopping::Never));
         let o: GenerationOverrides = serde_json::from_str(r#"{"early_stopping": true}"#).unwrap();
         assert_eq!(o.early_stopping, Some(EarlyStopping::Always));
+    }
+
+    #[test]
+    fn hub_generation_values_with_transformers_meaning() {
+        // The keys a real generation_config.json / config.json mixes with model keys.
+        let gen: GenerationOverrides = serde_json::from_str(
+            r#"{"early_stopping": "never", "eos_token_id": [0, 5], "forced_eos_token_id": null,
+                "max_length": 512, "transformers_version": "4.57.1"}"#,
+        )
+        .unwrap();
+        let config: GenerationOverrides = serde_json::from_str(
+            r#"{"d_model": 16, "architectures": ["MarianMTModel"], "forced_eos_token_id": 0,
+                "num_beams": 4, "eos_token_id": 0, "early_stopping": true}"#,
+        )
+        .unwrap();
+        let mut c = GenerationConfig::default();
+        c.apply(&gen.or(&config));
+        assert_eq!(c.early_stopping, EarlyStopping::Never);
+        assert_eq!(c.eos_token_ids, vec![0, 5], "every eos id is kept");
+        assert_eq!(
+            c.forced_eos_token_id, None,
+            "null in generation_config wins"
+        );
+        assert_eq!((c.num_beams, c.max_length), (4, 512));
+        let wrong = serde_json::from_str::<GenerationOverrides>(r#"{"num_beams": "four"}"#);
+        assert!(wrong.unwrap_err().to_string().contains("invalid type"));
+    }
+
+    #[test]
+    fn every_committed_hub_config_reads() {
+        let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/hub-configs");
+        let mut read = 0;
+        for model in std::fs::read_dir(dir).unwrap().flatten() {
+            for name in ["config.json", "generation_config.json"] {
+                let path = model.path().join(name);
+                if let Ok(text) = std::fs::read_to_string(&path) {
+                    serde_json::from_str::<GenerationOverrides>(&text)
+                        .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+                    read += 1;
+                }
+            }
+        }
+        assert!(read >= 8, "only {read} hub configs found");
     }
 }

@@ -23,6 +23,10 @@ pub struct Hypothesis {
     pub score: f32,
     /// Whether the sequence ended with eos (rather than running out of length).
     pub ended_with_eos: bool,
+    /// It reached the length limit in effect (its last token, if eos, was then forced).
+    pub hit_length: bool,
+    /// It reached the model's position limit, before the length it was asked for.
+    pub truncated: bool,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -49,17 +53,30 @@ pub fn generate(
     } else {
         cfg.eos_token_ids.clone()
     };
+    // A row never runs past the model's position table: the start token sits at position 0, so
+    // a table of `p` positions holds sequences of `p + 1` tokens.
+    let requested = cfg.effective_max_length();
+    let max_length = decoder
+        .max_positions()
+        .map_or(requested, |p| requested.min(p + 1));
     let ctx = Context {
-        processors: Processors::new(cfg, &eos),
-        max_length: cfg.effective_max_length(),
+        processors: Processors::new(cfg, &eos, max_length),
+        max_length,
         start: special.decoder_start,
         eos,
     };
-    if cfg.num_beams > 1 {
-        beam::search(decoder, batch, cfg, &ctx)
+    let mut hyps = if cfg.num_beams > 1 {
+        beam::search(decoder, batch, cfg, &ctx)?
     } else {
-        greedy(decoder, batch, &ctx)
+        greedy(decoder, batch, &ctx)?
+    };
+    for h in &mut hyps {
+        // Start token, generated tokens, and the eos that was cut off.
+        let len = 1 + h.tokens.len() + usize::from(h.ended_with_eos);
+        h.hit_length = len >= max_length;
+        h.truncated = h.hit_length && max_length < requested;
     }
+    Ok(hyps)
 }
 
 /// What both search strategies need.
@@ -128,6 +145,8 @@ pub(crate) fn finish(mut seq: Vec<u32>, score: f32, ended_with_eos: bool) -> Hyp
         tokens: seq,
         score,
         ended_with_eos,
+        hit_length: false,
+        truncated: false,
     }
 }
 

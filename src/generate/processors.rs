@@ -20,7 +20,8 @@ pub struct Processors {
 }
 
 impl Processors {
-    pub fn new(cfg: &GenerationConfig, eos: &[u32]) -> Self {
+    /// `max_length` is the length in effect (the request's, clamped to the model's positions).
+    pub fn new(cfg: &GenerationConfig, eos: &[u32], max_length: usize) -> Self {
         // transformers drops bad-word sequences that are exactly one eos id.
         let bad: Vec<Vec<u32>> = cfg
             .bad_words_ids
@@ -34,7 +35,7 @@ impl Processors {
             banned: bad.iter().filter(|s| s.len() == 1).map(|s| s[0]).collect(),
             banned_sequences: bad.into_iter().filter(|s| s.len() > 1).collect(),
             min_length: cfg.effective_min_length(),
-            max_length: cfg.effective_max_length(),
+            max_length,
             forced_eos: cfg.forced_eos_token_id,
             renormalize: cfg.renormalize_logits,
             eos: eos.to_vec(),
@@ -189,6 +190,7 @@ mod tests {
                 ..cfg()
             },
             &[0],
+            cfg().effective_max_length(),
         );
         let mut s = vec![1.0, -1.0, 4.0];
         p.apply(&[1, 2, 2], &mut s);
@@ -201,7 +203,7 @@ mod tests {
             bad_words_ids: vec![vec![0], vec![2], vec![3, 1]],
             ..cfg()
         };
-        let p = Processors::new(&c, &[0]);
+        let p = Processors::new(&c, &[0], c.effective_max_length());
         let mut s = vec![0.5; 4];
         p.apply(&[9, 3], &mut s);
         assert_eq!(s, vec![0.5, f32::NEG_INFINITY, f32::NEG_INFINITY, 0.5]);
@@ -217,7 +219,7 @@ mod tests {
             forced_eos_token_id: Some(0),
             ..cfg()
         };
-        let p = Processors::new(&c, &[0]);
+        let p = Processors::new(&c, &[0], c.effective_max_length());
         let mut s = vec![1.0; 3];
         p.apply(&[2, 1], &mut s); // one token generated: eos still banned
         assert_eq!(s[0], f32::NEG_INFINITY);

@@ -11,6 +11,8 @@ struct Scripted<F: Fn(usize, &[u32]) -> Vec<f32>> {
     vocab: usize,
     steps: usize,
     rows_computed: usize,
+    /// Decoder positions the fake model can represent; `step` fails beyond them, as Marian does.
+    positions: Option<usize>,
 }
 
 impl<F: Fn(usize, &[u32]) -> Vec<f32>> Scripted<F> {
@@ -21,7 +23,13 @@ impl<F: Fn(usize, &[u32]) -> Vec<f32>> Scripted<F> {
             vocab,
             steps: 0,
             rows_computed: 0,
+            positions: None,
         }
+    }
+
+    fn with_positions(mut self, p: usize) -> Self {
+        self.positions = Some(p);
+        self
     }
 }
 
@@ -32,6 +40,12 @@ impl<F: Fn(usize, &[u32]) -> Vec<f32>> StepDecoder for Scripted<F> {
         self.rows_computed += tokens.len();
         let mut out = Vec::new();
         for ((item, hist), &t) in self.rows.iter_mut().zip(tokens) {
+            if let Some(p) = self.positions {
+                // The token fed now sits at position hist.len().
+                if hist.len() >= p {
+                    candle_core::bail!("position {} exceeds the table of {p}", hist.len());
+                }
+            }
             hist.push(t);
             let l = (self.script)(*item, hist);
             assert_eq!(l.len(), self.vocab);
@@ -50,6 +64,10 @@ impl<F: Fn(usize, &[u32]) -> Vec<f32>> StepDecoder for Scripted<F> {
 
     fn vocab_size(&self) -> usize {
         self.vocab
+    }
+
+    fn max_positions(&self) -> Option<usize> {
+        self.positions
     }
 }
 
@@ -220,4 +238,76 @@ fn invalid_settings_are_errors_not_panics() {
         ..cfg(3)
     };
     assert!(generate(&mut Scripted::new(1, 4, script), 1, &none, &special()).is_err());
+}
+
+#[test]
+fn the_position_table_ends_rows_as_length_and_says_truncated() {
+    // A runaway model (never eos) with 5 decoder positions, asked for 100 new tokens.
+    let script = |_: usize, _: &[u32]| probs(&[0.05, 0.8, 0.1, 0.05]);
+    for beams in [1, 3] {
+        let c = GenerationConfig {
+            num_beams: beams,
+            ..cfg(100)
+        };
+        let mut m = Scripted::new(2, 4, script).with_positions(5);
+        let out = generate(&mut m, 2, &c, &special()).expect("clamped, not an error");
+        for h in &out {
+            // Positions 0..4 hold the start token and four generated tokens; the fifth
+            // generated token is read off position 4.
+            assert_eq!(h.tokens.len(), 5, "beams {beams}");
+            assert!(
+                !h.ended_with_eos && h.hit_length && h.truncated,
+                "beams {beams}"
+            );
+        }
+    }
+    // Within the table nothing is clamped and nothing says truncated.
+    let mut m = Scripted::new(1, 4, script).with_positions(5);
+    let out = generate(&mut m, 1, &cfg(3), &special()).unwrap();
+    assert_eq!(out[0].tokens.len(), 3);
+    assert!(out[0].hit_length && !out[0].truncated);
+    // A forced eos lands on the clamped last position, as with transformers' max_length.
+    let c = GenerationConfig {
+        forced_eos_token_id: Some(EOS),
+        ..cfg(100)
+    };
+    let mut m = Scripted::new(1, 4, script).with_positions(5);
+    let out = generate(&mut m, 1, &c, &special()).unwrap();
+    assert_eq!(out[0].tokens.len(), 4);
+    assert!(out[0].ended_with_eos && out[0].hit_length && out[0].truncated);
+}
+
+#[test]
+fn max_length_counts_the_start_token() {
+    // transformers: max_length 4 = the start token and three generated tokens.
+    let script = |_: usize, _: &[u32]| probs(&[0.05, 0.8, 0.1, 0.05]);
+    let c = GenerationConfig {
+        max_length: 4,
+        ..Default::default()
+    };
+    let out = generate(&mut Scripted::new(1, 4, script), 1, &c, &special()).unwrap();
+    assert_eq!(out[0].tokens, vec![1, 1, 1]);
+    assert!(!out[0].truncated);
+}
+
+#[test]
+fn every_eos_id_ends_a_row() {
+    // Token 2 is a second eos id: the row ends there, and it is not part of the output.
+    let script = |_: usize, hist: &[u32]| match hist.len() {
+        1 => probs(&[0.1, 0.7, 0.1, 0.1]),
+        _ => probs(&[0.1, 0.1, 0.7, 0.1]),
+    };
+    let c = GenerationConfig {
+        eos_token_ids: vec![EOS, 2],
+        ..cfg(10)
+    };
+    for beams in [1, 2] {
+        let c = GenerationConfig {
+            num_beams: beams,
+            ..c.clone()
+        };
+        let out = generate(&mut Scripted::new(1, 4, script), 1, &c, &special()).unwrap();
+        assert_eq!(out[0].tokens, vec![1], "beams {beams}");
+        assert!(out[0].ended_with_eos, "beams {beams}");
+    }
 }

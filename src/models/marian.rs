@@ -449,6 +449,10 @@ impl CachedDecoder for Marian {
     fn decode_device(&self) -> &Device {
         &self.device
     }
+
+    fn decoder_positions(&self) -> Option<usize> {
+        Some(self.cfg.max_position_embeddings)
+    }
 }
 
 impl Seq2Seq for Marian {

@@ -244,6 +244,10 @@ pub trait StepDecoder {
     fn select_rows(&mut self, rows: &[u32]) -> Result<()>;
     /// Size of the output vocabulary (length of one row of logits).
     fn vocab_size(&self) -> usize;
+    /// Decoder positions the model can represent (its position table), when it has a limit.
+    fn max_positions(&self) -> Option<usize> {
+        None
+    }
 }
 
 /// An encoder-decoder model: encode a padded batch once, then decode step by step.

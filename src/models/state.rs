@@ -77,6 +77,11 @@ pub trait CachedDecoder: Sync {
     }
     fn target_vocab_size(&self) -> usize;
     fn decode_device(&self) -> &Device;
+    /// Decoder positions the model can represent, when it has a limit (learned or sinusoid
+    /// tables; relative positions have none).
+    fn decoder_positions(&self) -> Option<usize> {
+        None
+    }
 }
 
 /// A decoding session: a model and one batch's state.
@@ -108,5 +113,9 @@ impl<M: CachedDecoder> StepDecoder for Session<'_, M> {
 
     fn vocab_size(&self) -> usize {
         self.model.target_vocab_size()
+    }
+
+    fn max_positions(&self) -> Option<usize> {
+        self.model.decoder_positions()
     }
 }

@@ -280,3 +280,52 @@ fn t5_tied_relu_generate_matches_transformers() {
 fn t5_gated_untied_generate_matches_transformers() {
     check_generate("t5-gated-untied");
 }
+
+#[test]
+fn marian_short_positions_match_transformers() {
+    // A 16-position table: the forward case feeds all 16 decoder positions; the generate cases
+    // run to transformers' max_length 17 (the most the table allows) and to max_length 6.
+    check_forward("marian-short-pos");
+    check_generate("marian-short-pos");
+}
+
+#[test]
+fn the_position_table_clamps_the_models_own_max_length() {
+    // generation_config.json says max_length 512; the table holds 16 positions. With the model's
+    // own defaults the decode ends where transformers' does at max_length 17 (at 18 transformers
+    // itself fails with an IndexError), and says it was truncated.
+    let name = "marian-short-pos";
+    let (model, defaults) = load(name);
+    assert_eq!(defaults.max_length, 512);
+    let special = model.seq2seq().special_tokens();
+    let cases = golden(name).generate;
+    for wanted in [
+        "greedy_position_limit",
+        "greedy_position_limit_batch",
+        "beam_position_limit",
+    ] {
+        let case = cases.iter().find(|c| c.name == wanted).expect(wanted);
+        let beams = case.kwargs["num_beams"].as_u64().unwrap() as usize;
+        let cfg = GenerationConfig {
+            num_beams: beams,
+            ..defaults.clone()
+        };
+        let rows: Vec<Vec<u32>> = case
+            .input_ids
+            .iter()
+            .zip(&case.attention_mask)
+            .map(|(i, m)| unpad(i, m))
+            .collect();
+        let refs: Vec<&[u32]> = rows.iter().map(Vec::as_slice).collect();
+        let out = run_batch(model.seq2seq(), &refs, &cfg).expect("clamped, not an error");
+        for (b, (h, seq)) in out.iter().zip(&case.sequences).enumerate() {
+            assert_eq!(seq.len(), 17, "{wanted}: the golden runs to max_length 17");
+            let want = expected_tokens(seq, special.eos, special.pad);
+            assert_eq!(h.tokens, want, "{wanted}: row {b} ids");
+            assert!(
+                h.hit_length && h.truncated,
+                "{wanted}: row {b} says truncated"
+            );
+        }
+    }
+}
