@@ -58,10 +58,7 @@ fn offline_manifest_from_fake_cache_without_refs() {
     assert!(matches!(f.tokenizer, TokenizerFiles::Marian { .. }));
     assert!(f.downloaded.is_empty());
     let g = f.generation_defaults().unwrap();
-    assert_eq!(
-        (g.num_beams, g.decoder_start_token_id),
-        (Some(6), Some(67027))
-    );
+    assert_eq!((g.num_beams, g.max_length), (Some(6), Some(512)));
 }
 
 #[test]

@@ -336,8 +336,8 @@ pub(crate) mod tests {
         }
         let g = f.generation_defaults().unwrap();
         assert_eq!(
-            (g.num_beams, g.max_length, g.pad_token_id),
-            (Some(6), Some(512), Some(67027))
+            (g.num_beams, g.max_length, g.eos_token_id),
+            (Some(6), Some(512), None)
         );
     }
 

@@ -5,6 +5,7 @@ use std::path::PathBuf;
 use serde::{Deserialize, Serialize};
 
 use super::error::RegistryError;
+use crate::generate::GenerationOverrides;
 
 /// Name of the default translation model.
 pub const DEFAULT_TRANSLATOR: &str = "opus-mt-nl-en";
@@ -90,83 +91,6 @@ pub enum ManifestSource {
     Local { path: PathBuf },
 }
 
-/// Decoding defaults. Every field is optional; unset fields fall back to the
-/// model's generation_config.json, then config.json (see [`GenerationDefaults::or`]).
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct GenerationDefaults {
-    pub num_beams: Option<usize>,
-    pub max_length: Option<usize>,
-    pub max_new_tokens: Option<usize>,
-    pub min_length: Option<usize>,
-    pub length_penalty: Option<f64>,
-    pub no_repeat_ngram_size: Option<usize>,
-    pub repetition_penalty: Option<f64>,
-    pub early_stopping: Option<bool>,
-    pub bad_words_ids: Option<Vec<Vec<u32>>>,
-    pub pad_token_id: Option<u32>,
-    pub eos_token_id: Option<u32>,
-    pub decoder_start_token_id: Option<u32>,
-    pub forced_eos_token_id: Option<u32>,
-    pub renormalize_logits: Option<bool>,
-}
-
-impl GenerationDefaults {
-    /// Field by field: `self` where set, else `fallback`.
-    pub fn or(self, fallback: &GenerationDefaults) -> GenerationDefaults {
-        let f = fallback.clone();
-        GenerationDefaults {
-            num_beams: self.num_beams.or(f.num_beams),
-            max_length: self.max_length.or(f.max_length),
-            max_new_tokens: self.max_new_tokens.or(f.max_new_tokens),
-            min_length: self.min_length.or(f.min_length),
-            length_penalty: self.length_penalty.or(f.length_penalty),
-            no_repeat_ngram_size: self.no_repeat_ngram_size.or(f.no_repeat_ngram_size),
-            repetition_penalty: self.repetition_penalty.or(f.repetition_penalty),
-            early_stopping: self.early_stopping.or(f.early_stopping),
-            bad_words_ids: self.bad_words_ids.or(f.bad_words_ids),
-            pad_token_id: self.pad_token_id.or(f.pad_token_id),
-            eos_token_id: self.eos_token_id.or(f.eos_token_id),
-            decoder_start_token_id: self.decoder_start_token_id.or(f.decoder_start_token_id),
-            forced_eos_token_id: self.forced_eos_token_id.or(f.forced_eos_token_id),
-            renormalize_logits: self.renormalize_logits.or(f.renormalize_logits),
-        }
-    }
-
-    /// Reads the generation keys of a Hugging Face config.json or
-    /// generation_config.json, leniently: unknown or odd values are skipped;
-    /// a list `eos_token_id` yields its first entry.
-    pub fn from_hf_json(v: &serde_json::Value) -> GenerationDefaults {
-        let uint = |k: &str| v.get(k).and_then(|x| x.as_u64());
-        let usz = |k: &str| uint(k).and_then(|x| usize::try_from(x).ok());
-        let tok = |k: &str| {
-            let x = v.get(k)?;
-            let n = x.as_u64().or_else(|| x.as_array()?.first()?.as_u64())?;
-            u32::try_from(n).ok()
-        };
-        let float = |k: &str| v.get(k).and_then(|x| x.as_f64());
-        let bad_words_ids = v
-            .get("bad_words_ids")
-            .and_then(|x| serde_json::from_value::<Vec<Vec<u32>>>(x.clone()).ok());
-        GenerationDefaults {
-            num_beams: usz("num_beams"),
-            max_length: usz("max_length"),
-            max_new_tokens: usz("max_new_tokens"),
-            min_length: usz("min_length"),
-            length_penalty: float("length_penalty"),
-            no_repeat_ngram_size: usz("no_repeat_ngram_size"),
-            repetition_penalty: float("repetition_penalty"),
-            early_stopping: v.get("early_stopping").and_then(|x| x.as_bool()),
-            bad_words_ids,
-            pad_token_id: tok("pad_token_id"),
-            eos_token_id: tok("eos_token_id"),
-            decoder_start_token_id: tok("decoder_start_token_id"),
-            forced_eos_token_id: tok("forced_eos_token_id"),
-            renormalize_logits: v.get("renormalize_logits").and_then(|x| x.as_bool()),
-        }
-    }
-}
-
 /// A named model: where to get it, what it does, and how to decode with it.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Manifest {
@@ -181,7 +105,8 @@ pub struct Manifest {
     pub target_lang: Option<String>,
     /// Name of the prompt template to wrap the input with; `None` feeds the text as is.
     pub prompt: Option<String>,
-    pub generation: GenerationDefaults,
+    /// Decoding defaults over the model's generation_config.json and config.json.
+    pub generation: GenerationOverrides,
     /// Exactly the files to fetch; `None` detects them from the repository listing.
     pub files: Option<Vec<String>>,
     /// Files fetched when present and skipped when the repository lacks them.
@@ -202,8 +127,7 @@ struct RawManifest {
     source_lang: Option<String>,
     target_lang: Option<String>,
     prompt: Option<String>,
-    #[serde(default)]
-    generation: GenerationDefaults,
+    generation: Option<toml::Table>,
     files: Option<Vec<String>>,
     #[serde(default)]
     optional_files: Vec<String>,
@@ -248,7 +172,8 @@ pub fn parse_manifest(label: &str, text: &str) -> Result<Manifest, RegistryError
             return Err(bad("`files` must include config.json".into()));
         }
     }
-    if raw.generation.num_beams == Some(0) {
+    let generation = generation_table(raw.generation.unwrap_or_default()).map_err(bad)?;
+    if generation.num_beams == Some(0) {
         return Err(bad("generation.num_beams must be at least 1".into()));
     }
     Ok(Manifest {
@@ -260,10 +185,27 @@ pub fn parse_manifest(label: &str, text: &str) -> Result<Manifest, RegistryError
         source_lang: raw.source_lang,
         target_lang: raw.target_lang,
         prompt: raw.prompt,
-        generation: raw.generation,
+        generation,
         files: raw.files,
         optional_files: raw.optional_files,
     })
+}
+
+/// A manifest's `[generation]` table, read by the same reader as generation_config.json; keys
+/// that reader does not know are an error here (a typo would otherwise be ignored).
+fn generation_table(table: toml::Table) -> Result<GenerationOverrides, String> {
+    if let Some(k) = table
+        .keys()
+        .find(|k| !GenerationOverrides::KEYS.contains(&k.as_str()))
+    {
+        return Err(format!(
+            "unknown field `{k}` in [generation]; known: {}",
+            GenerationOverrides::KEYS.join(", ")
+        ));
+    }
+    toml::Value::Table(table)
+        .try_into()
+        .map_err(|e| format!("[generation]: {e}"))
 }
 
 /// All embedded manifests, parsed, sorted by name.
@@ -368,8 +310,8 @@ mod tests {
         let g = &m.generation;
         assert_eq!(g.max_length, Some(512));
         assert_eq!(g.bad_words_ids, Some(vec![vec![67027]]));
-        assert_eq!((g.pad_token_id, g.eos_token_id), (Some(67027), Some(0)));
-        assert_eq!(g.decoder_start_token_id, Some(67027));
+        assert_eq!(g.eos_token_id, Some(vec![0]));
+        assert_eq!(g.forced_eos_token_id, Some(Some(0)));
     }
 
     #[test]
@@ -471,25 +413,21 @@ mod tests {
     }
 
     #[test]
-    fn generation_from_hf_json_and_merge() {
-        let v: serde_json::Value = serde_json::from_str(
-            r#"{"num_beams": 6, "max_length": 512, "bad_words_ids": [[67027]],
-                "eos_token_id": [1, 2], "pad_token_id": 0, "length_penalty": 1.5,
-                "early_stopping": true, "min_length": "oops"}"#,
+    fn generation_table_in_a_manifest() {
+        let base =
+            "name = \"x\"\ntask = \"translate\"\narchitecture = \"marian\"\nrepo = \"a/b\"\n";
+        let m = parse_manifest(
+            "x",
+            &format!("{base}[generation]\nearly_stopping = \"never\"\neos_token_id = [1, 2]\n"),
         )
         .unwrap();
-        let g = GenerationDefaults::from_hf_json(&v);
-        assert_eq!(g.num_beams, Some(6));
-        assert_eq!(g.eos_token_id, Some(1));
-        assert_eq!(g.min_length, None);
-        assert_eq!(g.bad_words_ids, Some(vec![vec![67027]]));
-        let mine = GenerationDefaults {
-            num_beams: Some(4),
-            ..Default::default()
-        };
-        let merged = mine.or(&g);
-        assert_eq!(merged.num_beams, Some(4));
-        assert_eq!(merged.max_length, Some(512));
-        assert_eq!(merged.length_penalty, Some(1.5));
+        assert_eq!(
+            m.generation.early_stopping,
+            Some(crate::generate::EarlyStopping::Never)
+        );
+        assert_eq!(m.generation.eos_token_id, Some(vec![1, 2]));
+        let e = parse_manifest("x", &format!("{base}[generation]\nmax_length = \"long\"\n"))
+            .unwrap_err();
+        assert!(e.to_string().contains("max_length"), "{e}");
     }
 }

@@ -27,12 +27,14 @@ use std::str::FromStr;
 
 use serde::Serialize;
 
+use crate::generate::GenerationOverrides;
+
 pub use error::RegistryError;
 pub use hub::HubOptions;
 pub use local::read_architecture;
 pub use manifest::{
-    manifest, manifest_names, manifests, parse_manifest, Architecture, GenerationDefaults,
-    Manifest, ManifestSource, Task, DEFAULT_SUMMARIZER, DEFAULT_TRANSLATOR,
+    manifest, manifest_names, manifests, parse_manifest, Architecture, Manifest, ManifestSource,
+    Task, DEFAULT_SUMMARIZER, DEFAULT_TRANSLATOR,
 };
 
 /// What `--model` named.
@@ -184,17 +186,16 @@ impl ModelFiles {
     }
 
     /// Decoding defaults: the manifest's, then generation_config.json's, then config.json's.
-    pub fn generation_defaults(&self) -> Result<GenerationDefaults, RegistryError> {
-        let read = |p: &Path| -> Result<GenerationDefaults, RegistryError> {
+    pub fn generation_defaults(&self) -> Result<GenerationOverrides, RegistryError> {
+        let read = |p: &Path| -> Result<GenerationOverrides, RegistryError> {
             let text = std::fs::read_to_string(p).map_err(|e| RegistryError::io(p, e))?;
-            let v: serde_json::Value = serde_json::from_str(&text)
-                .map_err(|e| RegistryError::bad_config(p, format!("invalid JSON: {e}")))?;
-            Ok(GenerationDefaults::from_hf_json(&v))
+            serde_json::from_str(&text)
+                .map_err(|e| RegistryError::bad_config(p, format!("generation settings: {e}")))
         };
         let from_config = read(&self.config)?;
         let from_generation = match &self.generation_config {
             Some(p) => read(p)?,
-            None => GenerationDefaults::default(),
+            None => GenerationOverrides::default(),
         };
         let from_manifest = self
             .manifest

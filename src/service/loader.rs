@@ -7,14 +7,13 @@ use std::sync::Arc;
 use candle_core::{DType, Device};
 
 use crate::engine::device_name;
-use crate::generate::{EarlyStopping, GenerationConfig, GenerationOverrides};
+use crate::generate::GenerationConfig;
 use crate::models::marian::{Marian, MarianConfig};
 use crate::models::t5::{T5Config, T5};
 use crate::models::weights::WeightFiles;
 use crate::models::{describe, Seq2Seq};
 use crate::registry::{
-    self, Architecture, GenerationDefaults, HubOptions, ModelFiles, ModelSpec, TokenizerFiles,
-    Weights,
+    self, Architecture, HubOptions, ModelFiles, ModelSpec, TokenizerFiles, Weights,
 };
 use crate::tokenize::{t5_extra_ids, Seq2SeqTokenizer};
 use crate::Error;
@@ -163,31 +162,6 @@ fn read_json<T: serde::de::DeserializeOwned>(path: &Path) -> Result<T, String> {
 /// A model's decoding defaults: its manifest, then generation_config.json, then config.json.
 pub fn generation_config(files: &ModelFiles) -> Result<GenerationConfig, Error> {
     let mut generation = GenerationConfig::default();
-    generation.apply(&overrides(&files.generation_defaults()?));
+    generation.apply(&files.generation_defaults()?);
     Ok(generation)
-}
-
-/// The registry's decoding defaults as generation overrides.
-pub fn overrides(d: &GenerationDefaults) -> GenerationOverrides {
-    GenerationOverrides {
-        num_beams: d.num_beams,
-        max_length: d.max_length,
-        max_new_tokens: d.max_new_tokens,
-        min_length: d.min_length,
-        min_new_tokens: None,
-        length_penalty: d.length_penalty,
-        early_stopping: d.early_stopping.map(|b| {
-            if b {
-                EarlyStopping::Always
-            } else {
-                EarlyStopping::Heuristic
-            }
-        }),
-        no_repeat_ngram_size: d.no_repeat_ngram_size,
-        repetition_penalty: d.repetition_penalty,
-        bad_words_ids: d.bad_words_ids.clone(),
-        forced_eos_token_id: d.forced_eos_token_id.map(Some),
-        renormalize_logits: d.renormalize_logits,
-        eos_token_id: d.eos_token_id.map(|e| vec![e]),
-    }
 }
