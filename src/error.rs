@@ -20,6 +20,9 @@ pub enum Error {
     /// A model's files load but do not make a working model.
     #[error("cannot load model {model}: {message}")]
     Load { model: String, message: String },
+    /// A fault on our side (a bug, a model thread that died): never the user's doing.
+    #[error("internal error: {0}")]
+    Internal(String),
     #[error("{context}: {source}")]
     Io {
         context: String,
@@ -47,6 +50,19 @@ impl Error {
         }
     }
 
+    /// A fault on our side; the message is for the log and the operator.
+    pub fn internal(message: impl Into<String>) -> Self {
+        Error::Internal(message.into())
+    }
+
+    /// Whether this is our fault rather than the user's (HTTP 5xx, exit code 1).
+    pub fn is_internal(&self) -> bool {
+        matches!(
+            self,
+            Error::Internal(_) | Error::Engine(EngineError::Panicked(_) | EngineError::Down)
+        )
+    }
+
     /// Stable machine-readable code.
     pub fn kind(&self) -> &'static str {
         match self {
@@ -56,6 +72,8 @@ impl Error {
                 "invalid_argument"
             }
             Error::Engine(EngineError::DeviceUnavailable { .. }) => "device_unavailable",
+            Error::Engine(EngineError::Panicked(_) | EngineError::Down) => "internal",
+            Error::Internal(_) => "internal",
             Error::Engine(_) => "model_error",
             Error::Invalid { code, .. } => code,
             Error::Load { .. } => "model_load_failed",
@@ -67,8 +85,11 @@ impl Error {
     /// or its environment (bad input, unknown or missing model, no network), 1 otherwise.
     pub fn exit_code(&self) -> i32 {
         match self {
-            Error::Engine(EngineError::Model(_) | EngineError::Generate(_)) => 1,
+            Error::Engine(
+                EngineError::Model(_) | EngineError::Generate(_) | EngineError::Batch(_),
+            ) => 1,
             Error::Io { .. } => 1,
+            e if e.is_internal() => 1,
             _ => 2,
         }
     }

@@ -139,7 +139,7 @@ fn schedule(rx: Receiver<Job>, engine: Engine, policy: BatchPolicy, stats: &Queu
                 let requests = jobs.into_iter().map(|j| j.request).collect();
                 if let Err(batch) = engine.send(EngineBatch { requests, cfg }) {
                     for r in batch.requests {
-                        let _ = r.reply.send(Err(EngineError::Closed));
+                        let _ = r.reply.send(Err(EngineError::Down));
                     }
                 }
             }

@@ -194,7 +194,7 @@ impl OutputLog {
     /// the write itself is cut short, which `--resume` repairs).
     pub fn append(&mut self, line: &OutputLine) -> Result<(), Error> {
         let mut text = serde_json::to_string(line)
-            .map_err(|e| Error::invalid("internal", format!("cannot encode a line: {e}")))?;
+            .map_err(|e| Error::internal(format!("cannot encode a line: {e}")))?;
         text.push('\n');
         self.file
             .write_all(text.as_bytes())

@@ -57,8 +57,7 @@ impl WorkloadsFile {
     }
 
     pub fn write(&self, path: &Path) -> Result<(), Error> {
-        let bytes =
-            serde_json::to_vec(self).map_err(|e| Error::invalid("internal", e.to_string()))?;
+        let bytes = serde_json::to_vec(self).map_err(|e| Error::internal(e.to_string()))?;
         write_file(path, &bytes)
     }
 }
@@ -83,7 +82,7 @@ pub fn export(spec: &'static SyntheticSpec, dir: &Path) -> Result<Exported, Erro
     drop(built);
     let tensors: HashMap<String, candle_core::Tensor> = recorded
         .lock()
-        .map_err(|_| Error::invalid("internal", "weight recorder poisoned"))?
+        .map_err(|_| Error::internal("weight recorder poisoned"))?
         .iter()
         .map(|(k, v)| (k.clone(), v.clone()))
         .collect();
@@ -116,7 +115,7 @@ pub fn export(spec: &'static SyntheticSpec, dir: &Path) -> Result<Exported, Erro
             (special, files)
         }
     };
-    for (name, bytes) in tokenizer_files.map_err(|m| Error::invalid("internal", m))? {
+    for (name, bytes) in tokenizer_files.map_err(Error::internal)? {
         put(&name, &bytes)?;
     }
     let provenance = serde_json::json!({

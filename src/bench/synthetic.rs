@@ -101,10 +101,7 @@ impl SyntheticSpec {
     }
 
     fn bad(&self, e: impl std::fmt::Display) -> Error {
-        Error::invalid(
-            "internal",
-            format!("embedded config of {} is invalid: {e}", self.name),
-        )
+        Error::internal(format!("embedded config of {} is invalid: {e}", self.name))
     }
 
     pub fn marian_config(&self) -> Result<MarianConfig, Error> {

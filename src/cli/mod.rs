@@ -248,10 +248,12 @@ struct GeneratedLine<'a> {
     summary: Option<&'a str>,
     token_ids: &'a [u32],
     score: f32,
+    finish_reason: crate::service::FinishReason,
+    truncated: bool,
 }
 
 /// Prints generated texts: one per line, or with `json` one object per line,
-/// `{"source", "translation" | "summary", "token_ids", "score"}`.
+/// `{"source", "translation" | "summary", "token_ids", "score", "finish_reason", "truncated"}`.
 pub(crate) fn print_generated(
     out: &[crate::service::Generated],
     json: bool,
@@ -268,6 +270,8 @@ pub(crate) fn print_generated(
             summary: text.filter(|_| matches!(kind, Output::Summary)),
             token_ids: &g.token_ids,
             score: g.score,
+            finish_reason: g.finish_reason,
+            truncated: g.truncated,
         })
     });
     print_lines(lines.collect::<Result<Vec<_>, _>>()?)
@@ -275,5 +279,5 @@ pub(crate) fn print_generated(
 
 /// One JSON line per item.
 pub(crate) fn json_line<T: serde::Serialize>(v: &T) -> Result<String, Error> {
-    serde_json::to_string(v).map_err(|e| Error::invalid("internal", e.to_string()))
+    serde_json::to_string(v).map_err(|e| Error::internal(e.to_string()))
 }

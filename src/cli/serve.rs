@@ -241,10 +241,7 @@ fn finished(done: Result<std::io::Result<()>, tokio::task::JoinError>) -> Result
             context: "the server failed".into(),
             source: e,
         }),
-        Err(e) => Err(Error::invalid(
-            "internal",
-            format!("the server task failed: {e}"),
-        )),
+        Err(e) => Err(Error::internal(format!("the server task failed: {e}"))),
     }
 }
 

@@ -25,7 +25,8 @@ pub struct SummarizeArgs {
     pub device: DeviceArgs,
     #[command(flatten)]
     pub decode: DecodeArgs,
-    /// One JSON object per line: {"source", "summary", "token_ids", "score"}.
+    /// One JSON object per line: {"source", "summary", "token_ids", "score", "finish_reason",
+    /// "truncated"}.
     #[arg(long)]
     pub json: bool,
     /// Texts to summarize.

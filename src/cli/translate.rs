@@ -21,7 +21,8 @@ pub struct TranslateArgs {
     pub device: DeviceArgs,
     #[command(flatten)]
     pub decode: DecodeArgs,
-    /// One JSON object per line: {"source", "translation", "token_ids", "score"}.
+    /// One JSON object per line: {"source", "translation", "token_ids", "score", "finish_reason",
+    /// "truncated"}.
     #[arg(long)]
     pub json: bool,
     /// Texts to translate.

@@ -3,7 +3,7 @@
 
 mod worker;
 
-pub use worker::{Engine, EngineBatch, EngineStats, Request};
+pub use worker::{Engine, EngineBatch, EngineStats, Request, MAX_CONSECUTIVE_PANICS};
 
 use candle_core::{DType, Device, Tensor};
 
@@ -36,6 +36,12 @@ pub enum EngineError {
     /// The model thread has stopped (shutdown).
     #[error("the model is shutting down")]
     Closed,
+    /// The model thread panicked while running this input's batch; the next batch runs.
+    #[error("the model thread failed on this batch: {0}")]
+    Panicked(String),
+    /// The model thread has stopped after repeated faults; the process needs a restart.
+    #[error("the model thread has stopped after repeated faults; restart the process")]
+    Down,
 }
 
 /// Parses `--device`: `auto` picks CUDA, then Metal, when compiled in and present, else the CPU.

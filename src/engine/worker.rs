@@ -1,7 +1,8 @@
 //! The model thread: one OS thread owns a loaded model and runs the batches it is sent, so
 //! model compute never runs on async worker threads.
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::mpsc::{sync_channel, Receiver, SyncSender};
 use std::sync::Arc;
 use std::thread::JoinHandle;
@@ -55,7 +56,21 @@ pub struct EngineStats {
 pub struct Engine {
     tx: SyncSender<EngineBatch>,
     stats: Arc<EngineStats>,
+    alive: Arc<AtomicBool>,
     _thread: Arc<JoinOnDrop>,
+}
+
+/// Batches in a row that may panic before the model thread gives up: a model that fails every
+/// batch (a broken GPU context, say) is reported down so that the process gets restarted.
+pub const MAX_CONSECUTIVE_PANICS: usize = 3;
+
+/// Clears the alive flag when the model thread ends, however it ends.
+struct AliveGuard(Arc<AtomicBool>);
+
+impl Drop for AliveGuard {
+    fn drop(&mut self) {
+        self.0.store(false, Ordering::SeqCst);
+    }
 }
 
 struct JoinOnDrop(Option<JoinHandle<()>>);
@@ -79,12 +94,18 @@ impl Engine {
         let stats = Arc::new(EngineStats::default());
         let s = stats.clone();
         let label = name.to_string();
+        let alive = Arc::new(AtomicBool::new(true));
+        let guard = AliveGuard(alive.clone());
         let thread = std::thread::Builder::new()
             .name(format!("model-{name}"))
-            .spawn(move || model_loop(model.as_ref(), rx, &s, &label))?;
+            .spawn(move || {
+                let _guard = guard;
+                model_loop(model.as_ref(), rx, &s, &label)
+            })?;
         Ok(Engine {
             tx,
             stats,
+            alive,
             _thread: Arc::new(JoinOnDrop(Some(thread))),
         })
     }
@@ -97,9 +118,27 @@ impl Engine {
     pub fn stats(&self) -> &EngineStats {
         &self.stats
     }
+
+    /// Whether the model thread is still running (false once it has given up after repeated
+    /// faults, or ended).
+    pub fn is_alive(&self) -> bool {
+        self.alive.load(Ordering::SeqCst)
+    }
+}
+
+/// The message of a caught panic.
+fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
+    if let Some(s) = payload.downcast_ref::<&str>() {
+        (*s).to_string()
+    } else if let Some(s) = payload.downcast_ref::<String>() {
+        s.clone()
+    } else {
+        "a panic without a message".to_string()
+    }
 }
 
 fn model_loop(model: &dyn Seq2Seq, rx: Receiver<EngineBatch>, stats: &EngineStats, name: &str) {
+    let mut panics_in_a_row = 0;
     while let Ok(batch) = rx.recv() {
         let (alive, gone): (Vec<Request>, Vec<Request>) =
             batch.requests.into_iter().partition(|r| !r.is_cancelled());
@@ -112,7 +151,19 @@ fn model_loop(model: &dyn Seq2Seq, rx: Receiver<EngineBatch>, stats: &EngineStat
         let started = Instant::now();
         let inputs: Vec<&[u32]> = alive.iter().map(|r| r.ids.as_slice()).collect();
         let longest = inputs.iter().map(|i| i.len()).max().unwrap_or(0);
-        let result = run_batch(model, &inputs, &batch.cfg);
+        let result = match catch_unwind(AssertUnwindSafe(|| run_batch(model, &inputs, &batch.cfg)))
+        {
+            Ok(r) => {
+                panics_in_a_row = 0;
+                r
+            }
+            Err(payload) => {
+                panics_in_a_row += 1;
+                let msg = panic_message(payload.as_ref());
+                tracing::error!(model = name, "the model thread panicked on a batch: {msg}");
+                Err(EngineError::Panicked(msg))
+            }
+        };
         stats.batches.fetch_add(1, Ordering::Relaxed);
         stats.rows.fetch_add(alive.len() as u64, Ordering::Relaxed);
         stats
@@ -135,12 +186,25 @@ fn model_loop(model: &dyn Seq2Seq, rx: Receiver<EngineBatch>, stats: &EngineStat
                     let _ = r.reply.send(Ok(h));
                 }
             }
+            Err(EngineError::Panicked(msg)) => {
+                for r in alive {
+                    let _ = r.reply.send(Err(EngineError::Panicked(msg.clone())));
+                }
+            }
             Err(e) => {
                 let msg = e.to_string();
                 for r in alive {
                     let _ = r.reply.send(Err(EngineError::Batch(msg.clone())));
                 }
             }
+        }
+        if panics_in_a_row >= MAX_CONSECUTIVE_PANICS {
+            tracing::error!(
+                model = name,
+                "{panics_in_a_row} batches in a row panicked; the model thread stops"
+            );
+            metrics::gauge!("copydesk_model_up", "model" => name.to_string()).set(0.0);
+            return;
         }
     }
 }

@@ -71,6 +71,10 @@ fn describe() {
     );
     describe_gauge!("copydesk_ready", "1 when the models are loaded and warm");
     describe_gauge!(
+        "copydesk_model_up",
+        "1 while the model's thread runs, 0 once it has stopped (restart the process)"
+    );
+    describe_gauge!(
         "copydesk_queue_depth_jobs",
         Unit::Count,
         "Jobs (sentences, prompts) waiting for a batch, per model"
@@ -144,10 +148,7 @@ fn sample(state: &AppState) {
     let Some(service) = state.loaded_service() else {
         return;
     };
-    for worker in [&service.translator, &service.summarizer]
-        .into_iter()
-        .flatten()
-    {
+    for worker in service.workers() {
         sample_worker(worker);
     }
 }
@@ -158,6 +159,7 @@ fn sample_worker(worker: &Worker) {
     let q = worker.batcher.queue_stats();
     let e = worker.batcher.engine().stats();
     let label = [("model", model.clone())];
+    gauge!("copydesk_model_up", &label).set(f64::from(u8::from(worker.is_alive())));
     gauge!("copydesk_queue_depth_jobs", &label).set(q.queued.load(Relaxed) as f64);
     counter!("copydesk_jobs_submitted_total", &label).absolute(q.submitted.load(Relaxed));
     counter!("copydesk_batches_total", &label).absolute(e.batches.load(Relaxed));

@@ -14,6 +14,7 @@ use super::types::{
     SummarizeRequest, SummarizeResponse, TranslateRequest, TranslateResponse,
 };
 use crate::service::Worker;
+use crate::Error;
 
 /// Translate Dutch texts to English. Each text is segmented into sentences; the sentences of
 /// all concurrent requests are translated in shared batches and each text is reassembled with
@@ -109,9 +110,8 @@ pub async fn articles(
     }
     let mut slots: Vec<Option<ArticleResult>> = (0..n).map(|_| None).collect();
     while let Some(joined) = tasks.join_next().await {
-        let (i, id, result) = joined.map_err(|e| {
-            ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", e.to_string())
-        })?;
+        let (i, id, result) = joined
+            .map_err(|e| ApiError::from(Error::internal(format!("an article task failed: {e}"))))?;
         slots[i] = Some(ArticleResult {
             id,
             article: result?,
@@ -155,30 +155,51 @@ pub async fn models(State(state): State<AppState>) -> Result<Json<ModelsResponse
     Ok(Json(ModelsResponse { models }))
 }
 
-/// The process is alive (no model needed).
+/// The process is alive: 200 unless a loaded model's thread has stopped (then restart it).
 #[utoipa::path(
     get,
     path = "/health",
     tag = "operations",
-    responses((status = 200, body = Status))
+    responses(
+        (status = 200, body = Status),
+        (status = 503, description = "A model thread has stopped; restart the process", body = Status),
+    )
 )]
-pub async fn health() -> Json<Status> {
-    Json(Status {
-        status: "ok".into(),
+pub async fn health(State(state): State<AppState>) -> (StatusCode, Json<Status>) {
+    match down(&state) {
+        Some(status) => (StatusCode::SERVICE_UNAVAILABLE, Json(status)),
+        None => (
+            StatusCode::OK,
+            Json(Status {
+                status: "ok".into(),
+            }),
+        ),
+    }
+}
+
+/// `Some` when a loaded model's thread has stopped.
+fn down(state: &AppState) -> Option<Status> {
+    let down = state.loaded_service()?.down_models();
+    (!down.is_empty()).then(|| Status {
+        status: format!("model down: {}", down.join(", ")),
     })
 }
 
-/// 200 once the models are loaded and warm; 503 while loading and while shutting down.
+/// 200 once the models are loaded and warm; 503 while loading, while shutting down, and once a
+/// model's thread has stopped.
 #[utoipa::path(
     get,
     path = "/ready",
     tag = "operations",
     responses(
         (status = 200, body = Status),
-        (status = 503, description = "Loading or draining", body = Status),
+        (status = 503, description = "Loading, draining, or a model is down", body = Status),
     )
 )]
 pub async fn ready(State(state): State<AppState>) -> (StatusCode, Json<Status>) {
+    if let Some(status) = down(&state) {
+        return (StatusCode::SERVICE_UNAVAILABLE, Json(status));
+    }
     let (code, status) = match state.phase() {
         Phase::Ready => (StatusCode::OK, "ready"),
         Phase::Loading => (StatusCode::SERVICE_UNAVAILABLE, "loading"),

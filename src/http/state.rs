@@ -66,7 +66,7 @@ impl AppState {
     pub async fn load(&self, cfg: ServiceConfig) -> Result<(), Error> {
         let service = tokio::task::spawn_blocking(move || Service::start(&cfg))
             .await
-            .map_err(|e| Error::invalid("internal", format!("model loading stopped: {e}")))??;
+            .map_err(|e| Error::internal(format!("model loading stopped: {e}")))??;
         self.install(service).await
     }
 
@@ -74,10 +74,7 @@ impl AppState {
     pub async fn install(&self, service: Service) -> Result<(), Error> {
         warm_up(&service).await?;
         if self.inner.service.set(service).is_err() {
-            return Err(Error::invalid(
-                "internal",
-                "the service is already installed",
-            ));
+            return Err(Error::internal("the service is already installed"));
         }
         let _ = self.inner.phase.compare_exchange(
             Phase::Loading as u8,
@@ -146,10 +143,7 @@ async fn warm_up(service: &Service) -> Result<(), Error> {
         max_new_tokens: Some(1),
     };
     let text = vec!["Goedemorgen.".to_string()];
-    for worker in [&service.translator, &service.summarizer]
-        .into_iter()
-        .flatten()
-    {
+    for worker in service.workers() {
         worker.generate(&text, &opts).await?;
     }
     Ok(())

@@ -4,7 +4,7 @@
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use crate::service::{ArticleOutput, Generated};
+use crate::service::{ArticleOutput, FinishReason, Generated};
 
 /// Decoding options; unset values come from the server's flags, then the model's defaults.
 #[derive(Debug, Clone, Default, Deserialize, ToSchema)]
@@ -13,7 +13,8 @@ pub struct DecodeRequest {
     /// Beam width (1 = greedy), at most 16.
     #[schema(minimum = 1, maximum = 16)]
     pub beams: Option<u32>,
-    /// Most tokens to generate per sentence, at most 1024 and the model's position limit.
+    /// Most tokens to generate per sentence, at most 1024; clamped to the model's position limit
+    /// (the output then says `truncated`).
     #[schema(minimum = 1, maximum = 1024)]
     pub max_new_tokens: Option<u32>,
 }
@@ -78,6 +79,12 @@ pub struct ArticlesRequest {
 #[derive(Debug, Serialize, ToSchema)]
 pub struct TextOut {
     pub text: String,
+    /// `eos` (the model ended it), `length` (it reached the length limit) or `empty` (blank
+    /// input, no model call).
+    pub finish_reason: FinishReason,
+    /// True when it was cut short at the model's position limit, before the requested
+    /// `max_new_tokens` (which is clamped to what the model can represent).
+    pub truncated: bool,
 }
 
 /// Tokens read and written for a request.
@@ -97,7 +104,13 @@ impl Usage {
 }
 
 fn texts(out: Vec<Generated>) -> Vec<TextOut> {
-    out.into_iter().map(|g| TextOut { text: g.text }).collect()
+    out.into_iter()
+        .map(|g| TextOut {
+            text: g.text,
+            finish_reason: g.finish_reason,
+            truncated: g.truncated,
+        })
+        .collect()
 }
 
 #[derive(Debug, Serialize, ToSchema)]

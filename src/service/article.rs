@@ -27,6 +27,9 @@ pub struct ArticleOptions {
 pub struct SentenceOut {
     pub source: String,
     pub text: String,
+    /// Present (true) when the translation was cut short at the model's position limit.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub truncated: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -76,6 +79,9 @@ pub struct Timings {
 pub struct ArticleOutput {
     pub headline: Option<String>,
     pub headline_en: Option<String>,
+    /// Present (true) when the headline's translation was cut short at the position limit.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub headline_truncated: bool,
     pub dateline: Option<DatelineOut>,
     pub blocks: Vec<BlockOut>,
     pub related_title: Option<String>,
@@ -98,12 +104,19 @@ fn dateline_out(d: &Option<Dateline>) -> Option<DatelineOut> {
     })
 }
 
-fn pair(src: &[String], en: &[String]) -> Vec<SentenceOut> {
+/// Source and English sentences side by side; `truncated` yields one flag per sentence in
+/// document order.
+fn pair(
+    src: &[String],
+    en: &[String],
+    truncated: &mut impl Iterator<Item = bool>,
+) -> Vec<SentenceOut> {
     src.iter()
         .zip(en)
         .map(|(s, t)| SentenceOut {
             source: s.clone(),
             text: t.clone(),
+            truncated: truncated.next().unwrap_or(false),
         })
         .collect()
 }
@@ -127,6 +140,9 @@ impl Service {
             )
             .with_english_furniture();
         let translate_ms = ms(t1);
+        // In the order of `doc.sentences()`: the headline, then blocks, then related items.
+        let mut truncated = translated.iter().map(|g| g.truncated);
+        let headline_truncated = doc.headline.is_some() && truncated.next().unwrap_or(false);
         let t2 = Instant::now();
         let summary = if opts.summarize {
             Some(self.summarize_article(&doc, &english, opts).await?)
@@ -141,6 +157,7 @@ impl Service {
         Ok(ArticleOutput {
             headline: doc.headline.clone(),
             headline_en: english.headline.clone(),
+            headline_truncated,
             dateline: dateline_out(&doc.dateline),
             blocks: doc
                 .blocks
@@ -148,7 +165,7 @@ impl Service {
                 .zip(&english.blocks)
                 .map(|(s, e)| BlockOut {
                     kind: s.kind,
-                    sentences: pair(&s.sentences, &e.sentences),
+                    sentences: pair(&s.sentences, &e.sentences, &mut truncated),
                 })
                 .collect(),
             related_title: doc.related_title.clone(),
@@ -159,7 +176,7 @@ impl Service {
                 .zip(&english.related)
                 .map(|(s, e)| RelatedOut {
                     dateline: dateline_out(&s.dateline),
-                    sentences: pair(&s.sentences, &e.sentences),
+                    sentences: pair(&s.sentences, &e.sentences, &mut truncated),
                     age: s.age.clone(),
                     age_en: e.age.clone(),
                 })

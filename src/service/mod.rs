@@ -41,6 +41,35 @@ impl DecodeOptions {
     }
 }
 
+/// Why a generated text ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum FinishReason {
+    /// The model ended it (end-of-sequence token).
+    Eos,
+    /// It reached the length limit: `max_new_tokens`, the model's `max_length`, or the model's
+    /// position table (then `truncated` is true too).
+    Length,
+    /// The input was empty or blank: nothing to generate, no model call.
+    Empty,
+}
+
+impl FinishReason {
+    /// The reason for a text made of several generated parts: `length` if any part ran out of
+    /// length, `empty` if there were no parts, else `eos`.
+    pub fn combine(parts: impl IntoIterator<Item = FinishReason>) -> FinishReason {
+        let mut out = FinishReason::Empty;
+        for p in parts {
+            out = match (out, p) {
+                (FinishReason::Length, _) | (_, FinishReason::Length) => FinishReason::Length,
+                (FinishReason::Empty, p) => p,
+                (o, _) => o,
+            };
+        }
+        out
+    }
+}
+
 /// One generated text with its ids and score.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Generated {
@@ -50,6 +79,24 @@ pub struct Generated {
     pub token_ids: Vec<u32>,
     pub score: f32,
     pub input_tokens: usize,
+    pub finish_reason: FinishReason,
+    /// Cut short at the model's position limit, before the requested length.
+    pub truncated: bool,
+}
+
+impl Generated {
+    /// The output for a blank input: empty, zero tokens, no model call.
+    pub fn empty(source: &str) -> Generated {
+        Generated {
+            source: source.to_string(),
+            text: String::new(),
+            token_ids: Vec::new(),
+            score: 0.0,
+            input_tokens: 0,
+            finish_reason: FinishReason::Empty,
+            truncated: false,
+        }
+    }
 }
 
 /// What to load and how to batch.
@@ -90,6 +137,11 @@ impl Worker {
         Ok(Worker { loaded, batcher })
     }
 
+    /// Whether the model thread still runs.
+    pub fn is_alive(&self) -> bool {
+        self.batcher.engine().is_alive()
+    }
+
     /// Encodes `texts` (each one sequence) and checks them against the model's limits.
     fn encode_all(&self, texts: &[String]) -> Result<Vec<Vec<u32>>, Error> {
         let max = self.loaded.model.max_source_positions();
@@ -123,7 +175,14 @@ impl Worker {
         let pending: Vec<Pending> = self.batcher.submit(ids, cfg);
         let mut out = Vec::with_capacity(pending.len());
         for p in pending {
-            out.push(p.await.map_err(|_| EngineError::Closed)??);
+            let gone = || {
+                if self.is_alive() {
+                    EngineError::Closed
+                } else {
+                    EngineError::Down
+                }
+            };
+            out.push(p.await.map_err(|_| gone())??);
         }
         Ok(out)
     }
@@ -142,22 +201,19 @@ impl Worker {
         let ids = self.encode_all(&chosen)?;
         let lens: Vec<usize> = ids.iter().map(Vec::len).collect();
         let hyps = self.run_ids(ids, cfg).await?;
-        let mut out: Vec<Generated> = texts
-            .iter()
-            .map(|t| Generated {
-                source: t.clone(),
-                text: String::new(),
-                token_ids: Vec::new(),
-                score: 0.0,
-                input_tokens: 0,
-            })
-            .collect();
+        let mut out: Vec<Generated> = texts.iter().map(|t| Generated::empty(t)).collect();
         for ((&i, h), len) in nonempty.iter().zip(hyps).zip(lens) {
             let o = &mut out[i];
             o.text = self.loaded.tokenizer.decode(&h.tokens, true)?;
             o.token_ids = h.tokens;
             o.score = h.score;
             o.input_tokens = len;
+            o.finish_reason = if h.hit_length {
+                FinishReason::Length
+            } else {
+                FinishReason::Eos
+            };
+            o.truncated = h.truncated;
         }
         Ok(out)
     }
@@ -196,6 +252,19 @@ impl Service {
             summarizer: start(&cfg.summarizer)?,
             prompts: Prompts::builtin()?,
         })
+    }
+
+    /// Every loaded model.
+    pub fn workers(&self) -> impl Iterator<Item = &Worker> {
+        [&self.translator, &self.summarizer].into_iter().flatten()
+    }
+
+    /// The names of loaded models whose thread has stopped.
+    pub fn down_models(&self) -> Vec<String> {
+        self.workers()
+            .filter(|w| !w.is_alive())
+            .map(|w| w.loaded.name.clone())
+            .collect()
     }
 
     pub fn translator(&self) -> Result<&Worker, Error> {
@@ -251,6 +320,8 @@ impl Service {
                         .collect(),
                     score: part.iter().map(|g| g.score).sum(),
                     input_tokens: part.iter().map(|g| g.input_tokens).sum(),
+                    finish_reason: FinishReason::combine(part.iter().map(|g| g.finish_reason)),
+                    truncated: part.iter().any(|g| g.truncated),
                 }
             })
             .collect())

@@ -28,7 +28,14 @@ impl Service {
         let worker = self.summarizer()?;
         let template = self.template(worker, prompt)?;
         let mut current: Vec<String> = texts.to_vec();
-        let mut done: Vec<Option<Generated>> = vec![None; texts.len()];
+        // Blank texts get an empty summary without a model call.
+        let mut done: Vec<Option<Generated>> = texts
+            .iter()
+            .map(|t| t.trim().is_empty().then(|| Generated::empty(t)))
+            .collect();
+        if done.iter().all(Option::is_some) {
+            return Ok(done.into_iter().flatten().collect());
+        }
         for _round in 0..MAX_ROUNDS {
             // For each unfinished text: its chunks (one chunk when it fits the window).
             let mut plan: Vec<(usize, Vec<String>)> = Vec::new();
@@ -49,7 +56,7 @@ impl Service {
                     let mut g = parts
                         .into_iter()
                         .next()
-                        .ok_or_else(|| Error::invalid("internal", "missing summary"))?;
+                        .ok_or_else(|| Error::internal("missing summary"))?;
                     g.source = texts[i].clone();
                     done[i] = Some(g);
                 } else {

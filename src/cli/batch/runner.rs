@@ -98,7 +98,7 @@ pub async fn run(
             Some(joined) = tasks.join_next_with_id(), if !tasks.is_empty() => {
                 let (id, result) = match joined {
                     Ok((id, r)) => (id, r),
-                    Err(e) => (e.id(), Err(Error::invalid("internal", format!("the task failed: {e}")))),
+                    Err(e) => (e.id(), Err(Error::internal(format!("the task failed: {e}")))),
                 };
                 if let Some(f) = in_flight.remove(&id) {
                     let line = finish_line(f, task_name, result, spec.markdown_dir.as_deref());
@@ -201,13 +201,14 @@ async fn process(service: Service, spec: TaskSpec, text: String) -> Result<TaskO
     let first = |v: Vec<crate::service::Generated>| {
         v.into_iter()
             .next()
-            .ok_or_else(|| Error::invalid("internal", "the model returned no output"))
+            .ok_or_else(|| Error::internal("the model returned no output"))
     };
     match spec.task {
         Task::Translate => {
             let g = first(service.translate_texts(&[text], &opts.decode).await?)?;
             Ok(TaskOutput {
-                value: json!({"translation": g.text, "token_ids": g.token_ids, "score": g.score}),
+                value: json!({"translation": g.text, "token_ids": g.token_ids, "score": g.score,
+                    "finish_reason": g.finish_reason, "truncated": g.truncated}),
                 markdown: format!("{}\n", g.text.trim_end()),
             })
         }
@@ -215,15 +216,15 @@ async fn process(service: Service, spec: TaskSpec, text: String) -> Result<TaskO
             let prompt = opts.prompt.as_deref();
             let g = first(service.summarize(&[text], prompt, &opts.decode).await?)?;
             Ok(TaskOutput {
-                value: json!({"summary": g.text, "token_ids": g.token_ids, "score": g.score}),
+                value: json!({"summary": g.text, "token_ids": g.token_ids, "score": g.score,
+                    "finish_reason": g.finish_reason, "truncated": g.truncated}),
                 markdown: format!("{}\n", g.text.trim_end()),
             })
         }
         Task::Article => {
             let out = service.article(&text, opts).await?;
             Ok(TaskOutput {
-                value: serde_json::to_value(&out)
-                    .map_err(|e| Error::invalid("internal", e.to_string()))?,
+                value: serde_json::to_value(&out).map_err(|e| Error::internal(e.to_string()))?,
                 markdown: out.render(true),
             })
         }
