@@ -2,6 +2,7 @@
 //! per process holds the loaded models, each behind its own batcher and model thread.
 
 mod article;
+mod fit;
 pub mod loader;
 mod summarize;
 
@@ -142,27 +143,21 @@ impl Worker {
         self.batcher.engine().is_alive()
     }
 
-    /// Encodes `texts` (each one sequence) and checks them against the model's limits.
-    fn encode_all(&self, texts: &[String]) -> Result<Vec<Vec<u32>>, Error> {
-        let max = self.loaded.model.max_source_positions();
-        texts
+    /// Encodes `text` as one sequence, or, when it is longer than the model accepts, as several
+    /// pieces cut between words that each fit ([`fit::pieces`]).
+    fn encode_fitting(&self, text: &str) -> Result<Vec<Vec<u32>>, Error> {
+        let tok = &self.loaded.tokenizer;
+        let ids = tok.encode(text)?;
+        let Some(max) = self.loaded.model.max_source_positions() else {
+            return Ok(vec![ids]);
+        };
+        if ids.len() <= max {
+            return Ok(vec![ids]);
+        }
+        let mut fits = |s: &str| -> Result<bool, Error> { Ok(tok.encode(s)?.len() <= max) };
+        fit::pieces(text, &mut fits)?
             .iter()
-            .enumerate()
-            .map(|(i, t)| {
-                let ids = self.loaded.tokenizer.encode(t)?;
-                match max {
-                    Some(max) if ids.len() > max => Err(Error::invalid(
-                        "input_too_long",
-                        format!(
-                            "text {} has {} tokens but {} accepts at most {max}; split it into sentences or paragraphs (copydesk article does this for whole articles)",
-                            i + 1,
-                            ids.len(),
-                            self.loaded.name
-                        ),
-                    )),
-                    _ => Ok(ids),
-                }
-            })
+            .map(|p| Ok(tok.encode(p)?))
             .collect()
     }
 
@@ -197,23 +192,40 @@ impl Worker {
         let nonempty: Vec<usize> = (0..texts.len())
             .filter(|&i| !texts[i].trim().is_empty())
             .collect();
-        let chosen: Vec<String> = nonempty.iter().map(|&i| texts[i].clone()).collect();
-        let ids = self.encode_all(&chosen)?;
+        // Each text as one sequence, or as several pieces when it is longer than the model's
+        // window; the pieces' outputs are joined back into one.
+        let mut owner: Vec<usize> = Vec::new();
+        let mut ids: Vec<Vec<u32>> = Vec::new();
+        for &i in &nonempty {
+            for piece in self.encode_fitting(&texts[i])? {
+                owner.push(i);
+                ids.push(piece);
+            }
+        }
         let lens: Vec<usize> = ids.iter().map(Vec::len).collect();
         let hyps = self.run_ids(ids, cfg).await?;
         let mut out: Vec<Generated> = texts.iter().map(|t| Generated::empty(t)).collect();
-        for ((&i, h), len) in nonempty.iter().zip(hyps).zip(lens) {
-            let o = &mut out[i];
-            o.text = self.loaded.tokenizer.decode(&h.tokens, true)?;
-            o.token_ids = h.tokens;
-            o.score = h.score;
-            o.input_tokens = len;
-            o.finish_reason = if h.hit_length {
+        let mut started = vec![false; texts.len()];
+        for ((&i, h), len) in owner.iter().zip(hyps).zip(lens) {
+            let text = self.loaded.tokenizer.decode(&h.tokens, true)?;
+            let reason = if h.hit_length {
                 FinishReason::Length
             } else {
                 FinishReason::Eos
             };
-            o.truncated = h.truncated;
+            let o = &mut out[i];
+            if started[i] {
+                o.text.push(' ');
+                o.finish_reason = FinishReason::combine([o.finish_reason, reason]);
+            } else {
+                o.finish_reason = reason;
+            }
+            started[i] = true;
+            o.text.push_str(&text);
+            o.token_ids.extend(h.tokens);
+            o.score += h.score;
+            o.input_tokens += len;
+            o.truncated |= h.truncated;
         }
         Ok(out)
     }

@@ -81,7 +81,7 @@ impl Service {
 /// Splits `text` at sentence boundaries into pieces whose rendered prompt fits the window.
 fn chunks(worker: &Worker, template: &Template, text: &str) -> Result<Vec<String>, Error> {
     let tok = &worker.loaded.tokenizer;
-    let fits = |s: &str| -> Result<bool, Error> {
+    let mut fits = |s: &str| -> Result<bool, Error> {
         Ok(tok.encode(&template.render(s))?.len() <= SUMMARY_WINDOW)
     };
     if fits(text)? {
@@ -94,22 +94,7 @@ fn chunks(worker: &Worker, template: &Template, text: &str) -> Result<Vec<String
             pieces.push(sentence.to_string());
         } else {
             // A single sentence over the window: cut it between words.
-            let mut part = String::new();
-            for word in sentence.split_whitespace() {
-                let candidate = if part.is_empty() {
-                    word.to_string()
-                } else {
-                    format!("{part} {word}")
-                };
-                if !part.is_empty() && !fits(&candidate)? {
-                    pieces.push(std::mem::replace(&mut part, word.to_string()));
-                } else {
-                    part = candidate;
-                }
-            }
-            if !part.is_empty() {
-                pieces.push(part);
-            }
+            pieces.extend(super::fit::pieces(sentence, &mut fits)?);
         }
     }
     let mut out: Vec<String> = Vec::new();

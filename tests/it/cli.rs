@@ -308,12 +308,25 @@ fn bad_flags_and_inputs_are_usage_errors() {
         &copydesk(&["translate", "--model", dir, "--beams", "0", "x"], ""),
         &["beams"],
     );
-    // The fixture accepts at most 128 positions: a longer text is rejected, not truncated.
+    // The fixture accepts at most 128 positions: a longer text is translated in pieces cut
+    // between words, neither rejected nor truncated.
     let long = "woord ".repeat(400);
-    assert_usage_error(
-        &copydesk(&["translate", "--model", dir, &long], ""),
-        &["tokens", "at most 128"],
+    let out = copydesk(
+        &[
+            "translate",
+            "--json",
+            "--max-new-tokens",
+            "2",
+            "--model",
+            dir,
+            &long,
+        ],
+        "",
     );
+    let line = &stdout_json_lines(&out)[0];
+    // At most 2 new tokens a piece: more than 2 in all means several pieces were translated.
+    let tokens = line["token_ids"].as_array().unwrap().len();
+    assert!(tokens > 2, "400 words in 128-token pieces: {line}");
     let summarizer = model_dir("t5-tied-relu");
     assert_usage_error(
         &copydesk(
