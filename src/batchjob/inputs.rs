@@ -435,11 +435,9 @@ pub fn parse_line(at: &str, line: &[u8], opts: &ReadOptions) -> Record {
     }
 }
 
-/// Rejects empty texts and texts over the limit.
+/// Rejects texts over the limit. A blank text is a record like any other: it gets an empty
+/// result without a model call.
 pub fn check_text(text: String, opts: &ReadOptions) -> Result<String, RecordError> {
-    if text.trim().is_empty() {
-        return Err(RecordError::new(codes::EMPTY_TEXT, "the text is empty"));
-    }
     let chars = text.chars().count();
     if chars > opts.max_chars {
         return Err(RecordError::new(

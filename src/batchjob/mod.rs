@@ -47,8 +47,6 @@ pub mod codes {
     pub const INVALID_ID: &str = "invalid_id";
     /// The text field is missing or not a string.
     pub const MISSING_TEXT: &str = "missing_text";
-    /// The text is empty or only white space.
-    pub const EMPTY_TEXT: &str = "empty_text";
     /// The text is longer than `--max-chars`.
     pub const TOO_LONG: &str = "input_too_long";
     /// A file or directory that cannot be read, or a file that is not UTF-8.

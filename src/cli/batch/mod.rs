@@ -65,8 +65,9 @@ pub enum Format {
 ///
 /// Nothing lost, nothing twice: each line is appended whole and synced every few seconds; a
 /// killed run loses only the records in flight. --resume skips every id already in OUT and cuts
-/// off a torn last line. Bad records (invalid_json, missing_text, empty_text, input_too_long,
-/// unreadable, duplicate_id, model errors) become error lines and the run goes on.
+/// off a torn last line. Bad records (invalid_json, missing_text, input_too_long, unreadable,
+/// duplicate_id, model errors) become error lines and the run goes on. A blank record is not an
+/// error: every task can run on it, and it gets an empty result without a model call.
 ///
 /// Exit codes: 0 all records ok, 3 some records in OUT failed, 2 usage error or model
 /// unavailable, 1 runtime failure (e.g. OUT cannot be written), 130 interrupted by Ctrl-C (the
