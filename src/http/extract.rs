@@ -120,7 +120,13 @@ fn utf8(bytes: &[u8]) -> Result<&str, ApiError> {
 
 /// Parses JSON; syntax errors are 400, values of the wrong shape 422 with the field's path.
 pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
-    utf8(bytes)?;
+    let text = utf8(bytes)?;
+    if text.trim_start().starts_with('[') {
+        return Err(ApiError::invalid(
+            "invalid_field",
+            "expected a JSON object, not a list",
+        ));
+    }
     let mut de = serde_json::Deserializer::from_slice(bytes);
     let value: T = serde_path_to_error::deserialize(&mut de).map_err(|e| {
         let path = e.path().to_string();
@@ -148,6 +154,12 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
 
 /// Reads an already parsed JSON value as `T`; errors are 422 with the field's path.
 pub fn from_value<T: DeserializeOwned>(value: serde_json::Value) -> Result<T, ApiError> {
+    if value.is_array() {
+        return Err(ApiError::invalid(
+            "invalid_field",
+            "expected a JSON object, not a list",
+        ));
+    }
     serde_path_to_error::deserialize(value).map_err(|e| {
         let path = e.path().to_string();
         let err = ApiError::invalid("invalid_field", e.into_inner().to_string());

@@ -12,6 +12,7 @@ mod errors;
 mod extract;
 pub mod metrics;
 pub mod openapi;
+mod openapi_facts;
 mod routes;
 mod state;
 pub mod types;

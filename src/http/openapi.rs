@@ -1,12 +1,14 @@
 //! `GET /openapi.json`: the OpenAPI document, generated from the handlers and types.
 
-use std::sync::OnceLock;
-
+use axum::extract::State;
 use axum::response::{IntoResponse, Response};
 use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
+use super::state::AppState;
+use super::validate::Limits;
 use super::{compat, metrics, routes};
+use crate::service::Service;
 
 #[derive(OpenApi)]
 #[openapi(
@@ -57,17 +59,47 @@ impl Modify for Security {
     }
 }
 
-/// The document as JSON text (built once).
-pub fn document() -> &'static str {
-    static DOC: OnceLock<String> = OnceLock::new();
-    DOC.get_or_init(|| {
-        let mut doc = ApiDoc::openapi();
-        doc.info.version = env!("CARGO_PKG_VERSION").to_string();
-        serde_json::to_string_pretty(&doc).unwrap_or_else(|e| format!("{{\"error\": \"{e}\"}}"))
-    })
+/// What the document says about one server: its limits and what it has loaded, so that the
+/// document allows exactly what the handlers accept.
+#[derive(Debug, Clone, Default)]
+pub struct DocFacts {
+    pub limits: Limits,
+    /// Whether the models are loaded (before that, only the limits are known).
+    pub loaded: bool,
+    pub translator: Option<String>,
+    pub summarizer: Option<String>,
+    pub prompts: Vec<String>,
 }
 
-/// This OpenAPI document.
+impl DocFacts {
+    /// The facts of a server with `service` loaded (or, while loading, only its limits).
+    pub fn of(limits: Limits, service: Option<&Service>) -> DocFacts {
+        let name = |w: &Option<crate::service::Worker>| w.as_ref().map(|w| w.loaded.name.clone());
+        DocFacts {
+            limits,
+            loaded: service.is_some(),
+            translator: service.and_then(|s| name(&s.translator)),
+            summarizer: service.and_then(|s| name(&s.summarizer)),
+            prompts: service
+                .map(|s| s.prompts.names().into_iter().map(str::to_string).collect())
+                .unwrap_or_default(),
+        }
+    }
+}
+
+/// The document for a server with these facts, as JSON text.
+pub fn document(facts: &DocFacts) -> String {
+    let mut doc = ApiDoc::openapi();
+    doc.info.version = env!("CARGO_PKG_VERSION").to_string();
+    let mut value = match serde_json::to_value(&doc) {
+        Ok(v) => v,
+        Err(e) => return format!("{{\"error\": \"{e}\"}}"),
+    };
+    super::openapi_facts::apply(&mut value, facts);
+    serde_json::to_string_pretty(&value).unwrap_or_else(|e| format!("{{\"error\": \"{e}\"}}"))
+}
+
+/// This OpenAPI document: the routes, with this server's limits, models and prompts.
 #[utoipa::path(
     get,
     path = "/openapi.json",
@@ -75,10 +107,10 @@ pub fn document() -> &'static str {
     responses((status = 200, description = "The OpenAPI 3.1 document", content_type = "application/json")),
     security((), ("bearer" = []))
 )]
-pub async fn spec() -> Response {
+pub async fn spec(State(state): State<AppState>) -> Response {
     (
         [(axum::http::header::CONTENT_TYPE, "application/json")],
-        document(),
+        state.openapi_document(),
     )
         .into_response()
 }

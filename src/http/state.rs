@@ -11,6 +11,7 @@ use tokio::sync::Semaphore;
 
 use super::auth::ApiKeys;
 use super::errors::ApiError;
+use super::openapi::{document, DocFacts};
 use super::validate::Validator;
 use super::HttpConfig;
 use crate::service::{DecodeOptions, Service, ServiceConfig};
@@ -35,6 +36,8 @@ pub struct AppState {
 struct Inner {
     cfg: HttpConfig,
     service: OnceLock<Service>,
+    /// The OpenAPI document for the loaded service (made once it is installed).
+    document: OnceLock<String>,
     phase: AtomicU8,
     permits: Arc<Semaphore>,
     keys: ApiKeys,
@@ -50,6 +53,7 @@ impl AppState {
                 keys: ApiKeys::new(cfg.api_keys.clone()),
                 cfg,
                 service: OnceLock::new(),
+                document: OnceLock::new(),
                 phase: AtomicU8::new(Phase::Loading as u8),
             }),
         }
@@ -114,6 +118,19 @@ impl AppState {
         match self.inner.service.get() {
             Some(s) if self.phase() != Phase::Loading => Ok(s),
             _ => Err(ApiError::not_ready()),
+        }
+    }
+
+    /// The OpenAPI document of this server: its limits, and once loaded its models and prompts.
+    pub fn openapi_document(&self) -> String {
+        let limits = self.inner.cfg.limits;
+        match self.inner.service.get() {
+            Some(service) => self
+                .inner
+                .document
+                .get_or_init(|| document(&DocFacts::of(limits, Some(service))))
+                .clone(),
+            None => document(&DocFacts::of(limits, None)),
         }
     }
 

@@ -12,11 +12,75 @@ use crate::service::{ArticleOutput, FinishReason, Generated};
 pub struct DecodeRequest {
     /// Beam width (1 = greedy), at most 16.
     #[schema(minimum = 1, maximum = 16)]
+    #[serde(default, deserialize_with = "whole_number")]
     pub beams: Option<u32>,
     /// Most tokens to generate per sentence, at most 1024; clamped to the model's position limit
     /// (the output then says `truncated`).
     #[schema(minimum = 1, maximum = 1024)]
+    #[serde(default, deserialize_with = "whole_number")]
     pub max_new_tokens: Option<u32>,
+}
+
+/// A nested object, or null: never a JSON list (which serde would otherwise read into a struct
+/// field by field, where the document says `object`).
+fn object_or_null<'de, D, T>(d: D) -> Result<Option<T>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: serde::de::DeserializeOwned,
+{
+    match serde_json::Value::deserialize(d)? {
+        serde_json::Value::Null => Ok(None),
+        v => as_object(v).map(Some),
+    }
+}
+
+/// A list of objects (each one an object, not a list).
+fn objects<'de, D, T>(d: D) -> Result<Vec<T>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: serde::de::DeserializeOwned,
+{
+    Vec::<serde_json::Value>::deserialize(d)?
+        .into_iter()
+        .enumerate()
+        .map(|(i, v)| {
+            as_object(v).map_err(|e: D::Error| serde::de::Error::custom(format!("[{i}]: {e}")))
+        })
+        .collect()
+}
+
+fn as_object<T: serde::de::DeserializeOwned, E: serde::de::Error>(
+    v: serde_json::Value,
+) -> Result<T, E> {
+    if !v.is_object() {
+        return Err(E::custom(format!("expected an object, not {v}")));
+    }
+    serde_path_to_error::deserialize(v).map_err(|e| {
+        let path = e.path().to_string();
+        match path.as_str() {
+            "." => E::custom(e.into_inner()),
+            _ => E::custom(format!("{path}: {}", e.into_inner())),
+        }
+    })
+}
+
+/// An integer as JSON Schema counts them: `4` and `4.0` alike.
+fn whole_number<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<u32>, D::Error> {
+    use serde::de::Error;
+    let Some(n) = Option::<serde_json::Number>::deserialize(d)? else {
+        return Ok(None);
+    };
+    let whole = match (n.as_u64(), n.as_f64()) {
+        (Some(u), _) => Some(u),
+        (None, Some(f)) if f.fract() == 0.0 && (0.0..=f64::from(u32::MAX)).contains(&f) => {
+            Some(f as u64)
+        }
+        _ => None,
+    };
+    whole
+        .and_then(|u| u32::try_from(u).ok())
+        .map(Some)
+        .ok_or_else(|| D::Error::custom(format!("expected a whole number, not {n}")))
 }
 
 /// `POST /v1/translate`.
@@ -34,6 +98,7 @@ pub struct TranslateRequest {
     pub target_lang: Option<String>,
     /// Name of a loaded translation model (see `GET /v1/models`); default: the loaded one.
     pub model: Option<String>,
+    #[serde(default, deserialize_with = "object_or_null")]
     pub options: Option<DecodeRequest>,
 }
 
@@ -48,6 +113,7 @@ pub struct SummarizeRequest {
     pub prompt: Option<String>,
     /// Name of the loaded summarization model; default: the loaded one.
     pub model: Option<String>,
+    #[serde(default, deserialize_with = "object_or_null")]
     pub options: Option<DecodeRequest>,
 }
 
@@ -66,12 +132,14 @@ pub struct ArticleIn {
 #[serde(deny_unknown_fields)]
 pub struct ArticlesRequest {
     #[schema(min_items = 1)]
+    #[serde(deserialize_with = "objects")]
     pub articles: Vec<ArticleIn>,
     /// Summarize each article (default: true when a summarizer is loaded).
     pub summarize: Option<bool>,
     /// Prompt template for the summaries.
     pub prompt: Option<String>,
     /// Decoding options for the translation.
+    #[serde(default, deserialize_with = "object_or_null")]
     pub options: Option<DecodeRequest>,
 }
 

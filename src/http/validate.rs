@@ -1,5 +1,6 @@
-//! Raw requests become checked jobs here, at the edge: list sizes, text sizes, control
-//! characters, languages, model and prompt names, decoding options. Every error names its field.
+//! Raw requests become checked jobs here, at the edge: list sizes, text sizes, languages, model
+//! and prompt names, decoding options. Every error names its field. What passes here is exactly
+//! what the OpenAPI document allows ([`super::openapi`] writes these rules into it).
 
 use crate::service::{ArticleOptions, DecodeOptions, Service, Worker};
 
@@ -10,6 +11,26 @@ use super::types::{ArticlesRequest, DecodeRequest, SummarizeRequest, TranslateRe
 pub const MAX_BEAMS: u32 = 16;
 /// Most new tokens a request may ask for (and never more than the model's positions).
 pub const MAX_NEW_TOKENS: u32 = 1024;
+
+/// Longest article id.
+pub const MAX_ID_CHARS: usize = 256;
+
+/// Control characters as editors' tools send them: vertical tab (Word's manual line break), form
+/// feed and NEL become line breaks; other control characters (NUL, BEL, ...) carry no text and
+/// are dropped; tab, CR and LF stay.
+pub fn clean_controls(text: &str) -> String {
+    if !text.chars().any(char::is_control) {
+        return text.to_string();
+    }
+    text.chars()
+        .filter_map(|c| match c {
+            '\t' | '\n' | '\r' => Some(c),
+            '\u{0B}' | '\u{0C}' | '\u{85}' => Some('\n'),
+            c if c.is_control() => None,
+            c => Some(c),
+        })
+        .collect()
+}
 
 /// Per-request input limits.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -102,14 +123,17 @@ impl Validator<'_> {
         };
         let mut articles = Vec::with_capacity(req.articles.len());
         for (i, a) in req.articles.into_iter().enumerate() {
-            self.text(&format!("articles[{i}].text"), &a.text)?;
+            let text = self.text(&format!("articles[{i}].text"), &a.text)?;
             if let Some(id) = &a.id {
-                if id.chars().count() > 256 {
-                    return Err(ApiError::invalid("id_too_long", "at most 256 characters")
-                        .at(&format!("articles[{i}].id")));
+                if id.chars().count() > MAX_ID_CHARS {
+                    return Err(ApiError::invalid(
+                        "id_too_long",
+                        format!("at most {MAX_ID_CHARS} characters"),
+                    )
+                    .at(&format!("articles[{i}].id")));
                 }
             }
-            articles.push((a.id, a.text));
+            articles.push((a.id, text));
         }
         Ok(ArticlesJob {
             articles,
@@ -122,13 +146,15 @@ impl Validator<'_> {
         })
     }
 
-    /// A non-empty list within the per-request limit, each text valid.
+    /// A non-empty list within the per-request limit, each text within the length limit
+    /// (blank texts are fine: they get empty outputs), control characters cleaned.
     pub fn texts(&self, field: &str, texts: Vec<String>) -> Result<Vec<String>, ApiError> {
         self.count(field, texts.len())?;
-        for (i, t) in texts.iter().enumerate() {
-            self.text(&format!("{field}[{i}]"), t)?;
-        }
-        Ok(texts)
+        texts
+            .iter()
+            .enumerate()
+            .map(|(i, t)| self.text(&format!("{field}[{i}]"), t))
+            .collect()
     }
 
     fn count(&self, field: &str, n: usize) -> Result<(), ApiError> {
@@ -146,11 +172,9 @@ impl Validator<'_> {
         Ok(())
     }
 
-    /// Not blank, not too long, no control characters other than tab and line breaks.
-    pub fn text(&self, field: &str, text: &str) -> Result<(), ApiError> {
-        if text.trim().is_empty() {
-            return Err(ApiError::invalid("empty_text", "the text is empty").at(field));
-        }
+    /// At most `max_chars_per_text` characters; returns the text with control characters
+    /// cleaned ([`clean_controls`]). Blank is allowed (an empty output, no model call).
+    pub fn text(&self, field: &str, text: &str) -> Result<String, ApiError> {
         let max = self.limits.max_chars_per_text;
         let chars = text.chars().count();
         if chars > max {
@@ -160,21 +184,7 @@ impl Validator<'_> {
             )
             .at(field));
         }
-        let bad = text
-            .chars()
-            .enumerate()
-            .find(|(_, c)| c.is_control() && !matches!(c, '\n' | '\r' | '\t'));
-        if let Some((at, c)) = bad {
-            return Err(ApiError::invalid(
-                "control_character",
-                format!(
-                    "control character U+{:04X} at character {at}; only tab and line breaks are allowed",
-                    c as u32
-                ),
-            )
-            .at(field));
-        }
-        Ok(())
+        Ok(clean_controls(text))
     }
 
     /// The loaded model for a task; `requested` must name it when given.
@@ -248,13 +258,11 @@ impl Validator<'_> {
 /// Optional source language; `accepted` are lower-case codes.
 pub fn source_lang(field: &str, lang: Option<&str>, accepted: &[&str]) -> Result<(), ApiError> {
     match lang {
-        Some(l) if !accepted.contains(&l.trim().to_ascii_lowercase().as_str()) => {
-            Err(ApiError::invalid(
-                "unsupported_language",
-                format!("{l:?} is not supported; this server translates from: {accepted:?}"),
-            )
-            .at(field))
-        }
+        Some(l) if !accepted.contains(&l.to_ascii_lowercase().as_str()) => Err(ApiError::invalid(
+            "unsupported_language",
+            format!("{l:?} is not supported; this server translates from: {accepted:?}"),
+        )
+        .at(field)),
         _ => Ok(()),
     }
 }
@@ -273,7 +281,7 @@ pub fn target_lang(field: &str, lang: Option<&str>) -> Result<(), ApiError> {
 
 pub fn is_english(lang: &str) -> bool {
     matches!(
-        lang.trim().to_ascii_lowercase().replace('_', "-").as_str(),
+        lang.to_ascii_lowercase().replace('_', "-").as_str(),
         "en" | "en-gb" | "en-us"
     )
 }

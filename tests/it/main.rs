@@ -8,6 +8,7 @@ mod faults;
 mod http;
 mod http_errors;
 mod http_socket;
+mod openapi_truth;
 mod parity;
 mod quant;
 mod real_models;

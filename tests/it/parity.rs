@@ -139,10 +139,10 @@ fn config_for(case: &GenerateCase, defaults: &GenerationConfig) -> GenerationCon
     cfg
 }
 
-/// Generated ids after the start token, without eos and padding.
-fn expected_tokens(seq: &[u32], eos: u32, pad: u32) -> Vec<u32> {
+/// Generated ids after the start token, without eos (any of `eos`) and padding.
+fn expected_tokens(seq: &[u32], eos: &[u32], pad: u32) -> Vec<u32> {
     let body = &seq[1..];
-    match body.iter().position(|&t| t == eos) {
+    match body.iter().position(|t| eos.contains(t)) {
         Some(p) => body[..p].to_vec(),
         None => {
             let end = body.iter().rposition(|&t| t != pad).map_or(0, |p| p + 1);
@@ -166,8 +166,14 @@ fn check_generate(name: &str) {
             .collect();
         let refs: Vec<&[u32]> = rows.iter().map(Vec::as_slice).collect();
         let out = run_batch(model.seq2seq(), &refs, &cfg).unwrap();
+        let eos = match &case.kwargs["eos_token_id"] {
+            serde_json::Value::Array(ids) => {
+                ids.iter().map(|i| i.as_u64().unwrap() as u32).collect()
+            }
+            v => vec![v.as_u64().map_or(special.eos, |i| i as u32)],
+        };
         for (b, (h, seq)) in out.iter().zip(&case.sequences).enumerate() {
-            let want = expected_tokens(seq, special.eos, special.pad);
+            let want = expected_tokens(seq, &eos, special.pad);
             assert_eq!(h.tokens, want, "{name} {}: row {b} ids", case.name);
             // A greedy score sums one log-probability per token; each carries f32 noise of
             // up to ~3e-5 at these logit magnitudes (up to 60; logits agree within 6e-5), so the
@@ -320,7 +326,7 @@ fn the_position_table_clamps_the_models_own_max_length() {
         let out = run_batch(model.seq2seq(), &refs, &cfg).expect("clamped, not an error");
         for (b, (h, seq)) in out.iter().zip(&case.sequences).enumerate() {
             assert_eq!(seq.len(), 17, "{wanted}: the golden runs to max_length 17");
-            let want = expected_tokens(seq, special.eos, special.pad);
+            let want = expected_tokens(seq, &[special.eos], special.pad);
             assert_eq!(h.tokens, want, "{wanted}: row {b} ids");
             assert!(
                 h.hit_length && h.truncated,

@@ -1,0 +1,181 @@
+#!/usr/bin/env bash
+# Run Schemathesis against `copydesk serve` (with the tiny fixture models) on a free loopback port.
+#
+#   scripts/schemathesis/run.sh [extra schemathesis options...]
+#
+# Environment:
+#   COPYDESK_BIN        copydesk binary (default: target/release/copydesk, else target/debug/copydesk)
+#   SCHEMATHESIS_VENV   virtualenv to use/create (default: target/venv-schema)
+#   MAX_EXAMPLES        test cases per operation (default: 50)
+#   REQUEST_TIMEOUT     per-request timeout in seconds (default: 30)
+#   WORKERS             schemathesis workers (default: 2)
+#   SEED                random seed (default: 1, so runs are reproducible; "random" for none)
+#   RUN_TIMEOUT         hard wall-clock limit for the schemathesis run in seconds (default: 300)
+#   READY_TIMEOUT       seconds to wait for GET /ready (default: 120)
+#   SCHEMATHESIS_STATE_DIR  where schemathesis runs and keeps .schemathesis/ (default:
+#                       target/schemathesis); relative paths in extra options resolve there
+#
+# Exits with schemathesis' exit code (0: no failures), or 2 if the server could not be started.
+set -euo pipefail
+
+caller_pwd="$PWD"
+here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+root="$(cd "$here/../.." && pwd)"
+cd "$root"
+
+venv="${SCHEMATHESIS_VENV:-$root/target/venv-schema}"
+[[ "$venv" == /* ]] || venv="$caller_pwd/$venv"
+max_examples="${MAX_EXAMPLES:-50}"
+request_timeout="${REQUEST_TIMEOUT:-30}"
+workers="${WORKERS:-2}"
+seed="${SEED:-1}"
+run_timeout="${RUN_TIMEOUT:-300}"
+ready_timeout="${READY_TIMEOUT:-120}"
+
+# --- the binary -------------------------------------------------------------------------------
+if [[ -n "${COPYDESK_BIN:-}" ]]; then
+    bin="$COPYDESK_BIN"
+    [[ "$bin" == /* ]] || bin="$caller_pwd/$bin"   # relative to where run.sh was called
+elif [[ -x target/release/copydesk ]]; then
+    bin=target/release/copydesk
+else
+    bin=target/debug/copydesk
+fi
+if [[ ! -x "$bin" ]]; then
+    echo "run.sh: no copydesk binary at $bin (build it, or set COPYDESK_BIN)" >&2
+    exit 2
+fi
+
+# --- the virtualenv ---------------------------------------------------------------------------
+if [[ ! -x "$venv/bin/schemathesis" ]]; then
+    echo "run.sh: creating $venv from scripts/schemathesis/requirements.txt" >&2
+    python3 -m venv "$venv"
+    "$venv/bin/pip" install --quiet -r "$here/requirements.txt"
+fi
+
+# --- the server -------------------------------------------------------------------------------
+workdir="$(mktemp -d "${TMPDIR:-/tmp}/copydesk-schemathesis.XXXXXX")"
+server_out="$workdir/server.out"
+server_err="$workdir/server.err"
+server_pid=""
+
+stop_server() {
+    if [[ -n "$server_pid" ]] && kill -0 "$server_pid" 2>/dev/null; then
+        kill -TERM "$server_pid" 2>/dev/null || true
+        for _ in $(seq 1 100); do
+            kill -0 "$server_pid" 2>/dev/null || break
+            sleep 0.1
+        done
+        kill -KILL "$server_pid" 2>/dev/null || true
+        wait "$server_pid" 2>/dev/null || true
+    fi
+    server_pid=""
+}
+cleanup() {
+    stop_server
+    rm -rf "$workdir"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+# Environment settings of the user's own copydesk (COPYDESK_*) would change what is served;
+# pin everything that matters on the command line. --port 0 picks a free port.
+# The limits are chosen so that every body the document allows fits --max-body-bytes (a JSON
+# character takes at most 12 bytes, as a \uXXXX surrogate pair): 16 texts x 1000 characters x 12
+# bytes < 1 MiB. A body over --max-body-bytes is 413, which JSON Schema cannot express.
+env -u COPYDESK_API_KEY -u COPYDESK_API_KEY_FILE \
+    "$bin" serve \
+    --host 127.0.0.1 \
+    --port 0 \
+    --translator tests/fixtures/models/marian-tied \
+    --summarizer tests/fixtures/models/t5-tied-relu \
+    --device cpu \
+    --dtype f32 \
+    --log warn \
+    --request-timeout 20s \
+    --max-texts-per-request 16 \
+    --max-chars-per-text 1000 \
+    --max-body-bytes 1048576 \
+    --max-new-tokens 8 \
+    --drain-timeout 5s \
+    >"$server_out" 2>"$server_err" &
+server_pid=$!
+
+# It prints "copydesk listening on http://127.0.0.1:PORT" once bound.
+base=""
+deadline=$((SECONDS + ready_timeout))
+while [[ -z "$base" ]]; do
+    if ! kill -0 "$server_pid" 2>/dev/null; then
+        echo "run.sh: copydesk serve exited before listening:" >&2
+        cat "$server_out" "$server_err" >&2
+        exit 2
+    fi
+    if ((SECONDS > deadline)); then
+        echo "run.sh: copydesk serve did not print its address in ${ready_timeout}s" >&2
+        cat "$server_out" "$server_err" >&2
+        exit 2
+    fi
+    base="$(grep -o 'http://127\.0\.0\.1:[0-9]*' "$server_out" | head -n1 || true)"
+    [[ -n "$base" ]] || sleep 0.2
+done
+
+while :; do
+    code="$(curl -s --noproxy '*' -o /dev/null -w '%{http_code}' --max-time 5 "$base/ready" || true)"
+    [[ "$code" == 200 ]] && break
+    if ! kill -0 "$server_pid" 2>/dev/null; then
+        echo "run.sh: copydesk serve exited before /ready:" >&2
+        cat "$server_out" "$server_err" >&2
+        exit 2
+    fi
+    if ((SECONDS > deadline)); then
+        echo "run.sh: $base/ready not 200 after ${ready_timeout}s (last: $code)" >&2
+        cat "$server_err" >&2
+        exit 2
+    fi
+    sleep 0.5
+done
+echo "run.sh: $bin serving on $base" >&2
+
+# --- schemathesis -----------------------------------------------------------------------------
+# The document has no `servers`, so every generated request goes to the origin of the schema
+# URL: 127.0.0.1 only. No proxy from the environment, no redirects followed. No example
+# database is kept (it would land in the working tree). --continue-on-failure keeps testing an
+# operation after its first failure, so one known failure does not hide others.
+unset http_proxy https_proxy all_proxy HTTP_PROXY HTTPS_PROXY ALL_PROXY
+export NO_PROXY='*' no_proxy='*'
+args=(
+    run "$base/openapi.json"
+    --checks all
+    --max-examples "$max_examples"
+    --request-timeout "$request_timeout"
+    --workers "$workers"
+    --max-redirects 0
+    --continue-on-failure
+    --generation-database none
+    --no-color
+)
+if [[ "$seed" != random ]]; then
+    args+=(--seed "$seed")
+fi
+
+# Schemathesis keeps its crash cache (for `schemathesis replay ID`) in ./.schemathesis: run it
+# from target/schemathesis so nothing lands in the working tree. Relative paths in extra options
+# (e.g. --report-dir) resolve there too.
+state_dir="${SCHEMATHESIS_STATE_DIR:-$root/target/schemathesis}"
+mkdir -p "$state_dir"
+cd "$state_dir"
+
+set +e
+timeout --signal=INT --kill-after=30 "$run_timeout" "$venv/bin/schemathesis" "${args[@]}" "$@"
+status=$?
+set -e
+if ((status == 124)); then
+    echo "run.sh: schemathesis ran past RUN_TIMEOUT=${run_timeout}s" >&2
+fi
+
+if [[ -s "$server_err" ]]; then
+    echo "--- copydesk serve stderr (last 40 lines) ---" >&2
+    tail -n 40 "$server_err" >&2
+fi
+stop_server
+exit "$status"
