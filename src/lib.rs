@@ -1,10 +1,15 @@
 //! copydesk: Dutch wire copy to English on local seq2seq models.
 //!
 //! Layers, from the front end down (each depends only on the ones below it):
-//! `http | cli → service → {batch, text, prompts, tokenize, registry} → engine → generate → models`.
+//! `http | cli → {service, archive, bench} → {batching, text, prompts, tokenize, registry} →
+//! engine → generate → models`.
+//!
+//! `batching` is cross-request batching (queue policy and scheduler); `archive` is the
+//! `copydesk batch` job over files and JSONL (inputs, the resumable output log, the runner);
+//! a loaded model with its queue is a `service::ModelHandle`, and `engine` owns the model thread.
 
-pub mod batch;
-pub mod batchjob;
+pub mod archive;
+pub mod batching;
 pub mod bench;
 pub mod cli;
 pub mod engine;

@@ -23,7 +23,7 @@ pub use runner::Plan;
 pub use synthetic::{SyntheticSpec, SYNTHETIC_MODELS};
 pub use workload::{TokenWorkload, Workload};
 
-use crate::batch::BatchPolicy;
+use crate::batching::BatchPolicy;
 use crate::generate::GenerationConfig;
 use crate::models::Seq2Seq;
 use crate::registry::Architecture;

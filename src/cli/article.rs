@@ -5,7 +5,8 @@ use std::path::PathBuf;
 use clap::{Args, ValueEnum};
 
 use super::{
-    json_line, print_lines, read_input, with_service, ArticleModelArgs, DecodeArgs, DeviceArgs,
+    json_line, print_lines, read_input, with_service, ArticleModelArgs, BatchingArgs, DecodeArgs,
+    DeviceArgs,
 };
 use crate::service::{ArticleOptions, ServiceConfig};
 use crate::Error;
@@ -41,6 +42,8 @@ pub struct ArticleArgs {
     pub device: DeviceArgs,
     #[command(flatten)]
     pub decode: DecodeArgs,
+    #[command(flatten)]
+    pub batching: BatchingArgs,
 }
 
 pub fn run(args: ArticleArgs) -> Result<(), Error> {
@@ -50,7 +53,7 @@ pub fn run(args: ArticleArgs) -> Result<(), Error> {
         translator: Some(args.models.translator.clone()),
         summarizer: summarize.then(|| args.models.summarizer.clone()),
         load: args.device.load_options()?,
-        policy: args.decode.policy(),
+        policy: args.batching.policy(),
     };
     let opts = ArticleOptions {
         summarize,

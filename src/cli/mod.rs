@@ -14,7 +14,7 @@ use clap::{Args, Parser, Subcommand};
 use std::io::Write;
 use std::time::Duration;
 
-use crate::batch::BatchPolicy;
+use crate::batching::BatchPolicy;
 use crate::engine::{parse_device, parse_precision};
 use crate::registry::{HubOptions, DEFAULT_SUMMARIZER, DEFAULT_TRANSLATOR};
 use crate::service::{DecodeOptions, LoadOptions, Service, ServiceConfig};
@@ -132,6 +132,11 @@ pub struct DecodeArgs {
     /// Most tokens to generate per text. Default: the model's max_length.
     #[arg(long, env = "COPYDESK_MAX_NEW_TOKENS", value_parser = clap::value_parser!(u32).range(1..=4096))]
     pub max_new_tokens: Option<u32>,
+}
+
+/// How sentences of concurrent work share the model's padded batches.
+#[derive(Debug, Clone, Args)]
+pub struct BatchingArgs {
     /// Padded-batch budget: rows × longest row, in source tokens.
     #[arg(long, env = "COPYDESK_MAX_BATCH_TOKENS", default_value_t = 8192, value_parser = clap::value_parser!(u32).range(1..))]
     pub max_batch_tokens: u32,
@@ -147,7 +152,9 @@ impl DecodeArgs {
             max_new_tokens: self.max_new_tokens.map(|n| n as usize),
         }
     }
+}
 
+impl BatchingArgs {
     pub fn policy(&self) -> BatchPolicy {
         BatchPolicy {
             max_batch_tokens: self.max_batch_tokens as usize,

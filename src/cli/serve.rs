@@ -9,7 +9,7 @@ use std::time::Duration;
 use clap::Args;
 use tokio::net::TcpListener;
 
-use super::{DecodeArgs, DeviceArgs};
+use super::{BatchingArgs, DecodeArgs, DeviceArgs};
 use crate::http::{self, AppState, HttpConfig, Limits};
 use crate::registry::DEFAULT_TRANSLATOR;
 use crate::service::ServiceConfig;
@@ -40,6 +40,8 @@ pub struct ServeArgs {
     pub device: DeviceArgs,
     #[command(flatten)]
     pub decode: DecodeArgs,
+    #[command(flatten)]
+    pub batching: BatchingArgs,
     /// Longest a job waits for its batch to fill, in milliseconds.
     #[arg(long, env = "COPYDESK_MAX_WAIT_MS", default_value_t = 5, value_parser = clap::value_parser!(u64).range(0..=60_000))]
     pub max_wait_ms: u64,
@@ -127,7 +129,7 @@ impl ServeArgs {
                 "--request-timeout must be more than zero",
             ));
         }
-        let mut policy = self.decode.policy();
+        let mut policy = self.batching.policy();
         policy.max_wait = Duration::from_millis(self.max_wait_ms);
         Ok(ServeConfig {
             addr,

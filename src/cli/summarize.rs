@@ -2,7 +2,9 @@
 
 use clap::Args;
 
-use super::{print_generated, texts_or_stdin, with_service, DecodeArgs, DeviceArgs, Output};
+use super::{
+    print_generated, texts_or_stdin, with_service, BatchingArgs, DecodeArgs, DeviceArgs, Output,
+};
 use crate::registry::DEFAULT_SUMMARIZER;
 use crate::service::ServiceConfig;
 use crate::Error;
@@ -25,6 +27,8 @@ pub struct SummarizeArgs {
     pub device: DeviceArgs,
     #[command(flatten)]
     pub decode: DecodeArgs,
+    #[command(flatten)]
+    pub batching: BatchingArgs,
     /// One JSON object per line: {"source", "summary", "token_ids", "score", "finish_reason",
     /// "truncated"}.
     #[arg(long)]
@@ -38,7 +42,7 @@ pub fn run(args: SummarizeArgs) -> Result<(), Error> {
         translator: None,
         summarizer: Some(args.model.clone()),
         load: args.device.load_options()?,
-        policy: args.decode.policy(),
+        policy: args.batching.policy(),
     };
     let decode = args.decode.options();
     let texts = texts_or_stdin(args.texts)?;

@@ -2,7 +2,9 @@
 
 use clap::Args;
 
-use super::{print_generated, texts_or_stdin, with_service, DecodeArgs, DeviceArgs, Output};
+use super::{
+    print_generated, texts_or_stdin, with_service, BatchingArgs, DecodeArgs, DeviceArgs, Output,
+};
 use crate::registry::DEFAULT_TRANSLATOR;
 use crate::service::ServiceConfig;
 use crate::Error;
@@ -21,6 +23,8 @@ pub struct TranslateArgs {
     pub device: DeviceArgs,
     #[command(flatten)]
     pub decode: DecodeArgs,
+    #[command(flatten)]
+    pub batching: BatchingArgs,
     /// One JSON object per line: {"source", "translation", "token_ids", "score", "finish_reason",
     /// "truncated"}.
     #[arg(long)]
@@ -34,7 +38,7 @@ pub fn run(args: TranslateArgs) -> Result<(), Error> {
         translator: Some(args.model.clone()),
         summarizer: None,
         load: args.device.load_options()?,
-        policy: args.decode.policy(),
+        policy: args.batching.policy(),
     };
     let decode = args.decode.options();
     let texts = texts_or_stdin(args.texts)?;

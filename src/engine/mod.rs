@@ -1,9 +1,9 @@
 //! Running a loaded model over batches of token ids: padding, masks, one encoder pass per batch,
 //! then decoding, on a model thread of its own. Knows nothing of text or HTTP.
 
-mod worker;
+mod thread;
 
-pub use worker::{Engine, EngineBatch, EngineStats, Request, MAX_CONSECUTIVE_PANICS};
+pub use thread::{Engine, EngineBatch, EngineStats, Request, MAX_CONSECUTIVE_PANICS};
 
 use candle_core::{DType, Device, Tensor};
 

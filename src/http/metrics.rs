@@ -15,7 +15,7 @@ use metrics::{
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 
 use super::state::{AppState, Phase};
-use crate::service::Worker;
+use crate::service::ModelHandle;
 
 const SECONDS: &[f64] = &[
     0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0,
@@ -153,7 +153,7 @@ fn sample(state: &AppState) {
     }
 }
 
-fn sample_worker(worker: &Worker) {
+fn sample_worker(worker: &ModelHandle) {
     use std::sync::atomic::Ordering::Relaxed;
     let model = worker.loaded.name.clone();
     let q = worker.batcher.queue_stats();

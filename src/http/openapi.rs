@@ -74,7 +74,8 @@ pub struct DocFacts {
 impl DocFacts {
     /// The facts of a server with `service` loaded (or, while loading, only its limits).
     pub fn of(limits: Limits, service: Option<&Service>) -> DocFacts {
-        let name = |w: &Option<crate::service::Worker>| w.as_ref().map(|w| w.loaded.name.clone());
+        let name =
+            |w: &Option<crate::service::ModelHandle>| w.as_ref().map(|w| w.loaded.name.clone());
         DocFacts {
             limits,
             loaded: service.is_some(),

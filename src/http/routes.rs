@@ -13,7 +13,7 @@ use super::types::{
     ArticleResult, ArticlesRequest, ArticlesResponse, ModelInfo, ModelsResponse, Status,
     SummarizeRequest, SummarizeResponse, TranslateRequest, TranslateResponse,
 };
-use crate::service::Worker;
+use crate::service::ModelHandle;
 use crate::Error;
 
 /// Translate Dutch texts to English. Each text is segmented into sentences; the sentences of
@@ -136,7 +136,7 @@ pub async fn articles(
 )]
 pub async fn models(State(state): State<AppState>) -> Result<Json<ModelsResponse>, ApiError> {
     let service = state.service()?;
-    let info = |w: &Worker, task: &str| ModelInfo {
+    let info = |w: &ModelHandle, task: &str| ModelInfo {
         name: w.loaded.name.clone(),
         task: task.to_string(),
         architecture: w.loaded.architecture().as_str().to_string(),

@@ -2,7 +2,7 @@
 //! and prompt names, decoding options. Every error names its field. What passes here is exactly
 //! what the OpenAPI document allows ([`super::openapi`] writes these rules into it).
 
-use crate::service::{ArticleOptions, DecodeOptions, Service, Worker};
+use crate::service::{ArticleOptions, DecodeOptions, ModelHandle, Service};
 
 use super::errors::ApiError;
 use super::types::{ArticlesRequest, DecodeRequest, SummarizeRequest, TranslateRequest};
@@ -192,8 +192,8 @@ impl Validator<'_> {
         &self,
         field: &str,
         requested: Option<&str>,
-        loaded: Result<&'w Worker, crate::Error>,
-    ) -> Result<&'w Worker, ApiError> {
+        loaded: Result<&'w ModelHandle, crate::Error>,
+    ) -> Result<&'w ModelHandle, ApiError> {
         let worker = loaded.map_err(|e| ApiError::from(e).at(field))?;
         match requested {
             Some(name) if name != worker.loaded.name => Err(ApiError::invalid(
@@ -224,7 +224,7 @@ impl Validator<'_> {
         &self,
         field: &str,
         req: Option<DecodeRequest>,
-        worker: &Worker,
+        worker: &ModelHandle,
     ) -> Result<DecodeOptions, ApiError> {
         let req = req.unwrap_or_default();
         let mut out = self.defaults.clone();

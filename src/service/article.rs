@@ -150,7 +150,7 @@ impl Service {
             None
         };
         let summarize_ms = ms(t2);
-        let model_ref = |w: &super::Worker| ModelRef {
+        let model_ref = |w: &super::ModelHandle| ModelRef {
             name: w.loaded.name.clone(),
             revision: w.loaded.revision().map(str::to_string),
         };

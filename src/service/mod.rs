@@ -11,7 +11,7 @@ pub use loader::{load, LoadOptions, LoadedModel};
 
 use serde::Serialize;
 
-use crate::batch::{BatchPolicy, Batcher, Pending};
+use crate::batching::{BatchPolicy, Batcher, Pending};
 use crate::engine::{Engine, EngineError};
 use crate::generate::{GenerationConfig, Hypothesis};
 use crate::prompts::Prompts;
@@ -122,20 +122,20 @@ impl Default for ServiceConfig {
 
 /// A loaded model with its queue.
 #[derive(Clone)]
-pub struct Worker {
+pub struct ModelHandle {
     pub loaded: LoadedModel,
     pub batcher: Batcher,
 }
 
-impl Worker {
-    pub fn start(loaded: LoadedModel, policy: BatchPolicy) -> Result<Worker, Error> {
+impl ModelHandle {
+    pub fn start(loaded: LoadedModel, policy: BatchPolicy) -> Result<ModelHandle, Error> {
         let io = |e| Error::Io {
             context: "cannot start a model thread".into(),
             source: e,
         };
         let engine = Engine::spawn(loaded.model.clone(), &loaded.name).map_err(io)?;
         let batcher = Batcher::spawn(engine, policy, &loaded.name).map_err(io)?;
-        Ok(Worker { loaded, batcher })
+        Ok(ModelHandle { loaded, batcher })
     }
 
     /// Whether the model thread still runs.
@@ -246,17 +246,17 @@ pub fn local_runtime() -> Result<tokio::runtime::Runtime, Error> {
 /// The models of this process and the operations on them.
 #[derive(Clone)]
 pub struct Service {
-    pub translator: Option<Worker>,
-    pub summarizer: Option<Worker>,
+    pub translator: Option<ModelHandle>,
+    pub summarizer: Option<ModelHandle>,
     pub prompts: Prompts,
 }
 
 impl Service {
     /// Loads the configured models and starts their threads.
     pub fn start(cfg: &ServiceConfig) -> Result<Service, Error> {
-        let start = |spec: &Option<String>| -> Result<Option<Worker>, Error> {
+        let start = |spec: &Option<String>| -> Result<Option<ModelHandle>, Error> {
             spec.as_deref()
-                .map(|s| Worker::start(load(s, &cfg.load)?, cfg.policy))
+                .map(|s| ModelHandle::start(load(s, &cfg.load)?, cfg.policy))
                 .transpose()
         };
         Ok(Service {
@@ -267,7 +267,7 @@ impl Service {
     }
 
     /// Every loaded model.
-    pub fn workers(&self) -> impl Iterator<Item = &Worker> {
+    pub fn workers(&self) -> impl Iterator<Item = &ModelHandle> {
         [&self.translator, &self.summarizer].into_iter().flatten()
     }
 
@@ -279,13 +279,13 @@ impl Service {
             .collect()
     }
 
-    pub fn translator(&self) -> Result<&Worker, Error> {
+    pub fn translator(&self) -> Result<&ModelHandle, Error> {
         self.translator
             .as_ref()
             .ok_or_else(|| Error::invalid("no_translator", "no translation model is loaded"))
     }
 
-    pub fn summarizer(&self) -> Result<&Worker, Error> {
+    pub fn summarizer(&self) -> Result<&ModelHandle, Error> {
         self.summarizer
             .as_ref()
             .ok_or_else(|| Error::invalid("no_summarizer", "no summarization model is loaded"))

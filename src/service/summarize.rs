@@ -1,7 +1,7 @@
 //! Summaries with prompt templates, and map-reduce for texts longer than the model's window:
 //! summarize chunks cut at sentence boundaries, then summarize the joined chunk summaries.
 
-use super::{DecodeOptions, Generated, Service, Worker};
+use super::{DecodeOptions, Generated, ModelHandle, Service};
 use crate::prompts::Template;
 use crate::text::{split_text, text_sentences};
 use crate::Error;
@@ -13,7 +13,7 @@ const MAX_ROUNDS: usize = 4;
 
 impl Service {
     /// The template for `prompt`, else the model's manifest prompt, else `raw`.
-    pub fn template(&self, worker: &Worker, prompt: Option<&str>) -> Result<Template, Error> {
+    pub fn template(&self, worker: &ModelHandle, prompt: Option<&str>) -> Result<Template, Error> {
         let name = prompt.or(worker.loaded.prompt()).unwrap_or("raw");
         self.prompts.get(name).cloned()
     }
@@ -79,7 +79,7 @@ impl Service {
 }
 
 /// Splits `text` at sentence boundaries into pieces whose rendered prompt fits the window.
-fn chunks(worker: &Worker, template: &Template, text: &str) -> Result<Vec<String>, Error> {
+fn chunks(worker: &ModelHandle, template: &Template, text: &str) -> Result<Vec<String>, Error> {
     let tok = &worker.loaded.tokenizer;
     let mut fits = |s: &str| -> Result<bool, Error> {
         Ok(tok.encode(&template.render(s))?.len() <= SUMMARY_WINDOW)

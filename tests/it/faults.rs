@@ -10,11 +10,11 @@ use candle_core::{DType, Device, Result, Tensor};
 use serde_json::json;
 use tower::ServiceExt;
 
-use copydesk::batch::BatchPolicy;
+use copydesk::batching::BatchPolicy;
 use copydesk::engine::MAX_CONSECUTIVE_PANICS;
 use copydesk::http::{router, AppState};
 use copydesk::models::{Seq2Seq, SpecialTokens, StepDecoder};
-use copydesk::service::{load, DecodeOptions, LoadOptions, Service, Worker};
+use copydesk::service::{load, DecodeOptions, LoadOptions, ModelHandle, Service};
 
 use crate::common::model_dir;
 use crate::http::{config, get, post_json};
@@ -57,14 +57,14 @@ impl Seq2Seq for Flaky {
     }
 }
 
-fn flaky_worker(panics: &Arc<AtomicUsize>) -> Worker {
+fn flaky_worker(panics: &Arc<AtomicUsize>) -> ModelHandle {
     let dir = model_dir("marian-tied");
     let mut loaded = load(dir.to_str().unwrap(), &LoadOptions::default()).unwrap();
     loaded.model = Arc::new(Flaky {
         inner: loaded.model.clone(),
         panics: panics.clone(),
     });
-    Worker::start(loaded, BatchPolicy::default()).unwrap()
+    ModelHandle::start(loaded, BatchPolicy::default()).unwrap()
 }
 
 fn opts() -> DecodeOptions {

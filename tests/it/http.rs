@@ -10,7 +10,7 @@ use axum::Router;
 use serde_json::{json, Value};
 use tower::ServiceExt;
 
-use copydesk::batch::BatchPolicy;
+use copydesk::batching::BatchPolicy;
 use copydesk::http::{router, AppState, HttpConfig, Limits};
 use copydesk::service::{ArticleOptions, DecodeOptions, LoadOptions, Service, ServiceConfig};
 

@@ -12,9 +12,9 @@ use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 
-use copydesk::batch::BatchPolicy;
+use copydesk::batching::BatchPolicy;
 use copydesk::http::{AppState, HttpConfig, Phase};
-use copydesk::service::{Service, Worker};
+use copydesk::service::{ModelHandle, Service};
 
 use crate::common::model_dir;
 use crate::http::{config, service, MAX_NEW_TOKENS};
@@ -65,7 +65,7 @@ impl Server {
         format!("http://{}{path}", self.addr)
     }
 
-    fn worker(&self) -> &Worker {
+    fn worker(&self) -> &ModelHandle {
         self.service.translator.as_ref().unwrap()
     }
 

@@ -8,7 +8,7 @@ use std::process::Command;
 use serde_json::{json, Value};
 use tower::ServiceExt;
 
-use copydesk::batch::BatchPolicy;
+use copydesk::batching::BatchPolicy;
 use copydesk::http::{router, AppState};
 use copydesk::service::{LoadOptions, Service, ServiceConfig};
 

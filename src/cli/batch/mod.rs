@@ -2,20 +2,19 @@
 //! folder of markdown files), with per-record errors, progress, and shared batching.
 
 mod progress;
-mod runner;
 
 use std::path::{Path, PathBuf};
 
 use clap::{Args, ValueEnum};
 
-use super::{with_service, ArticleModelArgs, DecodeArgs, DeviceArgs};
-use crate::batchjob::inputs::count_records;
-use crate::batchjob::{plan_inputs, InputFile, OpenMode, OutputLog, ReadOptions, RecordReader};
+use super::{with_service, ArticleModelArgs, BatchingArgs, DecodeArgs, DeviceArgs};
+use crate::archive::inputs::count_records;
+use crate::archive::{plan_inputs, InputFile, OpenMode, OutputLog, ReadOptions, RecordReader};
 use crate::service::{ArticleOptions, Service, ServiceConfig};
 use crate::Error;
 
+use crate::archive::runner::{self, RunSpec, Task, TaskSpec};
 use progress::Progress;
-use runner::{RunSpec, TaskSpec};
 
 /// Exit code when some records failed.
 pub const EXIT_PARTIAL: i32 = 3;
@@ -24,22 +23,24 @@ pub const EXIT_INTERRUPTED: i32 = 130;
 /// The output log inside a markdown output directory.
 pub const MARKDOWN_INDEX: &str = "index.jsonl";
 
+/// `--task`, with its help (the archive runner's [`Task`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum Task {
-    /// `{"translation", "token_ids", "score"}`: every sentence translated, lines kept.
+pub enum TaskArg {
+    /// `{"translation", "token_ids", "score", "finish_reason", "truncated"}`: every sentence
+    /// translated, lines kept.
     Translate,
-    /// `{"summary", "token_ids", "score"}`.
+    /// `{"summary", "token_ids", "score", "finish_reason", "truncated"}`.
     Summarize,
     /// What `copydesk article --json` prints.
     Article,
 }
 
-impl Task {
-    pub fn name(self) -> &'static str {
-        match self {
-            Task::Translate => "translate",
-            Task::Summarize => "summarize",
-            Task::Article => "article",
+impl From<TaskArg> for Task {
+    fn from(t: TaskArg) -> Task {
+        match t {
+            TaskArg::Translate => Task::Translate,
+            TaskArg::Summarize => Task::Summarize,
+            TaskArg::Article => Task::Article,
         }
     }
 }
@@ -85,7 +86,7 @@ pub struct BatchArgs {
         env = "COPYDESK_BATCH_TASK",
         default_value = "article"
     )]
-    pub task: Task,
+    pub task: TaskArg,
     /// Output file (jsonl) or directory (markdown).
     #[arg(long, short, env = "COPYDESK_BATCH_OUTPUT", value_name = "OUT")]
     pub output: PathBuf,
@@ -125,6 +126,8 @@ pub struct BatchArgs {
     pub device: DeviceArgs,
     #[command(flatten)]
     pub decode: DecodeArgs,
+    #[command(flatten)]
+    pub batching: BatchingArgs,
 }
 
 /// Validated settings: everything checked before a model is loaded.
@@ -148,16 +151,17 @@ impl Plan {
             (false, false) => OpenMode::New,
         };
         let (log_path, markdown_dir) = output_paths(&args.output, args.format, mode)?;
-        let summarize = match args.task {
+        let task = Task::from(args.task);
+        let summarize = match task {
             Task::Translate => false,
             Task::Summarize => true,
             Task::Article => !args.models.no_summary,
         };
         let service = ServiceConfig {
-            translator: (args.task != Task::Summarize).then(|| args.models.translator.clone()),
+            translator: (task != Task::Summarize).then(|| args.models.translator.clone()),
             summarizer: summarize.then(|| args.models.summarizer.clone()),
             load: args.device.load_options()?,
-            policy: args.decode.policy(),
+            policy: args.batching.policy(),
         };
         Ok(Plan {
             files,
@@ -171,7 +175,7 @@ impl Plan {
             service,
             run: RunSpec {
                 task: TaskSpec {
-                    task: args.task,
+                    task,
                     options: ArticleOptions {
                         summarize,
                         prompt: args.models.prompt,
@@ -217,7 +221,7 @@ impl Plan {
     }
 }
 
-fn announce(plan: &Plan, total: Option<u64>, state: &crate::batchjob::ResumeState) {
+fn announce(plan: &Plan, total: Option<u64>, state: &crate::archive::ResumeState) {
     let records = total.map_or("records".to_string(), |n| format!("{n} records"));
     let mut line = format!(
         "batch: {} of {} input files → {}",

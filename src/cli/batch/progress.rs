@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
+use crate::archive::runner::RunObserver;
 use crate::engine::Engine;
 
 /// Seconds between log lines when standard error is not a terminal.
@@ -72,22 +73,6 @@ impl Progress {
         self.ok + self.failed + self.skipped
     }
 
-    pub fn record_ok(&mut self) {
-        self.ok += 1;
-        self.advance();
-    }
-
-    pub fn record_failed(&mut self, code: &str) {
-        self.failed += 1;
-        *self.failures.entry(code.to_string()).or_default() += 1;
-        self.advance();
-    }
-
-    pub fn record_skipped(&mut self) {
-        self.skipped += 1;
-        self.advance();
-    }
-
     fn advance(&self) {
         if let Some(bar) = &self.bar {
             bar.set_position(self.done());
@@ -120,26 +105,6 @@ impl Progress {
             s += &format!(", ETA {}", clock(eta));
         }
         s
-    }
-
-    /// Refreshes the bar, or logs a line when one is due.
-    pub fn tick(&mut self) {
-        if let Some(bar) = &self.bar {
-            bar.set_message(self.status());
-            bar.tick();
-        } else if self.last_log.elapsed() >= LOG_EVERY {
-            self.last_log = Instant::now();
-            let of = self.total.map(|t| format!("/{t}")).unwrap_or_default();
-            eprintln!("batch: {}{of} records, {}", self.done(), self.status());
-        }
-    }
-
-    /// Prints a line without breaking the bar.
-    pub fn println(&self, line: &str) {
-        match &self.bar {
-            Some(bar) => bar.println(line),
-            None => eprintln!("{line}"),
-        }
     }
 
     /// Clears the bar and prints the summary.
@@ -184,6 +149,44 @@ impl Progress {
 }
 
 /// `1h02m03s`, `2m03s`, `4.2s`.
+impl RunObserver for Progress {
+    fn record_ok(&mut self) {
+        self.ok += 1;
+        self.advance();
+    }
+
+    fn record_failed(&mut self, code: &str) {
+        self.failed += 1;
+        *self.failures.entry(code.to_string()).or_default() += 1;
+        self.advance();
+    }
+
+    fn record_skipped(&mut self) {
+        self.skipped += 1;
+        self.advance();
+    }
+
+    /// Refreshes the bar, or logs a line when one is due.
+    fn tick(&mut self) {
+        if let Some(bar) = &self.bar {
+            bar.set_message(self.status());
+            bar.tick();
+        } else if self.last_log.elapsed() >= LOG_EVERY {
+            self.last_log = Instant::now();
+            let of = self.total.map(|t| format!("/{t}")).unwrap_or_default();
+            eprintln!("batch: {}{of} records, {}", self.done(), self.status());
+        }
+    }
+
+    /// Prints a line without breaking the bar.
+    fn println(&self, line: &str) {
+        match &self.bar {
+            Some(bar) => bar.println(line),
+            None => eprintln!("{line}"),
+        }
+    }
+}
+
 fn clock(d: Duration) -> String {
     let s = d.as_secs();
     match s {

@@ -13,6 +13,7 @@
 
 pub mod inputs;
 pub mod output;
+pub mod runner;
 
 #[cfg(test)]
 mod tests;

@@ -204,7 +204,7 @@ struct Lines {
 }
 
 /// Streams the records of planned inputs, in order, with ids made unique (see the module docs of
-/// [`crate::batchjob`]).
+/// [`crate::archive`]).
 pub struct RecordReader {
     files: std::vec::IntoIter<InputFile>,
     opts: ReadOptions,

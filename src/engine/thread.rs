@@ -57,7 +57,8 @@ pub struct Engine {
     tx: SyncSender<EngineBatch>,
     stats: Arc<EngineStats>,
     alive: Arc<AtomicBool>,
-    _thread: Arc<JoinOnDrop>,
+    // Declared last: every handle's sender is dropped before the thread is joined.
+    _thread: Arc<ModelThread>,
 }
 
 /// Batches in a row that may panic before the model thread gives up: a model that fails every
@@ -73,15 +74,15 @@ impl Drop for AliveGuard {
     }
 }
 
-struct JoinOnDrop(Option<JoinHandle<()>>);
+/// The model thread, joined when the last handle goes. By then every sender is gone, so the
+/// thread ends by itself after the batch it is running (if any).
+struct ModelThread(Option<JoinHandle<()>>);
 
-impl Drop for JoinOnDrop {
+impl Drop for ModelThread {
     fn drop(&mut self) {
-        // The channel is closed once every sender is gone; the thread then ends by itself.
         if let Some(t) = self.0.take() {
-            if t.is_finished() {
-                let _ = t.join();
-            }
+            // A panic that escaped the loop has been reported already (alive flag, log).
+            let _ = t.join();
         }
     }
 }
@@ -106,7 +107,7 @@ impl Engine {
             tx,
             stats,
             alive,
-            _thread: Arc::new(JoinOnDrop(Some(thread))),
+            _thread: Arc::new(ModelThread(Some(thread))),
         })
     }
 

@@ -10,14 +10,44 @@ use serde_json::{json, Value};
 use tokio::sync::{mpsc, watch};
 use tokio::task::{Id, JoinSet};
 
-use super::progress::Progress;
-use super::Task;
-use crate::batchjob::{
+use super::{
     markdown_name, write_markdown, LineError, LineTimings, OutputLine, OutputLog, Record,
     RecordReader, ResumeState,
 };
 use crate::service::{ArticleOptions, Service};
 use crate::Error;
+
+/// What a run does with each record.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Task {
+    /// `{"translation", "token_ids", "score", ...}`: every sentence translated, lines kept.
+    Translate,
+    /// `{"summary", "token_ids", "score", ...}`.
+    Summarize,
+    /// What `copydesk article --json` prints.
+    Article,
+}
+
+impl Task {
+    pub fn name(self) -> &'static str {
+        match self {
+            Task::Translate => "translate",
+            Task::Summarize => "summarize",
+            Task::Article => "article",
+        }
+    }
+}
+
+/// What a run reports as it goes (the command line draws a progress bar from it).
+pub trait RunObserver {
+    fn record_ok(&mut self);
+    fn record_failed(&mut self, code: &str);
+    fn record_skipped(&mut self);
+    /// Called a few times a second.
+    fn tick(&mut self);
+    /// A message for the person running it.
+    fn println(&self, line: &str);
+}
 
 /// What each record goes through.
 #[derive(Debug, Clone)]
@@ -69,7 +99,7 @@ pub async fn run(
     reader: RecordReader,
     log: &mut OutputLog,
     state: ResumeState,
-    progress: &mut Progress,
+    progress: &mut dyn RunObserver,
 ) -> Result<Outcome, Error> {
     let mut interrupts = listen_for_interrupts()?;
     let mut used_names = state.files.clone();
@@ -139,7 +169,11 @@ pub async fn run(
     Ok(Outcome { interrupted })
 }
 
-fn write(log: &mut OutputLog, progress: &mut Progress, line: &OutputLine) -> Result<(), Error> {
+fn write(
+    log: &mut OutputLog,
+    progress: &mut dyn RunObserver,
+    line: &OutputLine,
+) -> Result<(), Error> {
     log.append(line)?;
     match &line.error {
         None => progress.record_ok(),
