@@ -68,9 +68,6 @@ impl Error {
         match self {
             Error::Registry(e) => e.kind(),
             Error::Tokenize(_) => "tokenizer_error",
-            Error::Engine(EngineError::BadDevice(_) | EngineError::BadDtype(_)) => {
-                "invalid_argument"
-            }
             Error::Engine(EngineError::DeviceUnavailable { .. }) => "device_unavailable",
             Error::Engine(EngineError::Panicked(_) | EngineError::Down) => "internal",
             Error::Internal(_) => "internal",

@@ -15,7 +15,7 @@ use std::io::Write;
 use std::time::Duration;
 
 use crate::batching::BatchPolicy;
-use crate::engine::{parse_device, parse_precision};
+use crate::engine::{DeviceSpec, Precision};
 use crate::registry::{HubOptions, DEFAULT_SUMMARIZER, DEFAULT_TRANSLATOR};
 use crate::service::{DecodeOptions, LoadOptions, Service, ServiceConfig};
 use crate::Error;
@@ -81,21 +81,20 @@ pub enum LogFormat {
 pub struct DeviceArgs {
     /// Device: auto, cpu, cuda, cuda:N or metal (cuda/metal need a build with that feature).
     #[arg(long, env = "COPYDESK_DEVICE", default_value = "cpu")]
-    pub device: String,
+    pub device: DeviceSpec,
     /// Precision: f32, f16, bf16, or q8 (8-bit dense weights with a scale per row and f32
     /// activations, like CTranslate2's int8: about 4x less weight memory traffic; CPU only;
     /// outputs can differ slightly from f32).
     #[arg(long, env = "COPYDESK_DTYPE", default_value = "f32")]
-    pub dtype: String,
+    pub dtype: Precision,
 }
 
 impl DeviceArgs {
     pub fn load_options(&self) -> Result<LoadOptions, Error> {
-        let precision = parse_precision(&self.dtype)?;
         Ok(LoadOptions {
-            device: parse_device(&self.device)?,
-            dtype: precision.dtype,
-            quantize: precision.quantize,
+            device: self.device.open()?,
+            dtype: self.dtype.dtype,
+            quantize: self.dtype.quantize,
             hub: HubOptions::from_env(),
         })
     }

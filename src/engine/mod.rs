@@ -5,6 +5,9 @@ mod thread;
 
 pub use thread::{Engine, EngineBatch, EngineStats, Request, MAX_CONSECUTIVE_PANICS};
 
+use std::fmt;
+use std::str::FromStr;
+
 use candle_core::{DType, Device, Tensor};
 
 use crate::generate::{generate, GenerateError, GenerationConfig, Hypothesis};
@@ -24,12 +27,8 @@ pub enum EngineError {
     },
     #[error("input {index} is empty")]
     Empty { index: usize },
-    #[error("invalid device {0:?}: use auto, cpu, cuda, cuda:N or metal")]
-    BadDevice(String),
     #[error("device {device} is not available in this build: {reason}")]
     DeviceUnavailable { device: String, reason: String },
-    #[error("invalid dtype {0:?}: use f32, f16, bf16 or q8 (8-bit weights, CPU)")]
-    BadDtype(String),
     /// The batch this input was part of failed.
     #[error("model error: {0}")]
     Batch(String),
@@ -44,60 +43,105 @@ pub enum EngineError {
     Down,
 }
 
-/// Parses `--device`: `auto` picks CUDA, then Metal, when compiled in and present, else the CPU.
-pub fn parse_device(spec: &str) -> Result<Device, EngineError> {
-    let unavailable = |e: candle_core::Error| EngineError::DeviceUnavailable {
-        device: spec.to_string(),
-        reason: format!("{e} (build with --features cuda or --features metal)"),
-    };
-    match spec.trim().to_ascii_lowercase().as_str() {
-        "cpu" => Ok(Device::Cpu),
-        "auto" => {
-            if candle_core::utils::cuda_is_available() {
-                Device::new_cuda(0).map_err(unavailable)
-            } else if candle_core::utils::metal_is_available() {
-                Device::new_metal(0).map_err(unavailable)
-            } else {
-                Ok(Device::Cpu)
-            }
+/// A device as the user names it (`--device`): parsed at the edge, opened at load.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DeviceSpec {
+    /// CUDA, then Metal, when compiled in and present, else the CPU.
+    Auto,
+    Cpu,
+    Cuda(usize),
+    Metal,
+}
+
+impl FromStr for DeviceSpec {
+    type Err = String;
+
+    fn from_str(spec: &str) -> Result<Self, String> {
+        match spec.trim().to_ascii_lowercase().as_str() {
+            "auto" => Ok(DeviceSpec::Auto),
+            "cpu" => Ok(DeviceSpec::Cpu),
+            "cuda" => Ok(DeviceSpec::Cuda(0)),
+            "metal" => Ok(DeviceSpec::Metal),
+            s => match s.strip_prefix("cuda:").map(str::parse::<usize>) {
+                Some(Ok(n)) => Ok(DeviceSpec::Cuda(n)),
+                _ => Err(format!(
+                    "invalid device {spec:?}: use auto, cpu, cuda, cuda:N or metal"
+                )),
+            },
         }
-        "cuda" => Device::new_cuda(0).map_err(unavailable),
-        "metal" => Device::new_metal(0).map_err(unavailable),
-        s => match s.strip_prefix("cuda:").map(str::parse::<usize>) {
-            Some(Ok(n)) => Device::new_cuda(n).map_err(unavailable),
-            _ => Err(EngineError::BadDevice(spec.to_string())),
-        },
     }
 }
 
-/// Number format of a model: a candle dtype for weights and activations, or `q8`: 8-bit dense
-/// weights with f32 activations (CPU only).
+impl fmt::Display for DeviceSpec {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            DeviceSpec::Auto => f.write_str("auto"),
+            DeviceSpec::Cpu => f.write_str("cpu"),
+            DeviceSpec::Cuda(n) => write!(f, "cuda:{n}"),
+            DeviceSpec::Metal => f.write_str("metal"),
+        }
+    }
+}
+
+impl DeviceSpec {
+    /// Opens the device; CUDA and Metal need a build with that feature and the hardware.
+    pub fn open(self) -> Result<Device, EngineError> {
+        let unavailable = |e: candle_core::Error| EngineError::DeviceUnavailable {
+            device: self.to_string(),
+            reason: format!("{e} (build with --features cuda or --features metal)"),
+        };
+        match self {
+            DeviceSpec::Cpu => Ok(Device::Cpu),
+            DeviceSpec::Auto if candle_core::utils::cuda_is_available() => {
+                Device::new_cuda(0).map_err(unavailable)
+            }
+            DeviceSpec::Auto if candle_core::utils::metal_is_available() => {
+                Device::new_metal(0).map_err(unavailable)
+            }
+            DeviceSpec::Auto => Ok(Device::Cpu),
+            DeviceSpec::Cuda(n) => Device::new_cuda(n).map_err(unavailable),
+            DeviceSpec::Metal => Device::new_metal(0).map_err(unavailable),
+        }
+    }
+}
+
+/// Number format of a model (`--dtype`): a candle dtype for weights and activations, or `q8`:
+/// 8-bit dense weights with f32 activations (CPU only).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Precision {
     pub dtype: DType,
     pub quantize: bool,
 }
 
-/// `f32`, `f16`, `bf16` or `q8` (also spelled `int8`).
-pub fn parse_precision(spec: &str) -> Result<Precision, EngineError> {
-    match spec.trim().to_ascii_lowercase().as_str() {
-        "q8" | "int8" => Ok(Precision {
-            dtype: DType::F32,
-            quantize: true,
-        }),
-        _ => Ok(Precision {
-            dtype: parse_dtype(spec)?,
-            quantize: false,
-        }),
+impl FromStr for Precision {
+    type Err = String;
+
+    /// `f32`, `f16`, `bf16` or `q8` (also spelled `float32`, `float16`, `bfloat16`, `int8`).
+    fn from_str(spec: &str) -> Result<Self, String> {
+        let (dtype, quantize) = match spec.trim().to_ascii_lowercase().as_str() {
+            "f32" | "float32" => (DType::F32, false),
+            "f16" | "float16" => (DType::F16, false),
+            "bf16" | "bfloat16" => (DType::BF16, false),
+            "q8" | "int8" => (DType::F32, true),
+            _ => {
+                return Err(format!(
+                    "invalid dtype {spec:?}: use f32, f16, bf16 or q8 (8-bit weights, CPU)"
+                ))
+            }
+        };
+        Ok(Precision { dtype, quantize })
     }
 }
 
-pub fn parse_dtype(spec: &str) -> Result<DType, EngineError> {
-    match spec.trim().to_ascii_lowercase().as_str() {
-        "f32" | "float32" => Ok(DType::F32),
-        "f16" | "float16" => Ok(DType::F16),
-        "bf16" | "bfloat16" => Ok(DType::BF16),
-        _ => Err(EngineError::BadDtype(spec.to_string())),
+impl fmt::Display for Precision {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let name = match (self.quantize, self.dtype) {
+            (true, _) => "q8",
+            (false, DType::F16) => "f16",
+            (false, DType::BF16) => "bf16",
+            (false, _) => "f32",
+        };
+        f.write_str(name)
     }
 }
 
@@ -177,14 +221,20 @@ mod tests {
 
     #[test]
     fn devices_and_dtypes_parse() {
-        assert!(matches!(parse_device("cpu"), Ok(Device::Cpu)));
-        assert!(parse_device("tpu").is_err());
-        assert!(parse_device("cuda:x").is_err());
-        assert_eq!(parse_dtype("bf16").unwrap(), DType::BF16);
-        assert!(parse_dtype("f8").is_err());
-        let q8 = parse_precision("Q8").unwrap();
-        assert_eq!((q8.dtype, q8.quantize), (DType::F32, true));
-        assert!(!parse_precision("bf16").unwrap().quantize);
-        assert!(parse_precision("int4").is_err());
+        assert_eq!("CPU".parse(), Ok(DeviceSpec::Cpu));
+        assert_eq!("cuda:1".parse(), Ok(DeviceSpec::Cuda(1)));
+        assert!(matches!(DeviceSpec::Cpu.open(), Ok(Device::Cpu)));
+        let bad = "tpu".parse::<DeviceSpec>().unwrap_err();
+        assert!(bad.contains("auto, cpu, cuda"), "{bad}");
+        assert!("cuda:x".parse::<DeviceSpec>().is_err());
+        let bf16: Precision = "bf16".parse().unwrap();
+        assert_eq!((bf16.dtype, bf16.quantize), (DType::BF16, false));
+        let q8: Precision = "Q8".parse().unwrap();
+        assert_eq!(
+            (q8.dtype, q8.quantize, q8.to_string()),
+            (DType::F32, true, "q8".into())
+        );
+        assert!("int4".parse::<Precision>().unwrap_err().contains("q8"));
+        assert_eq!(DeviceSpec::Cuda(0).to_string(), "cuda:0");
     }
 }
