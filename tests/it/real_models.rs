@@ -4,21 +4,24 @@
 
 use crate::cli::copydesk;
 
-fn dir_from_env(var: &str) -> Option<String> {
-    let dir = std::env::var(var).ok()?;
+/// The model directory these tests were asked to run on. They are `#[ignore]`d, so a plain
+/// `cargo test` lists them as ignored (with the reason); run with `--ignored`, a missing
+/// variable fails the test instead of letting it pass without testing anything.
+fn dir_from_env(var: &str) -> String {
+    let dir = std::env::var(var).unwrap_or_else(|_| {
+        panic!("{var} is not set: point it at a local model directory to run this test")
+    });
     assert!(
         std::path::Path::new(&dir).is_dir(),
         "{var}={dir} is not a directory"
     );
-    Some(dir)
+    dir
 }
 
 #[test]
 #[ignore = "needs a real opus-mt-nl-en checkout in COPYDESK_REAL_MARIAN"]
 fn real_marian_translates_dutch_news() {
-    let Some(dir) = dir_from_env("COPYDESK_REAL_MARIAN") else {
-        return;
-    };
+    let dir = dir_from_env("COPYDESK_REAL_MARIAN");
     let out = copydesk(&["translate", "--model", &dir, "--json"], "Het kabinet heeft vandaag nieuwe maatregelen aangekondigd.\nDe zorgpremie stijgt volgend jaar.\n");
     assert!(
         out.status.success(),
@@ -39,9 +42,7 @@ fn real_marian_translates_dutch_news() {
 #[test]
 #[ignore = "needs a real flan-t5 checkout in COPYDESK_REAL_T5"]
 fn real_t5_summarizes() {
-    let Some(dir) = dir_from_env("COPYDESK_REAL_T5") else {
-        return;
-    };
+    let dir = dir_from_env("COPYDESK_REAL_T5");
     let text = "The Dutch government announced on Tuesday that farmers who stop or switch to other work will receive compensation. The plan costs several billion euros and must still be approved by parliament.";
     let out = copydesk(
         &["summarize", "--model", &dir, "--max-new-tokens", "40"],
@@ -63,9 +64,7 @@ fn real_marian_q8_follows_f32() {
     use copydesk::engine::run_batch;
     use copydesk::service::{load, LoadOptions};
 
-    let Some(dir) = dir_from_env("COPYDESK_REAL_MARIAN") else {
-        return;
-    };
+    let dir = dir_from_env("COPYDESK_REAL_MARIAN");
     let samples = crate::common::fixtures().join("samples");
     let mut sentences = Vec::new();
     for file in ["kabinet-stikstof.txt", "zorgpremie.txt"] {
