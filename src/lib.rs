@@ -8,7 +8,7 @@
 //! `copydesk batch` job over files and JSONL (inputs, the resumable output log, the runner);
 //! a loaded model with its queue is a `service::ModelHandle`, and `engine` owns the model thread.
 
-pub mod archive;
+pub(crate) mod archive;
 pub mod batching;
 pub mod bench;
 pub mod cli;
@@ -21,6 +21,6 @@ pub mod prompts;
 pub mod registry;
 pub mod service;
 pub mod text;
-pub mod tokenize;
+pub(crate) mod tokenize;
 
 pub use error::Error;

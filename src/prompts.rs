@@ -47,11 +47,6 @@ impl Template {
     pub fn render(&self, text: &str) -> String {
         format!("{}{}{}", self.before, text, self.after)
     }
-
-    /// Characters the template adds around the text.
-    pub fn overhead(&self) -> &str {
-        &self.before
-    }
 }
 
 /// The built-in templates by name.

@@ -225,6 +225,7 @@ impl RecordReader {
     }
 
     /// Reads `-` from `reader` instead of the process's standard input (for tests).
+    #[cfg(test)]
     pub fn with_stdin(mut self, reader: Box<dyn BufRead + Send>) -> Self {
         self.stdin = Some(reader);
         self

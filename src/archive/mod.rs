@@ -18,7 +18,7 @@ pub mod runner;
 #[cfg(test)]
 mod tests;
 
-pub use inputs::{plan_inputs, InputFile, InputKind, ReadOptions, RecordReader};
+pub use inputs::{plan_inputs, InputFile, ReadOptions, RecordReader};
 pub use output::{
     markdown_name, write_markdown, LineError, LineTimings, OpenMode, OutputLine, OutputLog,
     ResumeState,

@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 
 use super::inputs::{count_records, parse_line};
 use super::*;
+use inputs::InputKind;
 
 fn opts() -> ReadOptions {
     ReadOptions::default()

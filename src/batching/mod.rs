@@ -4,7 +4,6 @@
 
 pub mod policy;
 
-use std::hash::{Hash, Hasher};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::{channel, Receiver, RecvTimeoutError, Sender};
 use std::sync::Arc;
@@ -22,7 +21,6 @@ use crate::generate::{GenerationConfig, Hypothesis};
 struct Job {
     request: Request,
     cfg: Arc<GenerationConfig>,
-    key: u64,
     enqueued: Instant,
 }
 
@@ -30,8 +28,8 @@ impl Queued for Job {
     fn tokens(&self) -> usize {
         self.request.ids.len()
     }
-    fn key(&self) -> u64 {
-        self.key
+    fn shares_batch_with(&self, other: &Self) -> bool {
+        Arc::ptr_eq(&self.cfg, &other.cfg) || self.cfg == other.cfg
     }
     fn is_cancelled(&self) -> bool {
         self.request.is_cancelled()
@@ -61,13 +59,6 @@ pub struct Batcher {
     stats: Arc<QueueStats>,
 }
 
-/// A stable key for generation settings: jobs with equal settings may share a batch.
-fn settings_key(cfg: &GenerationConfig) -> u64 {
-    let mut h = std::collections::hash_map::DefaultHasher::new();
-    format!("{cfg:?}").hash(&mut h);
-    h.finish()
-}
-
 impl Batcher {
     pub fn spawn(engine: Engine, policy: BatchPolicy, name: &str) -> std::io::Result<Batcher> {
         let (tx, rx) = channel::<Job>();
@@ -81,7 +72,6 @@ impl Batcher {
 
     /// Queues inputs that share `cfg`; results arrive in the returned receivers, in order.
     pub fn submit(&self, inputs: Vec<Vec<u32>>, cfg: GenerationConfig) -> Vec<Pending> {
-        let key = settings_key(&cfg);
         let cfg = Arc::new(cfg);
         let now = Instant::now();
         inputs
@@ -91,7 +81,6 @@ impl Batcher {
                 let job = Job {
                     request: Request { ids, reply },
                     cfg: cfg.clone(),
-                    key,
                     enqueued: now,
                 };
                 self.stats.submitted.fetch_add(1, Ordering::Relaxed);

@@ -38,8 +38,8 @@ impl Default for BatchPolicy {
 pub trait Queued {
     /// Source length in tokens.
     fn tokens(&self) -> usize;
-    /// Jobs with equal keys can share a batch (same generation settings).
-    fn key(&self) -> u64;
+    /// Whether the two can run in one batch (the same generation settings).
+    fn shares_batch_with(&self, other: &Self) -> bool;
     /// The caller went away: drop instead of computing.
     fn is_cancelled(&self) -> bool;
     fn enqueued_at(&self) -> Instant;
@@ -95,9 +95,8 @@ impl<J: Queued> BatchQueue<J> {
         let Some(oldest) = self.jobs.front() else {
             return Decision::Idle;
         };
-        let key = oldest.key();
         let waited = now.saturating_duration_since(oldest.enqueued_at());
-        let picked = self.pick(key);
+        let picked = self.pick();
         let full = picked.len() >= self.policy.max_batch_size || self.budget_full(&picked);
         if !full && waited < self.policy.max_wait {
             return Decision::Wait(self.policy.max_wait - waited);
@@ -114,7 +113,7 @@ impl<J: Queued> BatchQueue<J> {
     }
 
     fn budget_full(&self, picked: &[usize]) -> bool {
-        // Full when no other job of the key could still be added within the budget.
+        // Full when no other job could still be added within the budget.
         let longest = picked
             .iter()
             .map(|&i| self.jobs[i].tokens())
@@ -123,14 +122,14 @@ impl<J: Queued> BatchQueue<J> {
         (picked.len() + 1) * longest.max(1) > self.policy.max_batch_tokens
     }
 
-    /// Indices of the jobs for the next batch of `key`: the oldest job, then others of the same
-    /// key, nearest length bucket first, within the budget.
-    fn pick(&self, key: u64) -> Vec<usize> {
+    /// Indices of the jobs for the next batch: the oldest job, then others that can share its
+    /// batch, nearest length bucket first, within the budget.
+    fn pick(&self) -> Vec<usize> {
         let p = &self.policy;
         let bucket = |len: usize| len / p.bucket_width.max(1);
         let first_len = self.jobs[0].tokens();
         let mut candidates: Vec<usize> = (1..self.jobs.len())
-            .filter(|&i| self.jobs[i].key() == key)
+            .filter(|&i| self.jobs[i].shares_batch_with(&self.jobs[0]))
             .collect();
         candidates.sort_by_key(|&i| (bucket(self.jobs[i].tokens()).abs_diff(bucket(first_len)), i));
         let mut picked = vec![0];
@@ -166,8 +165,8 @@ mod tests {
         fn tokens(&self) -> usize {
             self.len
         }
-        fn key(&self) -> u64 {
-            self.key
+        fn shares_batch_with(&self, other: &Self) -> bool {
+            self.key == other.key
         }
         fn is_cancelled(&self) -> bool {
             self.cancelled

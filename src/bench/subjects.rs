@@ -51,9 +51,4 @@ impl BenchSubjects {
     pub fn load_translator(&self) -> Result<LoadedModel, Error> {
         load(&self.translator, &LoadOptions::default())
     }
-
-    /// Loads the summarizer on the CPU in f32.
-    pub fn load_summarizer(&self) -> Result<LoadedModel, Error> {
-        load(&self.summarizer, &LoadOptions::default())
-    }
 }

@@ -121,14 +121,6 @@ impl SyntheticSpec {
         Ok(cfg)
     }
 
-    /// Rows of the input embedding (the ids a workload may use are below the tokenizer's size).
-    pub fn embedding_rows(&self) -> Result<usize, Error> {
-        Ok(match self.architecture {
-            Architecture::Marian => self.marian_config()?.vocab_size,
-            Architecture::T5 => self.t5_config()?.vocab_size,
-        })
-    }
-
     /// Embedding rows that are zero in real checkpoints of this architecture: Marian's pad row
     /// (the decoder starts from it; CTranslate2 replaces it by a zero vector).
     fn zero_rows(&self) -> Result<Vec<(&'static str, usize)>, Error> {

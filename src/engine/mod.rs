@@ -19,19 +19,11 @@ pub enum EngineError {
     Generate(#[from] GenerateError),
     #[error("model error: {}", crate::models::describe(.0))]
     Model(#[from] candle_core::Error),
-    #[error("input {index} has {tokens} tokens; this model accepts at most {max}")]
-    TooLong {
-        index: usize,
-        tokens: usize,
-        max: usize,
-    },
-    #[error("input {index} is empty")]
-    Empty { index: usize },
     #[error("device {device} is not available in this build: {reason}")]
     DeviceUnavailable { device: String, reason: String },
-    /// The batch this input was part of failed.
-    #[error("model error: {0}")]
-    Batch(String),
+    /// The batch this input was part of failed; every job of the batch gets the same error.
+    #[error("{0}")]
+    Batch(std::sync::Arc<EngineError>),
     /// The model thread has stopped (shutdown).
     #[error("the model is shutting down")]
     Closed,

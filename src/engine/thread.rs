@@ -193,9 +193,9 @@ fn model_loop(model: &dyn Seq2Seq, rx: Receiver<EngineBatch>, stats: &EngineStat
                 }
             }
             Err(e) => {
-                let msg = e.to_string();
+                let shared = Arc::new(e);
                 for r in alive {
-                    let _ = r.reply.send(Err(EngineError::Batch(msg.clone())));
+                    let _ = r.reply.send(Err(EngineError::Batch(shared.clone())));
                 }
             }
         }

@@ -109,9 +109,6 @@ impl From<Error> for ApiError {
     fn from(e: Error) -> Self {
         let status = match &e {
             Error::Invalid { .. } | Error::Tokenize(_) => StatusCode::UNPROCESSABLE_ENTITY,
-            Error::Engine(EngineError::TooLong { .. } | EngineError::Empty { .. }) => {
-                StatusCode::UNPROCESSABLE_ENTITY
-            }
             Error::Engine(EngineError::Closed) => {
                 return Self::new(
                     StatusCode::SERVICE_UNAVAILABLE,

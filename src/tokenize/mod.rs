@@ -7,7 +7,6 @@
 //! emulation ([`SpmProcessor`]). Checkpoints with a `tokenizer.json` use the
 //! `tokenizers` crate directly, which is what transformers' fast tokenizers run.
 
-mod hf;
 mod marian;
 mod normalizer;
 mod proto;
@@ -24,9 +23,10 @@ use std::path::{Path, PathBuf};
 
 use tokenizers::Tokenizer;
 
-pub use normalizer::SPACE_SYMBOL;
-pub use proto::{NormalizerSpec, PieceType, SpmModel, SpmPiece, TrainerSpec};
-pub use spm::{EncodedPiece, SpmProcessor};
+#[cfg(test)]
+pub(crate) use proto::PieceType;
+pub use proto::SpmModel;
+pub use spm::SpmProcessor;
 
 /// Errors from loading or running a tokenizer.
 #[derive(Debug, thiserror::Error)]
@@ -98,11 +98,13 @@ pub(crate) fn config_clean_up(file: &Path) -> Result<bool, TokenizeError> {
 enum Backend {
     Marian(Box<marian::Marian>),
     T5(Box<t5::T5Slow>),
+    /// A `tokenizer.json`, used for both source and target.
     Json {
         eos: u32,
         pad: u32,
         unk: u32,
         clean_up_tokenization_spaces: bool,
+        tokenizer: Box<Tokenizer>,
     },
 }
 
@@ -111,8 +113,6 @@ enum Backend {
 #[derive(Debug, Clone)]
 pub struct Seq2SeqTokenizer {
     backend: Backend,
-    source: Tokenizer,
-    target: Tokenizer,
 }
 
 impl Seq2SeqTokenizer {
@@ -128,59 +128,8 @@ impl Seq2SeqTokenizer {
         target_vocab_json: Option<&Path>,
     ) -> Result<Self, TokenizeError> {
         let m = marian::Marian::load(source_spm, target_spm, vocab_json, target_vocab_json)?;
-        let specials: Vec<(String, u32)> =
-            [("</s>", m.eos_id), ("<unk>", m.unk_id), ("<pad>", m.pad_id)]
-                .iter()
-                .map(|&(s, id)| (s.to_string(), id))
-                .collect();
-        let source_entries = hf::json_vocab_entries(&m.encoder, &m.source).map_err(|message| {
-            TokenizeError::Vocab {
-                path: vocab_json.to_path_buf(),
-                message,
-            }
-        })?;
-        let source = hf::spm_tokenizer(
-            &m.source,
-            source_entries,
-            m.unk_id,
-            &specials,
-            Some(("</s>", m.eos_id)),
-        )
-        .map_err(|message| TokenizeError::TokenizerFile {
-            path: source_spm.to_path_buf(),
-            message,
-        })?;
-        let target_vocab = m.target_vocab.as_ref().unwrap_or(&m.encoder);
-        let target_vocab_path = target_vocab_json.unwrap_or(vocab_json);
-        let tid = |s: &str, fallback: u32| target_vocab.encoder.get(s).copied().unwrap_or(fallback);
-        let target_specials: Vec<(String, u32)> =
-            [("</s>", m.eos_id), ("<unk>", m.unk_id), ("<pad>", m.pad_id)]
-                .iter()
-                .map(|&(s, id)| (s.to_string(), tid(s, id)))
-                .collect();
-        let target_entries =
-            hf::json_vocab_entries(target_vocab, &m.target).map_err(|message| {
-                TokenizeError::Vocab {
-                    path: target_vocab_path.to_path_buf(),
-                    message,
-                }
-            })?;
-        let target_eos = tid("</s>", m.eos_id);
-        let target = hf::spm_tokenizer(
-            &m.target,
-            target_entries,
-            tid("<unk>", m.unk_id),
-            &target_specials,
-            Some(("</s>", target_eos)),
-        )
-        .map_err(|message| TokenizeError::TokenizerFile {
-            path: target_spm.to_path_buf(),
-            message,
-        })?;
         Ok(Self {
             backend: Backend::Marian(Box::new(m)),
-            source,
-            target,
         })
     }
 
@@ -213,12 +162,9 @@ impl Seq2SeqTokenizer {
             pad: id("<pad>")?,
             unk: id("<unk>")?,
             clean_up_tokenization_spaces: config_clean_up(path)?,
+            tokenizer: Box::new(tokenizer),
         };
-        Ok(Self {
-            backend,
-            source: tokenizer.clone(),
-            target: tokenizer,
-        })
+        Ok(Self { backend })
     }
 
     /// A T5 tokenizer from `spiece.model` alone, reproducing transformers'
@@ -228,41 +174,8 @@ impl Seq2SeqTokenizer {
     /// `add_prefix_space` and `clean_up_tokenization_spaces`.
     pub fn t5_from_spiece(spiece_model: &Path, extra_ids: usize) -> Result<Self, TokenizeError> {
         let t5 = t5::T5Slow::load(spiece_model, extra_ids)?;
-        let mut specials: Vec<(String, u32)> = Vec::new();
-        for (i, p) in t5.sp.model().pieces.iter().enumerate() {
-            if matches!(p.kind, PieceType::Control | PieceType::UserDefined) {
-                specials.push((p.piece.clone(), i as u32));
-            }
-        }
-        for i in 0..extra_ids {
-            let id = (t5.sp.len() + extra_ids - 1 - i) as u32;
-            specials.push((format!("<extra_id_{i}>"), id));
-        }
-        for (s, id) in [
-            ("</s>", t5.eos_id),
-            ("<unk>", t5.unk_id),
-            ("<pad>", t5.pad_id),
-        ] {
-            if !specials.iter().any(|(c, _)| c == s) {
-                specials.push((s.to_string(), id));
-            }
-        }
-        let entries = hf::spm_vocab_entries(&t5.sp, extra_ids);
-        let tokenizer = hf::spm_tokenizer(
-            &t5.sp,
-            entries,
-            t5.sp.unk_id(),
-            &specials,
-            Some(("</s>", t5.eos_id)),
-        )
-        .map_err(|message| TokenizeError::SpmModel {
-            origin: spiece_model.display().to_string(),
-            message,
-        })?;
         Ok(Self {
             backend: Backend::T5(Box::new(t5)),
-            source: tokenizer.clone(),
-            target: tokenizer,
         })
     }
 
@@ -283,16 +196,11 @@ impl Seq2SeqTokenizer {
         match &self.backend {
             Backend::Marian(m) => m.encode(text).map_err(err),
             Backend::T5(t) => t.encode(text).map_err(err),
-            Backend::Json { .. } => self
-                .source
+            Backend::Json { tokenizer, .. } => tokenizer
                 .encode(text, true)
                 .map(|e| e.get_ids().to_vec())
                 .map_err(|e| err(e.to_string())),
         }
-    }
-
-    pub fn encode_batch(&self, texts: &[&str]) -> Result<Vec<Vec<u32>>, TokenizeError> {
-        texts.iter().map(|t| self.encode(t)).collect()
     }
 
     /// Target ids -> text, like transformers' `tokenizer.decode(ids, skip_special_tokens=...)`.
@@ -306,10 +214,10 @@ impl Seq2SeqTokenizer {
             Backend::T5(t) => t.decode(ids, skip_special_tokens).map_err(err),
             Backend::Json {
                 clean_up_tokenization_spaces,
+                tokenizer,
                 ..
             } => {
-                let text = self
-                    .target
+                let text = tokenizer
                     .decode(ids, skip_special_tokens)
                     .map_err(|e| err(e.to_string()))?;
                 Ok(if *clean_up_tokenization_spaces {
@@ -351,7 +259,7 @@ impl Seq2SeqTokenizer {
         match &self.backend {
             Backend::Marian(m) => m.source_vocab_size(),
             Backend::T5(t) => t.vocab_size(),
-            Backend::Json { .. } => self.source.get_vocab_size(true),
+            Backend::Json { tokenizer, .. } => tokenizer.get_vocab_size(true),
         }
     }
 
@@ -359,7 +267,7 @@ impl Seq2SeqTokenizer {
         match &self.backend {
             Backend::Marian(m) => m.target_vocab_size(),
             Backend::T5(t) => t.vocab_size(),
-            Backend::Json { .. } => self.target.get_vocab_size(true),
+            Backend::Json { tokenizer, .. } => tokenizer.get_vocab_size(true),
         }
     }
 
@@ -374,24 +282,10 @@ impl Seq2SeqTokenizer {
         match &self.backend {
             Backend::Marian(m) => m.tokenize(text).map_err(err),
             Backend::T5(t) => t.tokenize(text).map_err(err),
-            Backend::Json { .. } => self
-                .source
+            Backend::Json { tokenizer, .. } => tokenizer
                 .encode(text, true)
                 .map(|e| e.get_tokens().to_vec())
                 .map_err(|e| err(e.to_string())),
         }
-    }
-
-    /// A `tokenizers` tokenizer for the source side. For `tokenizer.json` it
-    /// is the file's tokenizer; for SentencePiece checkpoints it is the
-    /// converted fast equivalent (see the `hf` module notes), not the exact
-    /// path [`Self::encode`] takes.
-    pub fn source(&self) -> &Tokenizer {
-        &self.source
-    }
-
-    /// A `tokenizers` tokenizer for the target side (see [`Self::source`]).
-    pub fn target(&self) -> &Tokenizer {
-        &self.target
     }
 }

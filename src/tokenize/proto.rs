@@ -126,6 +126,7 @@ impl SpmModel {
     }
 
     /// Parses a serialized `ModelProto`.
+    #[cfg(test)]
     pub fn from_bytes(bytes: &[u8]) -> Result<Self, TokenizeError> {
         Self::parse(bytes, "<bytes>")
     }

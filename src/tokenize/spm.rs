@@ -5,7 +5,7 @@
 use std::collections::HashMap;
 
 use super::normalizer::{SpmNormalizer, SPACE_SYMBOL};
-use super::proto::{PieceType, SpmModel, SpmPiece};
+use super::proto::{PieceType, SpmModel};
 use super::trie::ByteTrie;
 
 /// sentencepiece's `kUnkPenalty`.
@@ -123,14 +123,6 @@ impl SpmProcessor {
         self.model.pieces.len()
     }
 
-    pub fn is_empty(&self) -> bool {
-        self.model.pieces.is_empty()
-    }
-
-    pub fn unk_id(&self) -> u32 {
-        self.unk_id
-    }
-
     /// `PieceToId`: reserved pieces first, then normal ones, else `unk_id`.
     pub fn piece_to_id(&self, piece: &str) -> u32 {
         self.reserved
@@ -138,14 +130,6 @@ impl SpmProcessor {
             .or_else(|| self.pieces.get(piece))
             .copied()
             .unwrap_or(self.unk_id)
-    }
-
-    /// The piece entry for `piece`, if the model has it.
-    pub fn lookup(&self, piece: &str) -> Option<&SpmPiece> {
-        self.reserved
-            .get(piece)
-            .or_else(|| self.pieces.get(piece))
-            .and_then(|&id| self.model.pieces.get(id as usize))
     }
 
     /// `IdToPiece`.
@@ -161,6 +145,7 @@ impl SpmProcessor {
     }
 
     /// The normalized form of `text` (`SentencePieceProcessor::Normalize`).
+    #[cfg(test)]
     pub fn normalize(&self, text: &str) -> Result<String, String> {
         self.normalizer.normalize(text).map(|c| c.into_owned())
     }
@@ -373,7 +358,7 @@ fn one_char_len(lead: u8) -> usize {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::tokenize::proto::{NormalizerSpec, TrainerSpec};
+    use crate::tokenize::proto::{NormalizerSpec, SpmPiece, TrainerSpec};
 
     fn model(pieces: &[(&str, f32, PieceType)]) -> SpmModel {
         SpmModel {
