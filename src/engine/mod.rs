@@ -168,7 +168,6 @@ pub fn pad_batch(
     ))
 }
 
-/// Encodes one padded batch once and decodes it.
 /// Runs `work` on a worker of rayon's pool (in place when already on one). Model work goes
 /// through here: the CPU kernels' parallel loops then share work with the other workers from
 /// inside, instead of waking them from outside and putting the caller to sleep around every
@@ -177,6 +176,7 @@ pub fn on_compute_pool<R: Send>(work: impl FnOnce() -> R + Send) -> R {
     rayon::scope(|_| work())
 }
 
+/// Encodes one padded batch once and decodes it.
 pub fn run_batch(
     model: &dyn Seq2Seq,
     inputs: &[&[u32]],

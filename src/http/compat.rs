@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use utoipa::ToSchema;
 
-use super::errors::{ApiError, ErrorBody};
+use super::errors::{ApiError, ErrorBody, InferenceErrors};
 use super::extract::{from_value, JsonOrForm, OneOrMany};
 use super::state::AppState;
 use super::validate::{source_lang, target_lang};
@@ -112,13 +112,7 @@ fn body_value(body: JsonOrForm) -> Value {
         (DeeplRequest = "application/json"),
         (DeeplRequest = "application/x-www-form-urlencoded"),
     )),
-    responses(
-        (status = 200, body = DeeplResponse),
-        (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
-        (status = 413, body = ErrorBody), (status = 415, body = ErrorBody),
-        (status = 422, body = ErrorBody), (status = 429, body = ErrorBody),
-        (status = 503, body = ErrorBody), (status = 504, body = ErrorBody),
-    ),
+    responses((status = 200, body = DeeplResponse), InferenceErrors),
     security((), ("bearer" = []), ("deepl" = []))
 )]
 pub async fn deepl_translate(
@@ -152,13 +146,7 @@ pub async fn deepl_translate(
         (LibreRequest = "application/json"),
         (LibreRequest = "application/x-www-form-urlencoded"),
     )),
-    responses(
-        (status = 200, body = LibreResponse),
-        (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
-        (status = 413, body = ErrorBody), (status = 415, body = ErrorBody),
-        (status = 422, body = ErrorBody), (status = 429, body = ErrorBody),
-        (status = 503, body = ErrorBody), (status = 504, body = ErrorBody),
-    ),
+    responses((status = 200, body = LibreResponse), InferenceErrors),
     security((), ("bearer" = []))
 )]
 pub async fn libre_translate(

@@ -24,6 +24,33 @@ pub struct ErrorDetail {
     pub message: String,
 }
 
+/// The error responses of every inference route, as one table for the OpenAPI document.
+#[derive(utoipa::IntoResponses)]
+#[allow(dead_code)] // documentation only: the handlers answer with `ApiError`
+pub enum InferenceErrors {
+    #[response(status = 400, description = "Malformed JSON or form body, or not UTF-8")]
+    Malformed(ErrorBody),
+    #[response(status = 401, description = "Missing or invalid API key")]
+    Unauthorized(ErrorBody),
+    #[response(status = 413, description = "Body larger than --max-body-bytes")]
+    TooLarge(ErrorBody),
+    #[response(status = 415, description = "Content type not accepted by this route")]
+    UnsupportedMediaType(ErrorBody),
+    #[response(
+        status = 422,
+        description = "Invalid field (named in the message), unknown model or prompt, or no model loaded for the task"
+    )]
+    Invalid(ErrorBody),
+    #[response(status = 429, description = "Too many concurrent requests (see Retry-After)")]
+    Overloaded(ErrorBody),
+    #[response(status = 500, description = "Internal fault (code `internal`; logged on the server)")]
+    Internal(ErrorBody),
+    #[response(status = 503, description = "Models not loaded yet, shutting down, or a model is down")]
+    Unavailable(ErrorBody),
+    #[response(status = 504, description = "Request timed out")]
+    Timeout(ErrorBody),
+}
+
 /// An error on its way to becoming a response.
 #[derive(Debug)]
 pub struct ApiError {

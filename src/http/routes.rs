@@ -6,7 +6,7 @@ use axum::http::StatusCode;
 use axum::Json;
 use tokio::task::JoinSet;
 
-use super::errors::{ApiError, ErrorBody};
+use super::errors::{ApiError, ErrorBody, InferenceErrors};
 use super::extract::ApiJson;
 use super::state::{AppState, Phase};
 use super::types::{
@@ -24,16 +24,7 @@ use crate::Error;
     path = "/v1/translate",
     tag = "v1",
     request_body = TranslateRequest,
-    responses(
-        (status = 200, body = TranslateResponse),
-        (status = 400, description = "Malformed JSON or not UTF-8", body = ErrorBody),
-        (status = 401, description = "Missing or invalid API key", body = ErrorBody),
-        (status = 413, description = "Body larger than --max-body-bytes", body = ErrorBody),
-        (status = 422, description = "Invalid field (named in the message)", body = ErrorBody),
-        (status = 429, description = "Too many concurrent requests (see Retry-After)", body = ErrorBody),
-        (status = 503, description = "Models not loaded yet", body = ErrorBody),
-        (status = 504, description = "Request timed out", body = ErrorBody),
-    ),
+    responses((status = 200, body = TranslateResponse), InferenceErrors),
     security((), ("bearer" = []))
 )]
 pub async fn translate(
@@ -52,16 +43,7 @@ pub async fn translate(
     path = "/v1/summarize",
     tag = "v1",
     request_body = SummarizeRequest,
-    responses(
-        (status = 200, body = SummarizeResponse),
-        (status = 400, description = "Malformed JSON or not UTF-8", body = ErrorBody),
-        (status = 401, description = "Missing or invalid API key", body = ErrorBody),
-        (status = 413, description = "Body larger than --max-body-bytes", body = ErrorBody),
-        (status = 422, description = "Invalid field, unknown prompt or model, or no summarizer loaded", body = ErrorBody),
-        (status = 429, description = "Too many concurrent requests (see Retry-After)", body = ErrorBody),
-        (status = 503, description = "Models not loaded yet", body = ErrorBody),
-        (status = 504, description = "Request timed out", body = ErrorBody),
-    ),
+    responses((status = 200, body = SummarizeResponse), InferenceErrors),
     security((), ("bearer" = []))
 )]
 pub async fn summarize(
@@ -82,16 +64,7 @@ pub async fn summarize(
     path = "/v1/articles",
     tag = "v1",
     request_body = ArticlesRequest,
-    responses(
-        (status = 200, body = ArticlesResponse),
-        (status = 400, description = "Malformed JSON or not UTF-8", body = ErrorBody),
-        (status = 401, description = "Missing or invalid API key", body = ErrorBody),
-        (status = 413, description = "Body larger than --max-body-bytes", body = ErrorBody),
-        (status = 422, description = "Invalid field or unknown prompt", body = ErrorBody),
-        (status = 429, description = "Too many concurrent requests (see Retry-After)", body = ErrorBody),
-        (status = 503, description = "Models not loaded yet", body = ErrorBody),
-        (status = 504, description = "Request timed out", body = ErrorBody),
-    ),
+    responses((status = 200, body = ArticlesResponse), InferenceErrors),
     security((), ("bearer" = []))
 )]
 pub async fn articles(
