@@ -28,7 +28,10 @@ pub struct ErrorDetail {
 #[derive(utoipa::IntoResponses)]
 #[allow(dead_code)] // documentation only: the handlers answer with `ApiError`
 pub enum InferenceErrors {
-    #[response(status = 400, description = "Malformed JSON or form body, or not UTF-8")]
+    #[response(
+        status = 400,
+        description = "Malformed JSON or form body, or not UTF-8"
+    )]
     Malformed(ErrorBody),
     #[response(status = 401, description = "Missing or invalid API key")]
     Unauthorized(ErrorBody),
@@ -41,11 +44,20 @@ pub enum InferenceErrors {
         description = "Invalid field (named in the message), unknown model or prompt, or no model loaded for the task"
     )]
     Invalid(ErrorBody),
-    #[response(status = 429, description = "Too many concurrent requests (see Retry-After)")]
+    #[response(
+        status = 429,
+        description = "Too many concurrent requests (see Retry-After)"
+    )]
     Overloaded(ErrorBody),
-    #[response(status = 500, description = "Internal fault (code `internal`; logged on the server)")]
+    #[response(
+        status = 500,
+        description = "Internal fault (code `internal`; logged on the server)"
+    )]
     Internal(ErrorBody),
-    #[response(status = 503, description = "Models not loaded yet, shutting down, or a model is down")]
+    #[response(
+        status = 503,
+        description = "Models not loaded yet, shutting down, or a model is down"
+    )]
     Unavailable(ErrorBody),
     #[response(status = 504, description = "Request timed out")]
     Timeout(ErrorBody),

@@ -8,12 +8,11 @@
 
 use std::path::Path;
 
-use super::special::{clean_up_tokenization, py_strip, Chunk, SpecialToken, SpecialTokens};
+use super::special::{clean_up_tokenization, py_strip, Chunk, SpecialTokens};
 use super::spm::SpmProcessor;
 use super::vocab::JsonVocab;
 use super::{load_spm, TokenizeError};
 
-const EOS: &str = "</s>";
 const UNK: &str = "<unk>";
 const PAD: &str = "<pad>";
 
@@ -54,24 +53,9 @@ impl Marian {
         }
         // `_add_tokens(all_special_tokens)`: tokens already in the vocabulary
         // keep their id, others are appended after it.
-        let mut next_id = u32::try_from(encoder.len()).unwrap_or(u32::MAX);
-        let mut tokens = Vec::new();
-        for content in [EOS, UNK, PAD] {
-            let id = match encoder.encoder.get(content) {
-                Some(&id) => id,
-                None => {
-                    next_id = next_id.saturating_add(1);
-                    next_id - 1
-                }
-            };
-            tokens.push(SpecialToken {
-                content: content.to_string(),
-                id,
-                lstrip: false,
-                rstrip: false,
-            });
-        }
-        let [eos_id, unk_id, pad_id] = [tokens[0].id, tokens[1].id, tokens[2].id];
+        let first_free = u32::try_from(encoder.len()).unwrap_or(u32::MAX);
+        let (tokens, [eos_id, unk_id, pad_id]) =
+            super::special::add_eos_unk_pad(|c| encoder.encoder.get(c).copied(), first_free);
         let clean_up_tokenization_spaces = super::config_clean_up(vocab_json)?;
         Ok(Self {
             source,

@@ -61,30 +61,15 @@ impl T5Slow {
             });
         }
         // `_add_tokens([eos, unk, pad])`: existing pieces keep their id.
-        let mut next_id = top;
-        for content in ["</s>", "<unk>", "<pad>"] {
-            let id = sp
-                .model()
-                .pieces
+        let position = |content: &str| {
+            let pieces = &sp.model().pieces;
+            pieces
                 .iter()
                 .position(|p| p.piece == content)
-                .map(|i| i as u32);
-            let id = match id {
-                Some(id) => id,
-                None => {
-                    next_id = next_id.saturating_add(1);
-                    next_id - 1
-                }
-            };
-            tokens.push(SpecialToken {
-                content: content.to_string(),
-                id,
-                lstrip: false,
-                rstrip: false,
-            });
-        }
-        let n = tokens.len();
-        let (eos_id, unk_id, pad_id) = (tokens[n - 3].id, tokens[n - 2].id, tokens[n - 1].id);
+                .map(|i| i as u32)
+        };
+        let (added, [eos_id, unk_id, pad_id]) = super::special::add_eos_unk_pad(position, top);
+        tokens.extend(added);
         let clean_up_tokenization_spaces = super::config_clean_up(spiece_model)?;
         Ok(Self {
             sp,
