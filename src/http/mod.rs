@@ -8,8 +8,10 @@
 
 mod auth;
 mod compat;
+mod deepl;
 mod errors;
 mod extract;
+mod libre;
 pub mod metrics;
 pub mod openapi;
 mod openapi_facts;
@@ -79,25 +81,39 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/translate", post(routes::translate))
         .route("/v1/summarize", post(routes::summarize))
         .route("/v1/articles", post(routes::articles))
-        .route("/v2/translate", post(compat::deepl_translate))
         .route_layer(admission.clone());
     let protected = Router::new()
         .route("/v1/models", get(routes::models))
         .route("/openapi.json", get(openapi::spec))
-        .route("/languages", get(compat::languages))
         .merge(inference)
         .route_layer(from_fn_with_state(state.clone(), auth::require_key));
     // LibreTranslate clients may send the key in the body: that route checks it itself.
     let libre = Router::new()
-        .route("/translate", post(compat::libre_translate))
-        .route_layer(admission);
+        .route("/translate", post(libre::translate))
+        .route("/detect", post(libre::detect))
+        .route_layer(admission.clone());
+    // DeepL's routes check keys as DeepL does (the translate route also reads `auth_key`), and
+    // answer errors in DeepL's shape.
+    let deepl = Router::new()
+        .route("/v2/translate", post(deepl::translate))
+        .route_layer(admission.clone())
+        .merge(
+            Router::new()
+                .route("/v2/usage", get(deepl::usage))
+                .route("/v2/languages", get(deepl::languages))
+                .route_layer(from_fn_with_state(state.clone(), deepl::require_key)),
+        )
+        .layer(from_fn(deepl::deepl_errors));
     let public = Router::new()
         .route("/health", get(routes::health))
+        .route("/languages", get(libre::languages))
+        .route("/frontend/settings", get(libre::frontend_settings))
         .route("/ready", get(routes::ready))
         .route("/metrics", get(metrics::render));
     Router::new()
         .merge(protected)
         .merge(libre)
+        .merge(deepl)
         .merge(public)
         .fallback(errors::not_found)
         .method_not_allowed_fallback(errors::method_not_allowed)

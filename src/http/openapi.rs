@@ -7,7 +7,7 @@ use utoipa::{Modify, OpenApi};
 
 use super::state::AppState;
 use super::validate::Limits;
-use super::{compat, metrics, routes};
+use super::{deepl, libre, metrics, routes};
 use crate::service::Service;
 
 #[derive(OpenApi)]
@@ -26,9 +26,13 @@ use crate::service::Service;
         routes::ready,
         metrics::render,
         spec,
-        compat::deepl_translate,
-        compat::libre_translate,
-        compat::languages,
+        deepl::translate,
+        deepl::usage,
+        deepl::languages,
+        libre::translate,
+        libre::detect,
+        libre::languages,
+        libre::frontend_settings,
     ),
     modifiers(&Security),
     tags(

@@ -159,6 +159,27 @@ pub fn apply(doc: &mut Value, f: &DocFacts) {
         json!({"type": "string", "pattern": ENGLISH}),
     );
 
+    let flag = json!({"oneOf": [
+        {"type": "null"},
+        {"type": "boolean"},
+        {"type": "string", "enum": ["0", "1", "true", "false"]}
+    ]});
+    for prop in ["preserve_formatting", "show_billed_characters"] {
+        set(schemas, "DeeplRequest", prop, flag.clone());
+    }
+    set(
+        schemas,
+        "DeeplRequest",
+        "split_sentences",
+        json!({"enum": ["0", "1", "nonewlines", null]}),
+    );
+    set(
+        schemas,
+        "DeeplRequest",
+        "tag_handling",
+        json!({"enum": ["html", "xml", null]}),
+    );
+
     set(schemas, "LibreRequest", "q", string_or_list(f));
     set(
         schemas,
@@ -176,7 +197,7 @@ pub fn apply(doc: &mut Value, f: &DocFacts) {
         schemas,
         "LibreRequest",
         "format",
-        optional_pattern("^[Tt][Ee][Xx][Tt]$"),
+        json!({"enum": ["text", "html", null]}),
     );
     let detected = json!({
         "type": "object",
@@ -188,9 +209,11 @@ pub fn apply(doc: &mut Value, f: &DocFacts) {
         "detectedLanguage",
         json!({"oneOf": [{"type": "null"}, detected, {"type": "array", "items": detected}]}),
     );
+    set(schemas, "DetectRequest", "q", string_or_list(f));
     for (schema, path) in [
         ("DeeplRequest", "/v2/translate"),
         ("LibreRequest", "/translate"),
+        ("DetectRequest", "/detect"),
     ] {
         form_schema(doc, schema, path);
     }

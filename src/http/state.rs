@@ -1,7 +1,7 @@
 //! What every handler shares: the configuration, the service once it is loaded and warm, the
 //! readiness phase, the API keys and the admission limit (a semaphore).
 
-use std::sync::atomic::{AtomicU8, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicU8, Ordering};
 use std::sync::{Arc, OnceLock};
 
 use axum::extract::{Request, State};
@@ -36,6 +36,8 @@ pub struct AppState {
 struct Inner {
     cfg: HttpConfig,
     service: OnceLock<Service>,
+    /// Characters translated through DeepL's route (its `/v2/usage`).
+    characters: AtomicU64,
     /// The OpenAPI document for the loaded service (made once it is installed).
     document: OnceLock<String>,
     phase: AtomicU8,
@@ -54,6 +56,7 @@ impl AppState {
                 cfg,
                 service: OnceLock::new(),
                 document: OnceLock::new(),
+                characters: AtomicU64::new(0),
                 phase: AtomicU8::new(Phase::Loading as u8),
             }),
         }
@@ -119,6 +122,11 @@ impl AppState {
             Some(s) if self.phase() != Phase::Loading => Ok(s),
             _ => Err(ApiError::not_ready()),
         }
+    }
+
+    /// Characters translated through DeepL's route since start.
+    pub fn characters(&self) -> &AtomicU64 {
+        &self.inner.characters
     }
 
     /// The OpenAPI document of this server: its limits, and once loaded its models and prompts.

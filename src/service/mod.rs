@@ -3,10 +3,12 @@
 
 mod article;
 mod fit;
+mod handling;
 pub mod loader;
 mod summarize;
 
 pub use article::{ArticleOptions, ArticleOutput};
+pub use handling::{Splitting, TextHandling};
 pub use loader::{load, LoadOptions, LoadedModel};
 
 use serde::Serialize;

@@ -17,6 +17,8 @@
 //! a related item's dateline, sentences or age.
 
 mod furniture;
+mod lang;
+mod markup;
 mod places;
 mod plain;
 mod sentences;
@@ -31,6 +33,8 @@ mod tests_wire;
 
 use serde::{Deserialize, Serialize};
 
+pub use lang::{detect_language, language_name, Detected};
+pub use markup::{split_markup, trim_parts, Markup};
 pub use places::{english_age, english_place, english_related_title};
 pub use plain::{join_text, split_text, text_sentence_count, text_sentences, Paragraph};
 pub use sentences::split_sentences;

@@ -221,6 +221,10 @@ async fn operational_routes() {
         ("/metrics", "get"),
         ("/openapi.json", "get"),
         ("/v2/translate", "post"),
+        ("/detect", "post"),
+        ("/frontend/settings", "get"),
+        ("/v2/usage", "get"),
+        ("/v2/languages", "get"),
         ("/translate", "post"),
         ("/languages", "get"),
     ] {
@@ -231,7 +235,7 @@ async fn operational_routes() {
     }
     assert_eq!(
         paths.len(),
-        11,
+        15,
         "every documented path is served: {:?}",
         paths.keys()
     );
@@ -368,10 +372,17 @@ async fn api_keys_guard_everything_but_health_ready_and_metrics() {
         req
     };
     let translate = || post_json("/v1/translate", &json!({"texts": ["Hallo."]}));
-    for path in ["/health", "/ready", "/metrics"] {
+    // LibreTranslate serves its language list and UI settings without a key.
+    for path in [
+        "/health",
+        "/ready",
+        "/metrics",
+        "/languages",
+        "/frontend/settings",
+    ] {
         assert_eq!(call(&app, get(path)).await.0, StatusCode::OK, "{path}");
     }
-    for path in ["/v1/models", "/openapi.json", "/languages"] {
+    for path in ["/v1/models", "/openapi.json"] {
         let (status, headers, v) = call(&app, get(path)).await;
         assert_eq!(status, StatusCode::UNAUTHORIZED, "{path}");
         assert_eq!(v["error"]["code"], "unauthorized");
@@ -403,11 +414,32 @@ async fn api_keys_guard_everything_but_health_ready_and_metrics() {
             &json!({"text": ["Hallo."], "target_lang": "EN"}),
         )
     };
-    assert_eq!(call(&app, deepl()).await.0, StatusCode::UNAUTHORIZED);
+    // DeepL answers a missing or wrong key with 403 and `{"message"}`.
+    let (status, _, v) = call(&app, deepl()).await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    assert!(v["message"].as_str().is_some_and(|m| !m.is_empty()), "{v}");
     assert_eq!(
         call(&app, with(deepl(), "DeepL-Auth-Key k-one")).await.0,
         StatusCode::OK
     );
+    let form = |key: &str| {
+        post(
+            "/v2/translate",
+            "application/x-www-form-urlencoded",
+            format!("text=Hallo.&target_lang=EN-GB&auth_key={key}"),
+        )
+    };
+    assert_eq!(call(&app, form("k-two")).await.0, StatusCode::OK);
+    assert_eq!(call(&app, form("nope")).await.0, StatusCode::FORBIDDEN);
+    for path in ["/v2/usage", "/v2/languages"] {
+        assert_eq!(
+            call(&app, get(path)).await.0,
+            StatusCode::FORBIDDEN,
+            "{path}"
+        );
+        let req = with(get(path), "DeepL-Auth-Key k-one");
+        assert_eq!(call(&app, req).await.0, StatusCode::OK, "{path}");
+    }
     assert_eq!(
         call(&app, with(deepl(), "Bearer k-two")).await.0,
         StatusCode::OK

@@ -3,6 +3,7 @@
 mod batch_cmd;
 mod bench_cmd;
 mod cli;
+mod clients;
 mod common;
 mod faults;
 mod http;

@@ -173,6 +173,20 @@ fn cases() -> Vec<(&'static str, Body)> {
             &[("text", "Hallo."), ("text", ""), ("target_lang", "EN-GB")],
         ),
         form_case("/v2/translate", &[("target_lang", "EN-GB")]),
+        form_case("/detect", &[("q", "Het kabinet valt.")]),
+        form_case("/detect", &[("api_key", "")]),
+        json_case("/detect", json!({"q": ["Het kabinet valt.", "De Kamer."]})),
+        json_case("/detect", json!({"q": []})),
+        json_case("/detect", json!({"q": "x".repeat(401)})),
+        form_case(
+            "/v2/translate",
+            &[
+                ("text", "a"),
+                ("target_lang", "EN"),
+                ("preserve_formatting", "0"),
+                ("split_sentences", "nonewlines"),
+            ],
+        ),
         form_case(
             "/v2/translate",
             &[("text", "a"), ("source_lang", ""), ("target_lang", "EN")],

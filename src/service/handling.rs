@@ -1,0 +1,115 @@
+//! How the compatibility APIs want texts cut before translation: DeepL's `split_sentences` and
+//! `tag_handling`, LibreTranslate's `format: html`. Tags are kept as they are and the text
+//! between them is translated; the runs of all texts share the model's batches.
+
+use super::{DecodeOptions, FinishReason, Generated, Service};
+use crate::text::{split_markup, trim_parts, Markup};
+use crate::Error;
+
+/// Where a text may be cut into sentences.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Splitting {
+    /// At sentence ends and line breaks (line structure kept): DeepL's `1`, the default.
+    #[default]
+    Sentences,
+    /// At sentence ends only; line breaks count as spaces: DeepL's `nonewlines`.
+    NoNewlines,
+    /// Not at all: each text (or each run between tags) is one sequence: DeepL's `0`.
+    Off,
+}
+
+/// How to read the texts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct TextHandling {
+    pub splitting: Splitting,
+    /// HTML or XML: tags are kept and only the text between them is translated.
+    pub markup: bool,
+}
+
+impl Service {
+    /// Translates `texts` read as `how` says.
+    pub async fn translate_handled(
+        &self,
+        texts: &[String],
+        opts: &DecodeOptions,
+        how: TextHandling,
+    ) -> Result<Vec<Generated>, Error> {
+        if how == TextHandling::default() {
+            return self.translate_texts(texts, opts).await;
+        }
+        // Every text as runs to translate (the text between tags, or the whole text).
+        let runs: Vec<Vec<&str>> = texts
+            .iter()
+            .map(|t| match how.markup {
+                true => split_markup(t)
+                    .into_iter()
+                    .filter_map(|m| match m {
+                        Markup::Text(s) => Some(trim_parts(s).1),
+                        Markup::Tag(_) => None,
+                    })
+                    .filter(|s| !s.is_empty())
+                    .collect(),
+                false => vec![t.as_str()],
+            })
+            .collect();
+        let flat: Vec<String> = runs
+            .iter()
+            .flatten()
+            .map(|r| match how.splitting {
+                Splitting::NoNewlines => r.split_whitespace().collect::<Vec<_>>().join(" "),
+                _ => r.to_string(),
+            })
+            .collect();
+        let mut done = match how.splitting {
+            Splitting::Off => self.translate_whole(&flat, opts).await?,
+            _ => self.translate_texts(&flat, opts).await?,
+        }
+        .into_iter();
+        Ok(texts
+            .iter()
+            .zip(&runs)
+            .map(|(text, runs)| {
+                let parts: Vec<Generated> = done.by_ref().take(runs.len()).collect();
+                reassemble(text, how.markup, parts)
+            })
+            .collect())
+    }
+}
+
+/// One text from its runs' translations: with markup, each run's translation replaces the run
+/// between the same tags (its surrounding white space kept).
+fn reassemble(source: &str, markup: bool, parts: Vec<Generated>) -> Generated {
+    let text = if markup {
+        let mut translated = parts.iter().map(|g| g.text.as_str());
+        split_markup(source)
+            .into_iter()
+            .map(|m| match m {
+                Markup::Tag(t) => t.to_string(),
+                Markup::Text(s) => match trim_parts(s) {
+                    (lead, core, trail) if !core.is_empty() => {
+                        format!("{lead}{}{trail}", translated.next().unwrap_or(core))
+                    }
+                    (space, _, _) => space.to_string(),
+                },
+            })
+            .collect()
+    } else {
+        parts
+            .iter()
+            .map(|g| g.text.as_str())
+            .collect::<Vec<_>>()
+            .join(" ")
+    };
+    Generated {
+        source: source.to_string(),
+        text,
+        token_ids: parts
+            .iter()
+            .flat_map(|g| g.token_ids.iter().copied())
+            .collect(),
+        score: parts.iter().map(|g| g.score).sum(),
+        input_tokens: parts.iter().map(|g| g.input_tokens).sum(),
+        finish_reason: FinishReason::combine(parts.iter().map(|g| g.finish_reason)),
+        truncated: parts.iter().any(|g| g.truncated),
+    }
+}
