@@ -144,6 +144,33 @@ pub(crate) fn clean_up_tokenization(text: &str) -> String {
         .replace(" 're", "'re")
 }
 
+/// transformers' `_add_tokens([eos, unk, pad])`: a token already in the vocabulary (`lookup`)
+/// keeps its id, the others get the next ids after `first_free`, in that order. Returns the three
+/// tokens and their ids `(eos, unk, pad)`.
+pub(crate) fn add_eos_unk_pad(
+    lookup: impl Fn(&str) -> Option<u32>,
+    first_free: u32,
+) -> (Vec<SpecialToken>, [u32; 3]) {
+    let mut next_id = first_free;
+    let tokens: Vec<SpecialToken> = ["</s>", "<unk>", "<pad>"]
+        .into_iter()
+        .map(|content| {
+            let id = lookup(content).unwrap_or_else(|| {
+                next_id = next_id.saturating_add(1);
+                next_id - 1
+            });
+            SpecialToken {
+                content: content.to_string(),
+                id,
+                lstrip: false,
+                rstrip: false,
+            }
+        })
+        .collect();
+    let ids = [tokens[0].id, tokens[1].id, tokens[2].id];
+    (tokens, ids)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -196,31 +223,4 @@ mod tests {
         assert!(!py_isspace('\u{200b}'));
         assert_eq!(clean_up_tokenization("Hi , it 's me ."), "Hi, it's me.");
     }
-}
-
-/// transformers' `_add_tokens([eos, unk, pad])`: a token already in the vocabulary (`lookup`)
-/// keeps its id, the others get the next ids after `first_free`, in that order. Returns the three
-/// tokens and their ids `(eos, unk, pad)`.
-pub(crate) fn add_eos_unk_pad(
-    lookup: impl Fn(&str) -> Option<u32>,
-    first_free: u32,
-) -> (Vec<SpecialToken>, [u32; 3]) {
-    let mut next_id = first_free;
-    let tokens: Vec<SpecialToken> = ["</s>", "<unk>", "<pad>"]
-        .into_iter()
-        .map(|content| {
-            let id = lookup(content).unwrap_or_else(|| {
-                next_id = next_id.saturating_add(1);
-                next_id - 1
-            });
-            SpecialToken {
-                content: content.to_string(),
-                id,
-                lstrip: false,
-                rstrip: false,
-            }
-        })
-        .collect();
-    let ids = [tokens[0].id, tokens[1].id, tokens[2].id];
-    (tokens, ids)
 }
