@@ -222,7 +222,7 @@ mod vnni {
     use std::arch::x86_64::*;
 
     use super::{column_masks, Dst, OutPtr, QuantI8, QuantRows, MR, NR};
-    use crate::models::packed::with_tile_rows;
+    use crate::models::cpu::packed::with_tile_rows;
 
     /// [`super::quantize_row`] with AVX-512: max |v|, then 16 values per conversion.
     #[target_feature(enable = "avx512f")]
@@ -357,7 +357,7 @@ mod vnni {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::models::packed::tests::{naive, values};
+    use crate::models::cpu::packed::tests::{naive, values};
 
     /// The exact integer arithmetic of the scheme, written out plainly.
     fn reference(

@@ -311,7 +311,7 @@ mod avx2 {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::models::packed::tests::naive;
+    use crate::models::cpu::packed::tests::naive;
 
     #[test]
     fn sum_exp_is_accurate_including_infinities() {

@@ -69,7 +69,7 @@ macro_rules! with_tile_rows {
             9 => $kernel::<9>($args),
             10 => $kernel::<10>($args),
             11 => $kernel::<11>($args),
-            _ => $kernel::<{ $crate::models::packed::MR }>($args),
+            _ => $kernel::<{ $crate::models::cpu::packed::MR }>($args),
         }
     };
 }
