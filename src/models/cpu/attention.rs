@@ -183,7 +183,7 @@ impl RowJob<'_> {
             if std::arch::is_x86_feature_detected!("avx2")
                 && std::arch::is_x86_feature_detected!("fma")
             {
-                // SAFETY: the CPU supports the features `run_avx2` is compiled for.
+                // SAFETY: AVX2 and FMA were detected just above, `run_avx2`'s whole contract.
                 return unsafe { self.run_avx2(r, out_row, scores) };
             }
         }
@@ -191,6 +191,10 @@ impl RowJob<'_> {
     }
 
     /// [`Self::run_generic`] compiled for AVX2 (its loops vectorize 8 lanes wide).
+    ///
+    /// # Safety
+    /// The CPU must support AVX2 and FMA. Nothing else: the body is safe code (bounds-checked
+    /// slices), only compiled with those instructions enabled.
     #[cfg(target_arch = "x86_64")]
     #[target_feature(enable = "avx2,fma")]
     unsafe fn run_avx2(&self, r: usize, out_row: &mut [f32], scores: &mut Vec<f32>) {
