@@ -1,5 +1,5 @@
 //! Request and response bodies of the `/v1` API, with their OpenAPI schemas. Requests are raw
-//! here; [`super::validate`] turns them into checked jobs.
+//! here; the private `super::validate` module turns them into checked jobs.
 
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;

@@ -3,7 +3,7 @@
 //! Each architecture reads the hub's `config.json` as is, keeps its weights immutable (so one
 //! loaded model can be shared between threads), and keeps the per-batch decode state (self-attention
 //! KV cache, cross-attention keys/values computed once from the encoder output, padding mask)
-//! outside the weights, in a session object that implements [`crate::generate::StepDecoder`].
+//! outside the weights, in a session object that implements [`StepDecoder`].
 
 pub mod attention;
 pub mod cpu;
