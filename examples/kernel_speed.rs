@@ -6,9 +6,9 @@
 use std::time::Instant;
 
 use candle_core::{Device, Tensor};
-use copydesk::models::kernels::matmul_xwt;
-use copydesk::models::packed::PackedF32;
-use copydesk::models::quant::QuantI8;
+use copydesk::models::cpu::kernels::matmul_xwt;
+use copydesk::models::cpu::packed::PackedF32;
+use copydesk::models::cpu::quant::QuantI8;
 
 fn report(name: &str, m: usize, k: usize, n: usize, run: &mut dyn FnMut() -> f32) {
     let mut best = f64::MAX;

@@ -243,21 +243,21 @@ fn sibling(path: &Path, suffix: &str) -> PathBuf {
     path.with_file_name(name)
 }
 
+/// Takes an exclusive advisory lock on `file` without waiting (`flock(LOCK_EX | LOCK_NB)` on
+/// Linux), held until the file is closed.
 #[cfg(unix)]
 fn lock(file: &File, path: &Path) -> Result<(), Error> {
-    use std::os::fd::AsRawFd;
-    // SAFETY: flock on a file descriptor we own; no memory is passed.
-    let rc = unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) };
-    if rc == 0 {
-        return Ok(());
+    match file.try_lock() {
+        Ok(()) => Ok(()),
+        Err(std::fs::TryLockError::WouldBlock) => Err(Error::invalid(
+            "output_locked",
+            format!(
+                "{} is being written by another copydesk batch run",
+                path.display()
+            ),
+        )),
+        Err(std::fs::TryLockError::Error(e)) => Err(io_error(path, "lock")(e)),
     }
-    Err(Error::invalid(
-        "output_locked",
-        format!(
-            "{} is being written by another copydesk batch run",
-            path.display()
-        ),
-    ))
 }
 
 #[cfg(not(unix))]

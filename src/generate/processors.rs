@@ -111,7 +111,7 @@ pub fn log_softmax(row: &[f32]) -> Vec<f32> {
     if max == f32::NEG_INFINITY {
         return vec![f32::NEG_INFINITY; row.len()];
     }
-    let log_sum = crate::models::kernels::sum_exp(row, max).ln() as f32;
+    let log_sum = crate::models::cpu::kernels::sum_exp(row, max).ln() as f32;
     row.iter().map(|&x| x - max - log_sum).collect()
 }
 
@@ -121,7 +121,7 @@ pub fn log_softmax_in_place(row: &mut [f32]) {
     if max == f32::NEG_INFINITY {
         return;
     }
-    let shift = max + crate::models::kernels::sum_exp(row, max).ln() as f32;
+    let shift = max + crate::models::cpu::kernels::sum_exp(row, max).ln() as f32;
     row.iter_mut().for_each(|x| *x -= shift);
 }
 
@@ -149,7 +149,7 @@ pub fn log_prob(row: &[f32], i: usize) -> f32 {
     if max == f32::NEG_INFINITY {
         return f32::NEG_INFINITY;
     }
-    row[i] - max - crate::models::kernels::sum_exp(row, max).ln() as f32
+    row[i] - max - crate::models::cpu::kernels::sum_exp(row, max).ln() as f32
 }
 
 /// Index of the first maximum, as `torch.argmax` picks it.

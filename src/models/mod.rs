@@ -3,13 +3,11 @@
 //! Each architecture reads the hub's `config.json` as is, keeps its weights immutable (so one
 //! loaded model can be shared between threads), and keeps the per-batch decode state (self-attention
 //! KV cache, cross-attention keys/values computed once from the encoder output, padding mask)
-//! outside the weights, in a session object that implements [`crate::generate::StepDecoder`].
+//! outside the weights, in a session object that implements [`StepDecoder`].
 
 pub mod attention;
-pub mod kernels;
+pub mod cpu;
 pub mod marian;
-pub mod packed;
-pub mod quant;
 pub mod state;
 pub mod synthetic;
 pub mod t5;
@@ -19,8 +17,8 @@ use std::sync::Arc;
 
 use candle_core::{DType, Device, Result, Tensor, D};
 
-use packed::PackedF32;
-use quant::QuantI8;
+use cpu::packed::PackedF32;
+use cpu::quant::QuantI8;
 
 /// A candle error as one line for people: without the backtrace candle attaches when
 /// `RUST_BACKTRACE` is set.
@@ -78,7 +76,7 @@ impl Activation {
     }
 }
 
-/// Up to this many rows, unpacked dense layers on CPU use [`kernels::matmul_xwt`] (decode steps).
+/// Up to this many rows, unpacked dense layers on CPU use [`cpu::kernels::matmul_xwt`] (decode steps).
 const FEW_ROWS: usize = 64;
 
 /// The f32 values of a contiguous CPU tensor, borrowed from its storage.
@@ -200,7 +198,7 @@ impl Dense {
             DenseWeight::Tensor(w) if rows <= FEW_ROWS && w.dtype() == DType::F32 => {
                 let weight = w.storage_and_layout();
                 cpu_f32(&weight.0, weight.1)
-                    .map(|w| kernels::matmul_xwt(xs, w, b, rows, k, self.out_dim))
+                    .map(|w| cpu::kernels::matmul_xwt(xs, w, b, rows, k, self.out_dim))
             }
             DenseWeight::Tensor(_) => None,
         })

@@ -332,7 +332,8 @@ fn ctrl_c_finishes_the_records_in_flight_and_exits_130() {
     ];
     let mut child = batch_cmd(&args).spawn().unwrap();
     wait_for_lines(&mut child, &out_path, 20);
-    // SAFETY: signalling our own child process.
+    // SAFETY: kill(2) takes no pointers, so it cannot touch our memory; the pid is our own
+    // child's, not yet waited for, so it cannot have been reused for another process.
     assert_eq!(unsafe { libc::kill(child.id() as i32, libc::SIGINT) }, 0);
     let out = child.wait_with_output().unwrap();
     assert_eq!(out.status.code(), Some(130), "{}", stderr(&out));

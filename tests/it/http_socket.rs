@@ -436,7 +436,8 @@ fn the_binary_drains_and_exits_0_on_sigterm() {
     });
     assert!(in_flight, "the request never showed as in flight");
     let pid = i32::try_from(child.process.id()).unwrap();
-    // SAFETY: sending a signal to our own child process.
+    // SAFETY: kill(2) takes no pointers, so it cannot touch our memory; `pid` is our own child,
+    // not yet waited for, so it cannot have been reused for another process.
     assert_eq!(unsafe { libc::kill(pid, libc::SIGTERM) }, 0);
     let (status, _, v) = client.join().unwrap();
     assert_eq!(status, 200, "in-flight request finished: {v}");

@@ -26,9 +26,12 @@ const MIN_TASK_MACS: usize = 1 << 18;
 /// Output pointer shared by parallel tasks that write disjoint elements.
 #[derive(Clone, Copy)]
 pub(crate) struct OutPtr(pub(crate) *mut f32);
-// SAFETY: every user's tasks write disjoint output elements (here: each task its own (rows,
-// panel) block; in `kernels`: each task its own weight rows' columns).
+// SAFETY: an `OutPtr` only carries an address; every write through it is an unsafe operation
+// whose caller guarantees that no other task touches that element (here: each task writes its
+// own (rows, panels) block; in `kernels`: each task its own weight rows' columns), and the
+// buffer outlives the parallel loop that shares the pointer.
 unsafe impl Send for OutPtr {}
+// SAFETY: as for `Send`: shared copies of the address are written at disjoint elements only.
 unsafe impl Sync for OutPtr {}
 
 impl OutPtr {
@@ -69,7 +72,7 @@ macro_rules! with_tile_rows {
             9 => $kernel::<9>($args),
             10 => $kernel::<10>($args),
             11 => $kernel::<11>($args),
-            _ => $kernel::<{ $crate::models::packed::MR }>($args),
+            _ => $kernel::<{ $crate::models::cpu::packed::MR }>($args),
         }
     };
 }
@@ -87,8 +90,18 @@ pub(crate) trait Kernel: Sync {
     /// panel by panel (each panel meets every row tile while it is in cache), writing `out`
     /// (row stride `n`) with `bias` added.
     ///
+    /// The implementations check the CPU themselves (or exist only where it has the features),
+    /// so the caller's part is the memory:
+    ///
     /// # Safety
-    /// `out` must be valid for the rows and panels' columns, written by no other task.
+    /// - `x` came from `self.pack_rows(_, m)`, `rows` lies inside `0..m` and `rows.start` is a
+    ///   multiple of [`MR`];
+    /// - `panels` lies inside `0..self.n().div_ceil(NR)`;
+    /// - `bias`, when given, holds `self.n()` values;
+    /// - `out` points to a live buffer of at least `m × self.n()` f32, row-major with row stride
+    ///   `self.n()`, and nothing else reads or writes its elements in rows `rows` and columns
+    ///   `p·NR .. min(p·NR + NR, n)` of every panel `p` in `panels` during the call. Those
+    ///   elements may be uninitialized: they are only written.
     unsafe fn block(
         &self,
         x: &Self::Rows,
@@ -153,7 +166,12 @@ pub(crate) fn run<K: Kernel>(kernel: &K, x: &[f32], m: usize, bias: Option<&[f32
         let (c, g) = (t / groups, t % groups);
         let rs = c * CHUNK_ROWS..((c + 1) * CHUNK_ROWS).min(m);
         let ps = g * per_group..((g + 1) * per_group).min(panels);
-        // SAFETY: this task alone writes rows `rs` of panels `ps`.
+        // SAFETY: `rows` is `kernel.pack_rows(x, m)`; `rs` lies inside 0..m and starts at
+        // c·CHUNK_ROWS, a multiple of MR; `ps` lies inside 0..panels; a bias has n values
+        // (asserted above); `out` has room for m·n values and outlives the tasks (both loops
+        // below return when every task has run), and distinct tasks t have distinct (c, g), so
+        // their (rows, panels) blocks are disjoint: this task alone writes rows `rs` of panels
+        // `ps`.
         unsafe { kernel.block(&rows, rs, ps, ptr, bias) };
     };
     let tasks = chunks * groups;
@@ -243,6 +261,8 @@ impl Kernel for PackedF32 {
     fn pack_rows(&self, x: &[f32], m: usize) -> Vec<f32> {
         tile_rows(x, m, self.k, |_, v| v)
     }
+    /// # Safety
+    /// As [`Kernel::block`].
     unsafe fn block(
         &self,
         x: &Vec<f32>,
@@ -252,7 +272,12 @@ impl Kernel for PackedF32 {
         bias: Option<&[f32]>,
     ) {
         #[cfg(target_arch = "x86_64")]
-        avx512::block(self, x, rows, panels, out, bias);
+        {
+            // SAFETY: a `PackedF32` exists only on CPUs with AVX-512F (`new` checks
+            // `supported`); the memory requirements are this function's own contract, passed on
+            // unchanged.
+            unsafe { avx512::block(self, x, rows, panels, out, bias) }
+        }
         #[cfg(not(target_arch = "x86_64"))]
         unreachable!("packed weights exist only on x86_64");
     }
@@ -265,6 +290,12 @@ mod avx512 {
     use super::{column_masks, OutPtr, PackedF32, MR, NR};
 
     /// Runs every panel of `panels` against the tiles of `rows` (from [`super::tile_rows`]).
+    ///
+    /// # Safety
+    /// The CPU must support AVX-512F, and the arguments must meet [`super::Kernel::block`]'s
+    /// contract for `w`: `x` is `w`'s packing of `m` rows, `rows` inside `0..m` starting at a
+    /// multiple of [`MR`], `panels` inside `w`'s panels, a bias of `w.n` values, and `out` a
+    /// buffer of `m × w.n` f32 whose `rows` × `panels` block only this call touches.
     pub(super) unsafe fn block(
         w: &PackedF32,
         x: &[f32],
@@ -274,18 +305,37 @@ mod avx512 {
         bias: Option<&[f32]>,
     ) {
         let k = w.k;
-        let xt = x.as_ptr().add(k * rows.start);
+        let panel_count = w.n.div_ceil(NR);
+        debug_assert!(rows.start.is_multiple_of(MR), "rows start inside a tile");
+        debug_assert!(
+            x.len() >= k * rows.end,
+            "x holds fewer than {} rows",
+            rows.end
+        );
+        debug_assert!(panels.end <= panel_count, "panels beyond the weight's");
+        debug_assert!(
+            bias.is_none_or(|b| b.len() == w.n),
+            "bias has the wrong length"
+        );
+        // SAFETY: rows.start ≤ rows.end, and `x` holds k values per row up to rows.end.
+        let xt = unsafe { x.as_ptr().add(k * rows.start) };
         for p in panels {
-            let panel = w.data.as_ptr().add(p * k * 2) as *const f32;
+            // SAFETY: p < panel_count, and `data` holds 2·k `Lanes` (2·k·16 = k·NR f32) per panel.
+            let panel = unsafe { w.data.as_ptr().add(p * k * 2) } as *const f32;
             let cols = NR.min(w.n - p * NR);
-            let b = bias.map(|b| b.as_ptr().add(p * NR));
+            // SAFETY: p·NR < n, the bias's length.
+            let b = bias.map(|b| unsafe { b.as_ptr().add(p * NR) });
             for t in 0..rows.len().div_ceil(MR) {
                 let mr = MR.min(rows.len() - t * MR);
-                let dst = out.0.add((rows.start + t * MR) * w.n + p * NR);
+                let dst = out.at((rows.start + t * MR) * w.n + p * NR);
                 // The first tile pulls the next panel towards L2 while it computes.
-                let prefetch = (t == 0 && p + 1 < w.n.div_ceil(NR)).then(|| panel.add(k * NR));
+                let prefetch = (t == 0 && p + 1 < panel_count).then(|| {
+                    // SAFETY: panel p + 1 exists, k·NR f32 after panel p.
+                    unsafe { panel.add(k * NR) }
+                });
                 let args = Tile {
-                    xt: xt.add(k * t * MR),
+                    // SAFETY: the tile starts at row rows.start + t·MR < rows.end (inside `x`).
+                    xt: unsafe { xt.add(k * t * MR) },
                     panel,
                     k,
                     dst,
@@ -294,7 +344,13 @@ mod avx512 {
                     bias: b,
                     prefetch,
                 };
-                with_tile_rows!(mr, kernel, args)
+                // SAFETY: the CPU has AVX-512F (this function's contract), and `args` meets
+                // `kernel`'s contract for R = mr: `xt` is the tile's k × mr packed values (tile
+                // t holds mr = min(MR, rows left) rows), `panel` is panel p (k·NR f32, 64-byte
+                // aligned as `Lanes` are), `dst` is row rows.start + t·MR, column p·NR of `out`
+                // with rows mr and columns `cols` (≤ n - p·NR) in this call's block, `b` holds
+                // the panel's `cols` bias values, and `prefetch` is panel p + 1.
+                unsafe { with_tile_rows!(mr, kernel, args) }
             }
         }
     }
@@ -316,36 +372,68 @@ mod avx512 {
         prefetch: Option<*const f32>,
     }
 
+    /// The `R × NR` product of one tile and one panel, plus bias, stored to `t.dst`.
+    ///
+    /// # Safety
+    /// - The CPU must support AVX-512F.
+    /// - `t.xt` must be valid for reads of `t.k · R` f32 and `t.panel` for reads of `t.k · NR`
+    ///   f32, 64-byte aligned (aligned loads); `t.prefetch`, when given, a panel of the same
+    ///   size.
+    /// - `t.cols` must be in `1..=NR`; `t.bias`, when given, valid for reads of `t.cols` f32.
+    /// - For each `r < R`, `t.dst + r · t.ldo` must be valid for writes of `t.cols` f32 that no
+    ///   other thread reads or writes during the call.
     #[target_feature(enable = "avx512f")]
     unsafe fn kernel<const R: usize>(t: Tile) {
+        debug_assert!(
+            (t.panel as usize).is_multiple_of(64),
+            "panel not 64-byte aligned"
+        );
+        debug_assert!((1..=NR).contains(&t.cols), "{} columns in a panel", t.cols);
         let mut lo = [_mm512_setzero_ps(); R];
         let mut hi = [_mm512_setzero_ps(); R];
         // Without a next panel, prefetch the current one again (harmless, keeps the loop simple).
         let next = t.prefetch.unwrap_or(t.panel);
         for kk in 0..t.k {
-            _mm_prefetch::<_MM_HINT_T1>(next.add(kk * NR) as *const i8);
-            _mm_prefetch::<_MM_HINT_T1>(next.add(kk * NR + 16) as *const i8);
-            let w0 = _mm512_load_ps(t.panel.add(kk * NR));
-            let w1 = _mm512_load_ps(t.panel.add(kk * NR + 16));
-            let xr = t.xt.add(kk * R);
+            // SAFETY: kk < k: the prefetches and loads stay inside row kk (NR f32, 64-byte
+            // aligned: NR·4 = 128 bytes per row) of the panels, the x reads inside the tile's
+            // row kk (R values at kk·R).
+            let (w0, w1, xr) = unsafe {
+                _mm_prefetch::<_MM_HINT_T1>(next.add(kk * NR) as *const i8);
+                _mm_prefetch::<_MM_HINT_T1>(next.add(kk * NR + 16) as *const i8);
+                (
+                    _mm512_load_ps(t.panel.add(kk * NR)),
+                    _mm512_load_ps(t.panel.add(kk * NR + 16)),
+                    t.xt.add(kk * R),
+                )
+            };
             for r in 0..R {
-                let xv = _mm512_set1_ps(*xr.add(r));
+                // SAFETY: r < R, inside the tile's row kk.
+                let xv = _mm512_set1_ps(unsafe { *xr.add(r) });
                 lo[r] = _mm512_fmadd_ps(xv, w0, lo[r]);
                 hi[r] = _mm512_fmadd_ps(xv, w1, hi[r]);
             }
         }
+        // Lanes at and beyond `cols` are masked off: masked loads and stores do not touch
+        // them, so the second half's address may lie past the end (hence `wrapping_add`).
         let (m0, m1) = column_masks(t.cols);
         let (b0, b1) = match t.bias {
-            Some(b) => (
-                _mm512_maskz_loadu_ps(m0, b),
-                _mm512_maskz_loadu_ps(m1, b.add(16)),
-            ),
+            // SAFETY: the masks enable only the first `cols` lanes, which the bias holds.
+            Some(b) => unsafe {
+                (
+                    _mm512_maskz_loadu_ps(m0, b),
+                    _mm512_maskz_loadu_ps(m1, b.wrapping_add(16)),
+                )
+            },
             None => (_mm512_setzero_ps(), _mm512_setzero_ps()),
         };
         for r in 0..R {
-            let d = t.dst.add(r * t.ldo);
-            _mm512_mask_storeu_ps(d, m0, _mm512_add_ps(lo[r], b0));
-            _mm512_mask_storeu_ps(d.add(16), m1, _mm512_add_ps(hi[r], b1));
+            let d = t.dst.wrapping_add(r * t.ldo);
+            // SAFETY: row r < R of the output block: the masks enable its first `cols`
+            // elements, which are valid and this call's alone.
+            unsafe {
+                _mm512_mask_storeu_ps(d, m0, _mm512_add_ps(lo[r], b0));
+                _mm512_mask_storeu_ps(d.wrapping_add(16), m1, _mm512_add_ps(hi[r], b1));
+            }
         }
     }
 }

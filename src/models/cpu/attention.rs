@@ -1,5 +1,5 @@
-//! The CPU f32 attention kernel behind [`super::multi_head`] and the caches: plain slices in, a
-//! plain `Vec` out.
+//! The CPU f32 attention kernel behind [`crate::models::attention::multi_head`] and the caches:
+//! plain slices in, a plain `Vec` out.
 //!
 //! Keys are stored channel-major (for each batch row, channel `c` of all positions is contiguous),
 //! so one head's scores against all keys are sums of scaled key rows, vectorized across keys with
@@ -13,11 +13,11 @@ use rayon::prelude::*;
 /// `j` of stored row `r` is at `data[r * row_stride + j * pos_stride + c * chan_stride]`. Batch
 /// row `b` reads stored row `map[b]`, or `b` without a map.
 #[derive(Debug, Clone, Copy)]
-pub(super) struct Seq<'a> {
+pub(in crate::models) struct Seq<'a> {
     data: &'a [f32],
     rows: usize,
     /// Positions to attend to.
-    pub(super) len: usize,
+    pub(in crate::models) len: usize,
     row_stride: usize,
     pos_stride: usize,
     chan_stride: usize,
@@ -26,7 +26,7 @@ pub(super) struct Seq<'a> {
 
 impl<'a> Seq<'a> {
     /// Keys `(rows, D, cap)`: `len` of `cap` positions filled in every channel.
-    pub(super) fn keys(
+    pub(in crate::models) fn keys(
         data: &'a [f32],
         (rows, len, cap, dim): (usize, usize, usize, usize),
         map: Option<&'a [u32]>,
@@ -43,7 +43,7 @@ impl<'a> Seq<'a> {
     }
 
     /// Values `(rows, cap, D)`: the first `len` of `cap` positions filled.
-    pub(super) fn values(
+    pub(in crate::models) fn values(
         data: &'a [f32],
         (rows, len, cap, dim): (usize, usize, usize, usize),
         map: Option<&'a [u32]>,
@@ -69,7 +69,7 @@ impl<'a> Seq<'a> {
     }
 
     /// Checks that `batch` rows of width `dim` can be read.
-    pub(super) fn check(&self, batch: usize, dim: usize) -> Result<(), String> {
+    pub(in crate::models) fn check(&self, batch: usize, dim: usize) -> Result<(), String> {
         let served = self.map.map_or(self.rows, <[u32]>::len);
         let in_range = self
             .map
@@ -97,9 +97,9 @@ impl<'a> Seq<'a> {
 
 /// An additive bias `(B, H, Tq, Tk)` given by strides (zero where it broadcasts).
 #[derive(Debug, Clone, Copy)]
-pub(super) struct Bias<'a> {
-    pub(super) data: &'a [f32],
-    pub(super) strides: [usize; 4],
+pub(in crate::models) struct Bias<'a> {
+    pub(in crate::models) data: &'a [f32],
+    pub(in crate::models) strides: [usize; 4],
 }
 
 impl Bias<'_> {
@@ -128,7 +128,7 @@ const TASK_WORK: usize = 1 << 15;
 /// (position-major); returns `(B, Tq, D)`. The caller has checked the views with
 /// [`Seq::check`]. Each score row is a standard softmax: subtract the row maximum, exponentiate,
 /// divide by the sum. Query rows run in parallel when there is enough work.
-pub(super) fn attend_rows(
+pub(in crate::models) fn attend_rows(
     q: &[f32],
     (tq, dim, heads): (usize, usize, usize),
     keys: Seq,
@@ -183,7 +183,7 @@ impl RowJob<'_> {
             if std::arch::is_x86_feature_detected!("avx2")
                 && std::arch::is_x86_feature_detected!("fma")
             {
-                // SAFETY: the CPU supports the features `run_avx2` is compiled for.
+                // SAFETY: AVX2 and FMA were detected just above, `run_avx2`'s whole contract.
                 return unsafe { self.run_avx2(r, out_row, scores) };
             }
         }
@@ -191,6 +191,10 @@ impl RowJob<'_> {
     }
 
     /// [`Self::run_generic`] compiled for AVX2 (its loops vectorize 8 lanes wide).
+    ///
+    /// # Safety
+    /// The CPU must support AVX2 and FMA. Nothing else: the body is safe code (bounds-checked
+    /// slices), only compiled with those instructions enabled.
     #[cfg(target_arch = "x86_64")]
     #[target_feature(enable = "avx2,fma")]
     unsafe fn run_avx2(&self, r: usize, out_row: &mut [f32], scores: &mut Vec<f32>) {
@@ -300,7 +304,7 @@ fn axpy(a: f32, x: &[f32], y: &mut [f32]) {
 
 /// `x ← exp(x - max) / Σ exp(x - max)`, the standard softmax.
 #[inline(always)]
-pub(super) fn softmax_in_place(x: &mut [f32]) {
+pub(in crate::models) fn softmax_in_place(x: &mut [f32]) {
     let max = x
         .iter()
         .fold(f32::NEG_INFINITY, |m, &v| if v > m { v } else { m });
@@ -321,7 +325,7 @@ pub(super) fn softmax_in_place(x: &mut [f32]) {
 /// 2 ulp of `f32::exp`, exactly 1 at 0, and exactly 0 below -87 (masked positions, which sit
 /// near `f32::MIN`); NaN stays NaN.
 #[inline(always)]
-pub(super) fn exp(x: f32) -> f32 {
+pub(in crate::models) fn exp(x: f32) -> f32 {
     const LOG2E: f32 = std::f32::consts::LOG2_E;
     // ln 2 split so that n · LN2_HI is exact for |n| < 2¹² (Cody–Waite).
     const LN2_HI: f32 = 0.693_359_4;

@@ -2,19 +2,16 @@
 //!
 //! Queries, keys, values and results are `(B, T, H·Dh)`: heads side by side in the last
 //! dimension, as the projections produce them and the output projection consumes them. f32
-//! tensors on the CPU go through the kernel in `attention_kernel.rs`, which reads that layout in
-//! place (no head split/merge copies, no per-head GEMM calls) and runs over query rows in
-//! parallel; the growing
-//! self-attention cache is then a plain buffer with room to grow ([`KvCache`]), and the
-//! cross-attention keys/values are shared between beams through a row map ([`CrossKv`]). Other
-//! devices and dtypes use candle ops on `(B, H, T, Dh)` tensors ([`attend`]).
+//! tensors on the CPU go through the kernel in `cpu/attention.rs` (see [`super::cpu`]), which
+//! reads that layout in place (no head split/merge copies, no per-head GEMM calls) and runs over
+//! query rows in parallel; the growing self-attention cache is then a plain buffer with room to
+//! grow ([`KvCache`]), and the cross-attention keys/values are shared between beams through a row
+//! map ([`CrossKv`]). Other devices and dtypes use candle ops on `(B, H, T, Dh)` tensors
+//! ([`attend`]).
 
 use candle_core::{DType, Layout, Result, Storage, Tensor, D};
 
-#[path = "attention_kernel.rs"]
-mod kernel;
-
-use kernel::{attend_rows, Bias, Seq};
+use super::cpu::attention::{attend_rows, Bias, Seq};
 
 /// `(B, T, H * Dh)` → `(B, H, T, Dh)`, contiguous.
 pub fn split_heads(x: &Tensor, heads: usize) -> Result<Tensor> {
@@ -457,5 +454,4 @@ impl CrossKv {
 }
 
 #[cfg(test)]
-#[path = "attention_tests.rs"]
 mod tests;

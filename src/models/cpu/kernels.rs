@@ -56,8 +56,9 @@ pub fn matmul_xwt(
                     (dot4(w0, x4, k), [0.0; 4])
                 };
                 for i in 0..4 {
-                    // SAFETY: (r + i, o) and (r + i, o + 1) are inside `out`, and only this task
-                    // writes these columns.
+                    // SAFETY: `out` holds `m × n` elements and outlives the parallel loop;
+                    // r + i < m and o (o + 1 when `pair`) < end <= n, so both elements are inside
+                    // it, and only this task writes columns start..end.
                     unsafe {
                         *ptr.at((r + i) * n + o) = d0[i] + b0;
                         if pair {
@@ -69,7 +70,7 @@ pub fn matmul_xwt(
             }
             while r < m {
                 let xr = &x[r * k..(r + 1) * k];
-                // SAFETY: as above.
+                // SAFETY: as above, with r < m.
                 unsafe {
                     *ptr.at(r * n + o) = dot(w0, xr) + b0;
                     if pair {
@@ -84,13 +85,17 @@ pub fn matmul_xwt(
     out
 }
 
-/// Dot products of one weight row with four rows of `x` (laid out one after another).
+/// Dot products of one weight row (its first `k` values) with four rows of `x` (laid out one
+/// after another, `k` values each).
 fn dot4(w: &[f32], x4: &[f32], k: usize) -> [f32; 4] {
+    // Checked once per call, so that the AVX2 kernel's reads stay inside the slices.
+    let (w, x4) = (&w[..k], &x4[..4 * k]);
     #[cfg(target_arch = "x86_64")]
     {
         if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma")
         {
-            // SAFETY: the CPU supports the features the function is compiled for.
+            // SAFETY: AVX2 and FMA were detected just above; `w` holds `k` values and `x4`
+            // `4 · k` (sliced so above).
             return unsafe { avx2::dot4(w, x4, k) };
         }
     }
@@ -101,25 +106,29 @@ fn dot4(w: &[f32], x4: &[f32], k: usize) -> [f32; 4] {
     out
 }
 
-/// Two weight rows against four rows of `x`.
+/// Two weight rows (their first `k` values) against four rows of `x` (`k` values each).
 fn dot2x4(w0: &[f32], w1: &[f32], x4: &[f32], k: usize) -> ([f32; 4], [f32; 4]) {
+    let (w0, w1, x4) = (&w0[..k], &w1[..k], &x4[..4 * k]);
     #[cfg(target_arch = "x86_64")]
     {
         if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma")
         {
-            // SAFETY: the CPU supports the features the function is compiled for.
+            // SAFETY: AVX2 and FMA were detected just above; `w0` and `w1` hold `k` values and
+            // `x4` `4 · k` (sliced so above).
             return unsafe { avx2::dot2x4(w0, w1, x4, k) };
         }
     }
     (dot4(w0, x4, k), dot4(w1, x4, k))
 }
 
+/// `Σ a[i] · b[i]` over two slices of the same length.
 fn dot(a: &[f32], b: &[f32]) -> f32 {
     #[cfg(target_arch = "x86_64")]
     {
         if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma")
         {
-            // SAFETY: the CPU supports the features the function is compiled for.
+            // SAFETY: AVX2 and FMA were detected just above; `avx2::dot` reads only the shorter
+            // slice's length of each, so any lengths are in bounds.
             return unsafe { avx2::dot(a, b) };
         }
     }
@@ -141,7 +150,8 @@ pub fn sum_exp(row: &[f32], max: f32) -> f64 {
     {
         if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma")
         {
-            // SAFETY: the CPU supports the features the function is compiled for.
+            // SAFETY: AVX2 and FMA were detected just above; `avx2::sum_exp` reads `row` only
+            // within its length.
             return unsafe { avx2::sum_exp(row, max) };
         }
     }
@@ -152,8 +162,10 @@ pub fn sum_exp(row: &[f32], max: f32) -> f64 {
 mod avx2 {
     use std::arch::x86_64::*;
 
+    /// The sum of the eight lanes of `v`. Touches no memory, so it is a safe function: the
+    /// compiler lets only code compiled with AVX2 and FMA call it without `unsafe`.
     #[target_feature(enable = "avx2,fma")]
-    unsafe fn hsum(v: __m256) -> f32 {
+    fn hsum(v: __m256) -> f32 {
         let lo = _mm256_castps256_ps128(v);
         let hi = _mm256_extractf128_ps(v, 1);
         let s = _mm_add_ps(lo, hi);
@@ -162,30 +174,39 @@ mod avx2 {
         _mm_cvtss_f32(s)
     }
 
-    /// Same accumulation order as one lane of [`dot4`], so a row gives the same result alone
-    /// or in a batch.
+    /// `Σ a[i] · b[i]` over the shorter slice's length. Same accumulation order as one lane of
+    /// [`dot4`], so a row gives the same result alone or in a batch.
+    ///
+    /// # Safety
+    /// The CPU must support AVX2 and FMA. Any slice lengths are sound: reads stop at the shorter
+    /// slice's end (callers pass equal lengths, which debug builds check).
     #[target_feature(enable = "avx2,fma")]
     pub unsafe fn dot(a: &[f32], b: &[f32]) -> f32 {
+        debug_assert_eq!(a.len(), b.len(), "dot of slices of different lengths");
         let n = a.len().min(b.len());
         let (pa, pb) = (a.as_ptr(), b.as_ptr());
         let mut acc = _mm256_setzero_ps();
         let mut i = 0;
         while i + 8 <= n {
-            acc = _mm256_fmadd_ps(_mm256_loadu_ps(pa.add(i)), _mm256_loadu_ps(pb.add(i)), acc);
+            // SAFETY: i + 8 <= n <= both lengths: elements i..i + 8 are inside both slices.
+            let (va, vb) = unsafe { (_mm256_loadu_ps(pa.add(i)), _mm256_loadu_ps(pb.add(i))) };
+            acc = _mm256_fmadd_ps(va, vb, acc);
             i += 8;
         }
         let mut s = hsum(acc);
         while i < n {
-            s += *pa.add(i) * *pb.add(i);
+            // SAFETY: i < n <= both lengths.
+            s += unsafe { *pa.add(i) * *pb.add(i) };
             i += 1;
         }
         s
     }
 
     /// `exp(x)` for x ≤ 0 (Cephes-style range reduction and degree-6 polynomial); inputs below
-    /// -87 flush to zero, as they would in f32 anyway.
+    /// -87 flush to zero, as they would in f32 anyway. Touches no memory, hence safe (see
+    /// [`hsum`]).
     #[target_feature(enable = "avx2,fma")]
-    unsafe fn exp_neg(x: __m256) -> __m256 {
+    fn exp_neg(x: __m256) -> __m256 {
         let x = _mm256_max_ps(x, _mm256_set1_ps(-87.0));
         let n = _mm256_round_ps(
             _mm256_mul_ps(x, _mm256_set1_ps(std::f32::consts::LOG2_E)),
@@ -215,6 +236,10 @@ mod avx2 {
         _mm256_and_ps(out, _mm256_cmp_ps(x, _mm256_set1_ps(-87.0), _CMP_GT_OQ))
     }
 
+    /// [`super::sum_exp`] with AVX2.
+    ///
+    /// # Safety
+    /// The CPU must support AVX2 and FMA. Any `row` is sound: reads stay within its length.
     #[target_feature(enable = "avx2,fma")]
     pub unsafe fn sum_exp(row: &[f32], max: f32) -> f64 {
         let p = row.as_ptr();
@@ -222,16 +247,20 @@ mod avx2 {
         let mut acc = _mm256_setzero_pd();
         let mut i = 0;
         while i + 8 <= row.len() {
-            let e = exp_neg(_mm256_sub_ps(_mm256_loadu_ps(p.add(i)), m));
+            // SAFETY: i + 8 <= row.len(): elements i..i + 8 are inside `row`.
+            let v = unsafe { _mm256_loadu_ps(p.add(i)) };
+            let e = exp_neg(_mm256_sub_ps(v, m));
             acc = _mm256_add_pd(acc, _mm256_cvtps_pd(_mm256_castps256_ps128(e)));
             acc = _mm256_add_pd(acc, _mm256_cvtps_pd(_mm256_extractf128_ps(e, 1)));
             i += 8;
         }
         let mut lanes = [0f64; 4];
-        _mm256_storeu_pd(lanes.as_mut_ptr(), acc);
+        // SAFETY: `lanes` is four f64, the 32 bytes an unaligned store writes.
+        unsafe { _mm256_storeu_pd(lanes.as_mut_ptr(), acc) };
         let mut s: f64 = lanes.iter().sum();
         while i < row.len() {
-            s += ((*p.add(i) - max) as f64).exp();
+            // SAFETY: i < row.len().
+            s += ((unsafe { *p.add(i) } - max) as f64).exp();
             i += 1;
         }
         s
@@ -239,26 +268,46 @@ mod avx2 {
 
     /// Two weight rows against four rows of x: eight accumulators keep both FMA units busy;
     /// each lane sums in the same order as [`dot`] and [`dot4`].
+    ///
+    /// # Safety
+    /// The CPU must support AVX2 and FMA; `w0` and `w1` must hold at least `k` values each and
+    /// `x4` at least `4 · k` (four rows of `k`, one after another). The values are read through
+    /// raw pointers with no bounds checks (debug builds assert the lengths).
     #[target_feature(enable = "avx2,fma")]
     pub unsafe fn dot2x4(w0: &[f32], w1: &[f32], x4: &[f32], k: usize) -> ([f32; 4], [f32; 4]) {
+        debug_assert!(
+            w0.len() >= k && w1.len() >= k,
+            "weight rows shorter than k = {k}"
+        );
+        debug_assert!(
+            x4.len() >= 4 * k,
+            "x4 holds {} values, not 4 · {k}",
+            x4.len()
+        );
         let (p0, p1, px) = (w0.as_ptr(), w1.as_ptr(), x4.as_ptr());
         let z = _mm256_setzero_ps();
         let (mut a0, mut a1, mut a2, mut a3) = (z, z, z, z);
         let (mut c0, mut c1, mut c2, mut c3) = (z, z, z, z);
         let mut i = 0;
         while i + 8 <= k {
-            let u = _mm256_loadu_ps(p0.add(i));
-            let v = _mm256_loadu_ps(p1.add(i));
-            let x0 = _mm256_loadu_ps(px.add(i));
+            // SAFETY: i + 8 <= k: elements i..i + 8 of both weight rows (k values each, by the
+            // contract) and of each x row r < 4 (at r · k + i, inside x4's 4 · k values).
+            let (u, v, x0, x1, x2, x3) = unsafe {
+                (
+                    _mm256_loadu_ps(p0.add(i)),
+                    _mm256_loadu_ps(p1.add(i)),
+                    _mm256_loadu_ps(px.add(i)),
+                    _mm256_loadu_ps(px.add(k + i)),
+                    _mm256_loadu_ps(px.add(2 * k + i)),
+                    _mm256_loadu_ps(px.add(3 * k + i)),
+                )
+            };
             a0 = _mm256_fmadd_ps(u, x0, a0);
             c0 = _mm256_fmadd_ps(v, x0, c0);
-            let x1 = _mm256_loadu_ps(px.add(k + i));
             a1 = _mm256_fmadd_ps(u, x1, a1);
             c1 = _mm256_fmadd_ps(v, x1, c1);
-            let x2 = _mm256_loadu_ps(px.add(2 * k + i));
             a2 = _mm256_fmadd_ps(u, x2, a2);
             c2 = _mm256_fmadd_ps(v, x2, c2);
-            let x3 = _mm256_loadu_ps(px.add(3 * k + i));
             a3 = _mm256_fmadd_ps(u, x3, a3);
             c3 = _mm256_fmadd_ps(v, x3, c3);
             i += 8;
@@ -267,9 +316,10 @@ mod avx2 {
         let mut out1 = [hsum(c0), hsum(c1), hsum(c2), hsum(c3)];
         while i < k {
             for r in 0..4 {
-                let xv = *px.add(r * k + i);
-                out0[r] += *p0.add(i) * xv;
-                out1[r] += *p1.add(i) * xv;
+                // SAFETY: i < k and r < 4: inside both weight rows and x4, as above.
+                let (xv, u, v) = unsafe { (*px.add(r * k + i), *p0.add(i), *p1.add(i)) };
+                out0[r] += u * xv;
+                out1[r] += v * xv;
             }
             i += 1;
         }
@@ -277,8 +327,19 @@ mod avx2 {
     }
 
     /// One weight row against four rows of x: each loaded weight vector is used four times.
+    ///
+    /// # Safety
+    /// The CPU must support AVX2 and FMA; `w` must hold at least `k` values and `x4` at least
+    /// `4 · k`. The values are read through raw pointers with no bounds checks (debug builds
+    /// assert the lengths).
     #[target_feature(enable = "avx2,fma")]
     pub unsafe fn dot4(w: &[f32], x4: &[f32], k: usize) -> [f32; 4] {
+        debug_assert!(w.len() >= k, "weight row shorter than k = {k}");
+        debug_assert!(
+            x4.len() >= 4 * k,
+            "x4 holds {} values, not 4 · {k}",
+            x4.len()
+        );
         let pw = w.as_ptr();
         let px = x4.as_ptr();
         let (mut a0, mut a1, mut a2, mut a3) = (
@@ -289,18 +350,30 @@ mod avx2 {
         );
         let mut i = 0;
         while i + 8 <= k {
-            let wv = _mm256_loadu_ps(pw.add(i));
-            a0 = _mm256_fmadd_ps(wv, _mm256_loadu_ps(px.add(i)), a0);
-            a1 = _mm256_fmadd_ps(wv, _mm256_loadu_ps(px.add(k + i)), a1);
-            a2 = _mm256_fmadd_ps(wv, _mm256_loadu_ps(px.add(2 * k + i)), a2);
-            a3 = _mm256_fmadd_ps(wv, _mm256_loadu_ps(px.add(3 * k + i)), a3);
+            // SAFETY: i + 8 <= k: elements i..i + 8 of the weight row (k values) and of each x
+            // row r < 4 (at r · k + i, inside x4's 4 · k values).
+            let (wv, x0, x1, x2, x3) = unsafe {
+                (
+                    _mm256_loadu_ps(pw.add(i)),
+                    _mm256_loadu_ps(px.add(i)),
+                    _mm256_loadu_ps(px.add(k + i)),
+                    _mm256_loadu_ps(px.add(2 * k + i)),
+                    _mm256_loadu_ps(px.add(3 * k + i)),
+                )
+            };
+            a0 = _mm256_fmadd_ps(wv, x0, a0);
+            a1 = _mm256_fmadd_ps(wv, x1, a1);
+            a2 = _mm256_fmadd_ps(wv, x2, a2);
+            a3 = _mm256_fmadd_ps(wv, x3, a3);
             i += 8;
         }
         let mut out = [hsum(a0), hsum(a1), hsum(a2), hsum(a3)];
         while i < k {
-            let wv = *pw.add(i);
+            // SAFETY: i < k.
+            let wv = unsafe { *pw.add(i) };
             for (r, o) in out.iter_mut().enumerate() {
-                *o += wv * *px.add(r * k + i);
+                // SAFETY: i < k and r < 4: inside x4's 4 · k values.
+                *o += wv * unsafe { *px.add(r * k + i) };
             }
             i += 1;
         }
@@ -311,7 +384,7 @@ mod avx2 {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::models::packed::tests::naive;
+    use crate::models::cpu::packed::tests::naive;
 
     #[test]
     fn sum_exp_is_accurate_including_infinities() {

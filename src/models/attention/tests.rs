@@ -239,7 +239,7 @@ fn mismatched_rows_are_errors_not_panics() {
 
 #[test]
 fn kernel_exp_is_accurate_and_exact_where_it_matters() {
-    use super::kernel::{exp, softmax_in_place};
+    use crate::models::cpu::attention::{exp, softmax_in_place};
     assert_eq!(exp(0.0), 1.0);
     assert_eq!(exp(-87.5), 0.0);
     assert_eq!(exp(f32::MIN), 0.0);

@@ -59,9 +59,12 @@ fn quantize(v: f32, inv_scale: f32) -> i8 {
 
 /// Quantizes one row of activations into `out` (`row.len()` bytes, `p + 128`); returns `t_r`.
 fn quantize_row(row: &[f32], out: &mut [u8]) -> f32 {
+    // Checked once per row, so that the AVX-512 stores stay inside `out`.
+    let out = &mut out[..row.len()];
     #[cfg(target_arch = "x86_64")]
     if QuantI8::fast() {
-        // SAFETY: the CPU has AVX-512 (checked above).
+        // SAFETY: `fast` detected AVX-512F (and VNNI) just above, and `out` holds row.len()
+        // bytes (sliced so above).
         return unsafe { vnni::quantize_row(row, out) };
     }
     let scale = row_scale(row);
@@ -156,6 +159,8 @@ impl Kernel for QuantI8 {
         QuantRows { bytes, scales }
     }
 
+    /// # Safety
+    /// As [`Kernel::block`].
     unsafe fn block(
         &self,
         x: &QuantRows,
@@ -166,9 +171,13 @@ impl Kernel for QuantI8 {
     ) {
         #[cfg(target_arch = "x86_64")]
         if Self::fast() {
-            return vnni::block(self, x, rows, panels, out, bias);
+            // SAFETY: `fast` detected AVX-512F and VNNI just above; the memory requirements
+            // are this function's own contract, passed on unchanged.
+            return unsafe { vnni::block(self, x, rows, panels, out, bias) };
         }
-        portable_block(self, x, rows, panels, out, bias);
+        // SAFETY: this function's contract, passed on unchanged (the portable loop needs no
+        // CPU features).
+        unsafe { portable_block(self, x, rows, panels, out, bias) };
     }
 }
 
@@ -180,10 +189,11 @@ struct Dst {
     cols: usize,
 }
 
-/// The same arithmetic as the VNNI kernel, one element at a time.
+/// The same arithmetic as the VNNI kernel, one element at a time. It reads through bounds-checked
+/// slices; only the output is written through a raw pointer.
 ///
 /// # Safety
-/// As [`Kernel::block`].
+/// As [`Kernel::block`] (for `w`); no CPU features are needed.
 unsafe fn portable_block(
     w: &QuantI8,
     x: &QuantRows,
@@ -210,8 +220,9 @@ unsafe fn portable_block(
                 }
                 let scale = w.scales[col] * x.scales[r];
                 let b = bias.map_or(0.0, |b| b[col]);
-                // SAFETY: (r, col) is inside the output; this task alone writes it.
-                *out.at(r * w.n + col) = (acc - w.offsets[col]) as f32 * scale + b;
+                // SAFETY: r is in `rows` and col in panel p's columns, a block of the output
+                // that the contract makes valid and this call's alone.
+                unsafe { *out.at(r * w.n + col) = (acc - w.offsets[col]) as f32 * scale + b };
             }
         }
     }
@@ -222,15 +233,28 @@ mod vnni {
     use std::arch::x86_64::*;
 
     use super::{column_masks, Dst, OutPtr, QuantI8, QuantRows, MR, NR};
-    use crate::models::packed::with_tile_rows;
+    use crate::models::cpu::packed::with_tile_rows;
 
     /// [`super::quantize_row`] with AVX-512: max |v|, then 16 values per conversion.
+    ///
+    /// # Safety
+    /// The CPU must support AVX-512F, and `out` must hold at least `row.len()` bytes: whole
+    /// groups of 16 are stored through raw pointers with no bounds checks (debug builds assert
+    /// the length).
     #[target_feature(enable = "avx512f")]
     pub(super) unsafe fn quantize_row(row: &[f32], out: &mut [u8]) -> f32 {
+        debug_assert!(
+            out.len() >= row.len(),
+            "{} bytes for {} values",
+            out.len(),
+            row.len()
+        );
         let n16 = row.len() / 16 * 16;
         let mut max = _mm512_setzero_ps();
         for i in (0..n16).step_by(16) {
-            max = _mm512_max_ps(max, _mm512_abs_ps(_mm512_loadu_ps(row.as_ptr().add(i))));
+            // SAFETY: i + 16 <= n16 <= row.len().
+            let v = unsafe { _mm512_loadu_ps(row.as_ptr().add(i)) };
+            max = _mm512_max_ps(max, _mm512_abs_ps(v));
         }
         let mut m = _mm512_reduce_max_ps(max);
         for &v in &row[n16..] {
@@ -246,12 +270,18 @@ mod vnni {
         let (lo, hi) = (_mm512_set1_epi32(-127), _mm512_set1_epi32(127));
         let shift = _mm512_set1_epi32(128);
         for i in (0..n16).step_by(16) {
-            let q = _mm512_cvtps_epi32(_mm512_mul_ps(_mm512_loadu_ps(row.as_ptr().add(i)), vinv));
+            // SAFETY: i + 16 <= n16 <= row.len().
+            let v = unsafe { _mm512_loadu_ps(row.as_ptr().add(i)) };
+            let q = _mm512_cvtps_epi32(_mm512_mul_ps(v, vinv));
             let q = _mm512_add_epi32(_mm512_min_epi32(_mm512_max_epi32(q, lo), hi), shift);
-            _mm_storeu_si128(
-                out.as_mut_ptr().add(i) as *mut __m128i,
-                _mm512_cvtepi32_epi8(q),
-            );
+            // SAFETY: bytes i..i + 16 of `out`, which holds at least row.len() >= n16 bytes (the
+            // contract); the store is unaligned.
+            unsafe {
+                _mm_storeu_si128(
+                    out.as_mut_ptr().add(i) as *mut __m128i,
+                    _mm512_cvtepi32_epi8(q),
+                )
+            };
         }
         for (o, &v) in out[n16..].iter_mut().zip(&row[n16..]) {
             *o = (super::quantize(v, inv) as i16 + 128) as u8;
@@ -260,6 +290,13 @@ mod vnni {
     }
 
     /// Runs every panel of `panels` against the tiles of `rows`.
+    ///
+    /// # Safety
+    /// The CPU must support AVX-512F and AVX-512 VNNI, and the arguments must meet
+    /// [`super::Kernel::block`]'s contract for `w`: `x` is `w`'s packing of `m` rows, `rows`
+    /// inside `0..m` starting at a multiple of [`MR`], `panels` inside `w`'s panels, a bias of
+    /// `w.n` values, and `out` a buffer of `m × w.n` f32 whose `rows` × `panels` block only
+    /// this call touches.
     pub(super) unsafe fn block(
         w: &QuantI8,
         x: &QuantRows,
@@ -270,28 +307,58 @@ mod vnni {
     ) {
         let groups = w.k4 / 4;
         let panel_count = w.n.div_ceil(NR);
+        debug_assert!(rows.start.is_multiple_of(MR), "rows start inside a tile");
+        debug_assert!(
+            x.scales.len() >= rows.end,
+            "x holds fewer than {} rows",
+            rows.end
+        );
+        debug_assert!(
+            x.bytes.len() >= w.k4 * rows.end,
+            "x holds fewer than {} rows",
+            rows.end
+        );
+        debug_assert!(panels.end <= panel_count, "panels beyond the weight's");
+        debug_assert!(
+            bias.is_none_or(|b| b.len() == w.n),
+            "bias has the wrong length"
+        );
         for p in panels {
-            let panel = w.data.as_ptr().add(p * groups * 2) as *const u8;
+            // SAFETY: p < panel_count, and `data` holds 2·groups 64-byte blocks per panel.
+            let panel = unsafe { w.data.as_ptr().add(p * groups * 2) } as *const u8;
             let cols = NR.min(w.n - p * NR);
             for t in 0..rows.len().div_ceil(MR) {
                 let r0 = rows.start + t * MR;
                 let mr = MR.min(rows.end - r0);
-                let tile = Tile {
-                    x: x.bytes.as_ptr().add(w.k4 * r0),
-                    x_scales: x.scales.as_ptr().add(r0),
-                    panel,
-                    groups,
-                    scales: w.scales.as_ptr().add(p * NR),
-                    offsets: w.offsets.as_ptr().add(p * NR),
-                    bias: bias.map(|b| b.as_ptr().add(p * NR)),
-                    prefetch: (t == 0 && p + 1 < panel_count).then(|| panel.add(groups * 128)),
-                    dst: Dst {
-                        ptr: out.at(r0 * w.n + p * NR),
-                        ldo: w.n,
-                        cols,
-                    },
+                // SAFETY: each `add` stays inside its buffer: r0 < rows.end <= m, and `x` holds
+                // k4 bytes and one scale per row; `scales` and `offsets` are padded to whole
+                // panels (NR per panel, p < panel_count); p·NR < n, the bias's length; panel
+                // p + 1 (groups·128 bytes after panel p) exists when it is prefetched.
+                let tile = unsafe {
+                    Tile {
+                        x: x.bytes.as_ptr().add(w.k4 * r0),
+                        x_scales: x.scales.as_ptr().add(r0),
+                        panel,
+                        groups,
+                        scales: w.scales.as_ptr().add(p * NR),
+                        offsets: w.offsets.as_ptr().add(p * NR),
+                        bias: bias.map(|b| b.as_ptr().add(p * NR)),
+                        prefetch: (t == 0 && p + 1 < panel_count).then(|| panel.add(groups * 128)),
+                        dst: Dst {
+                            ptr: out.at(r0 * w.n + p * NR),
+                            ldo: w.n,
+                            cols,
+                        },
+                    }
                 };
-                with_tile_rows!(mr, kernel, tile)
+                // SAFETY: the CPU has AVX-512F and VNNI (this function's contract), and `tile`
+                // meets `kernel`'s contract for R = mr: `x` is the tile's groups × mr × 4 bytes
+                // (tile t holds mr = min(MR, rows left) rows) and `x_scales` its mr scales,
+                // `panel` is panel p (groups·128 bytes, 64-byte aligned as `Block`s are),
+                // `scales`/`offsets`/`bias` hold the panel's `cols` columns, and `dst` is row r0,
+                // column p·NR of `out`, with rows mr and columns `cols` (≤ n - p·NR) in this
+                // call's block.
+                unsafe { with_tile_rows!(mr, kernel, tile) }
             }
         }
     }
@@ -312,44 +379,89 @@ mod vnni {
         dst: Dst,
     }
 
+    /// The `R × NR` product of one quantized tile and one panel, rescaled, plus bias, stored to
+    /// `t.dst`.
+    ///
+    /// # Safety
+    /// - The CPU must support AVX-512F and AVX-512 VNNI.
+    /// - `t.x` must be valid for reads of `t.groups · R · 4` bytes and `t.x_scales` of `R` f32;
+    ///   `t.panel` for reads of `t.groups · 128` bytes, 64-byte aligned (aligned loads);
+    ///   `t.prefetch`, when given, a panel of the same size.
+    /// - `t.dst.cols` must be in `1..=NR`; `t.scales`, `t.offsets` and `t.bias` (when given)
+    ///   valid for reads of `t.dst.cols` values.
+    /// - For each `r < R`, `t.dst.ptr + r · t.dst.ldo` must be valid for writes of `t.dst.cols`
+    ///   f32 that no other thread reads or writes during the call.
     #[target_feature(enable = "avx512f,avx512vnni")]
     unsafe fn kernel<const R: usize>(t: Tile) {
+        debug_assert!(
+            (t.panel as usize).is_multiple_of(64),
+            "panel not 64-byte aligned"
+        );
+        debug_assert!(
+            (1..=NR).contains(&t.dst.cols),
+            "{} columns in a panel",
+            t.dst.cols
+        );
         let mut lo = [_mm512_setzero_si512(); R];
         let mut hi = [_mm512_setzero_si512(); R];
         let next = t.prefetch.unwrap_or(t.panel);
         for g in 0..t.groups {
-            _mm_prefetch::<_MM_HINT_T1>(next.add(g * 128) as *const i8);
-            _mm_prefetch::<_MM_HINT_T1>(next.add(g * 128 + 64) as *const i8);
-            let w0 = _mm512_load_si512(t.panel.add(g * 128) as *const __m512i);
-            let w1 = _mm512_load_si512(t.panel.add(g * 128 + 64) as *const __m512i);
-            let xg = t.x.add(g * R * 4);
+            // SAFETY: g < groups: the prefetches and loads stay inside group g (128 bytes at
+            // g·128, 64-byte aligned) of the panels, and the tile's group g (R · 4 bytes at
+            // g·R·4) is inside it.
+            let (w0, w1, xg) = unsafe {
+                _mm_prefetch::<_MM_HINT_T1>(next.add(g * 128) as *const i8);
+                _mm_prefetch::<_MM_HINT_T1>(next.add(g * 128 + 64) as *const i8);
+                (
+                    _mm512_load_si512(t.panel.add(g * 128) as *const __m512i),
+                    _mm512_load_si512(t.panel.add(g * 128 + 64) as *const __m512i),
+                    t.x.add(g * R * 4),
+                )
+            };
             for r in 0..R {
-                let xv = _mm512_set1_epi32((xg.add(r * 4) as *const i32).read_unaligned());
+                // SAFETY: r < R: row r's four bytes of the group, read unaligned.
+                let four = unsafe { (xg.add(r * 4) as *const i32).read_unaligned() };
+                let xv = _mm512_set1_epi32(four);
                 lo[r] = _mm512_dpbusd_epi32(lo[r], xv, w0);
                 hi[r] = _mm512_dpbusd_epi32(hi[r], xv, w1);
             }
         }
+        // Lanes at and beyond `cols` are masked off: masked loads and stores do not touch
+        // them, so the second half's address may lie past the end (hence `wrapping_add`).
         let (m0, m1) = column_masks(t.dst.cols);
-        let s0 = _mm512_maskz_loadu_ps(m0, t.scales);
-        let s1 = _mm512_maskz_loadu_ps(m1, t.scales.add(16));
-        let o0 = _mm512_maskz_loadu_epi32(m0, t.offsets);
-        let o1 = _mm512_maskz_loadu_epi32(m1, t.offsets.add(16));
+        // SAFETY: the masks enable only the first `cols` lanes, which scales and offsets hold.
+        let (s0, s1, o0, o1) = unsafe {
+            (
+                _mm512_maskz_loadu_ps(m0, t.scales),
+                _mm512_maskz_loadu_ps(m1, t.scales.wrapping_add(16)),
+                _mm512_maskz_loadu_epi32(m0, t.offsets),
+                _mm512_maskz_loadu_epi32(m1, t.offsets.wrapping_add(16)),
+            )
+        };
         let (b0, b1) = match t.bias {
-            Some(b) => (
-                _mm512_maskz_loadu_ps(m0, b),
-                _mm512_maskz_loadu_ps(m1, b.add(16)),
-            ),
+            // SAFETY: as for the scales: the bias holds the first `cols` lanes.
+            Some(b) => unsafe {
+                (
+                    _mm512_maskz_loadu_ps(m0, b),
+                    _mm512_maskz_loadu_ps(m1, b.wrapping_add(16)),
+                )
+            },
             None => (_mm512_setzero_ps(), _mm512_setzero_ps()),
         };
         for r in 0..R {
-            let xs = _mm512_set1_ps(*t.x_scales.add(r));
+            // SAFETY: r < R: one of the tile's scales.
+            let xs = _mm512_set1_ps(unsafe { *t.x_scales.add(r) });
             let v0 = _mm512_cvtepi32_ps(_mm512_sub_epi32(lo[r], o0));
             let v1 = _mm512_cvtepi32_ps(_mm512_sub_epi32(hi[r], o1));
             let y0 = _mm512_fmadd_ps(v0, _mm512_mul_ps(s0, xs), b0);
             let y1 = _mm512_fmadd_ps(v1, _mm512_mul_ps(s1, xs), b1);
-            let d = t.dst.ptr.add(r * t.dst.ldo);
-            _mm512_mask_storeu_ps(d, m0, y0);
-            _mm512_mask_storeu_ps(d.add(16), m1, y1);
+            let d = t.dst.ptr.wrapping_add(r * t.dst.ldo);
+            // SAFETY: row r < R of the output block: the masks enable its first `cols`
+            // elements, which are valid and this call's alone.
+            unsafe {
+                _mm512_mask_storeu_ps(d, m0, y0);
+                _mm512_mask_storeu_ps(d.wrapping_add(16), m1, y1);
+            }
         }
     }
 }
@@ -357,7 +469,7 @@ mod vnni {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::models::packed::tests::{naive, values};
+    use crate::models::cpu::packed::tests::{naive, values};
 
     /// The exact integer arithmetic of the scheme, written out plainly.
     fn reference(
