@@ -5,10 +5,12 @@ use std::path::{Path, PathBuf};
 use candle_core::{DType, Device, Result};
 use candle_nn::VarBuilder;
 
-/// Where a checkpoint's tensors live.
-#[derive(Debug, Clone)]
+/// Where a checkpoint's tensors live (the registry finds them, the loader opens them).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[serde(tag = "format", content = "paths", rename_all = "snake_case")]
 pub enum WeightFiles {
-    /// One or more `.safetensors` files, memory-mapped.
+    /// One or more `.safetensors` files (the shards named by `model.safetensors.index.json`,
+    /// sorted), memory-mapped.
     Safetensors(Vec<PathBuf>),
     /// A PyTorch `pytorch_model.bin` (zip + pickle), read into memory.
     PytorchBin(PathBuf),

@@ -49,7 +49,7 @@ fn offline_manifest_from_fake_cache_without_refs() {
     assert_eq!(f.root, snap);
     assert_eq!(
         f.weights,
-        Weights::PytorchBin(snap.join("pytorch_model.bin"))
+        WeightFiles::PytorchBin(snap.join("pytorch_model.bin"))
     );
     assert_eq!(
         f.generation_config,
@@ -80,7 +80,7 @@ fn offline_hub_id_through_refs_main() {
     assert_eq!(f.architecture, Architecture::T5);
     assert_eq!(
         f.weights,
-        Weights::Safetensors(vec![snap.join("model.safetensors")])
+        WeightFiles::Safetensors(vec![snap.join("model.safetensors")])
     );
     assert_eq!(
         f.tokenizer,
@@ -171,7 +171,7 @@ fn downloads_into_cache_then_resolves_offline() {
     assert_eq!(f.revision.as_deref(), Some(SHA));
     assert_eq!(
         f.weights,
-        Weights::Safetensors(vec![snap.join("model.safetensors")])
+        WeightFiles::Safetensors(vec![snap.join("model.safetensors")])
     );
     assert_eq!(
         std::fs::read_to_string(snap.join("model.safetensors")).unwrap(),
@@ -251,7 +251,7 @@ fn manifest_file_list_skips_listing_and_tolerates_optional_absence() {
         "{:?}",
         hub.requests()
     );
-    assert!(matches!(f.weights, Weights::PytorchBin(_)));
+    assert!(matches!(f.weights, WeightFiles::PytorchBin(_)));
 
     let mut needs_more = m;
     needs_more.files = Some(vec![
@@ -293,7 +293,7 @@ fn sharded_weights_and_missing_weights_on_the_hub() {
     let o = opts(cache.path(), false, Some(&hub.endpoint));
     let f = resolve(&ModelSpec::parse("org/big").unwrap(), &o).unwrap();
     match &f.weights {
-        Weights::Safetensors(shards) => assert_eq!(shards.len(), 2),
+        WeightFiles::Safetensors(shards) => assert_eq!(shards.len(), 2),
         other => panic!("{other:?}"),
     }
     assert!(matches!(f.tokenizer, TokenizerFiles::Spiece(_)));
@@ -315,7 +315,7 @@ fn sharded_weights_and_missing_weights_on_the_hub() {
     )
     .unwrap();
     assert!(
-        matches!(f.weights, Weights::PytorchBin(_)),
+        matches!(f.weights, WeightFiles::PytorchBin(_)),
         "probed without a listing"
     );
     assert_eq!(

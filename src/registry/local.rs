@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 
 use super::error::{missing_remedy, RegistryError};
 use super::manifest::{Architecture, Manifest};
-use super::{ModelFiles, TokenizerFiles, Weights};
+use super::{ModelFiles, TokenizerFiles, WeightFiles};
 
 pub(crate) const CONFIG: &str = "config.json";
 pub(crate) const GENERATION_CONFIG: &str = "generation_config.json";
@@ -33,7 +33,7 @@ pub(crate) struct Picked {
     pub architecture: Architecture,
     pub config: PathBuf,
     pub generation_config: Option<PathBuf>,
-    pub weights: Weights,
+    pub weights: WeightFiles,
     pub tokenizer: TokenizerFiles,
 }
 
@@ -115,7 +115,7 @@ pub(crate) fn pick<S: FileSource>(
     let generation_config = p.try_get(GENERATION_CONFIG)?;
 
     let weights = if let Some(w) = p.try_get(SAFETENSORS)? {
-        Weights::Safetensors(vec![w])
+        WeightFiles::Safetensors(vec![w])
     } else if let Some(index) = p.try_get(SAFETENSORS_INDEX)? {
         let mut shards = Vec::new();
         for shard in shard_names(&index)? {
@@ -125,9 +125,9 @@ pub(crate) fn pick<S: FileSource>(
                     .ok_or_else(|| p.src.missing(&shard))?,
             );
         }
-        Weights::Safetensors(shards)
+        WeightFiles::Safetensors(shards)
     } else if let Some(w) = p.try_get(PYTORCH_BIN)? {
-        Weights::PytorchBin(w)
+        WeightFiles::PytorchBin(w)
     } else {
         return Err(p.src.missing(WEIGHT_CANDIDATES));
     };
@@ -320,7 +320,7 @@ pub(crate) mod tests {
         assert_eq!(f.architecture, Architecture::Marian);
         assert_eq!(
             f.weights,
-            Weights::PytorchBin(d.path().join("pytorch_model.bin"))
+            WeightFiles::PytorchBin(d.path().join("pytorch_model.bin"))
         );
         assert!(f.generation_config.is_none());
         match &f.tokenizer {
@@ -354,7 +354,7 @@ pub(crate) mod tests {
         let f = resolve_dir(d.path(), None).unwrap();
         assert_eq!(
             f.weights,
-            Weights::Safetensors(vec![d.path().join("model.safetensors")])
+            WeightFiles::Safetensors(vec![d.path().join("model.safetensors")])
         );
         assert_eq!(
             f.tokenizer,
@@ -424,7 +424,7 @@ pub(crate) mod tests {
         let f = resolve_dir(d.path(), None).unwrap();
         assert_eq!(
             f.weights,
-            Weights::Safetensors(vec![
+            WeightFiles::Safetensors(vec![
                 d.path().join("model-00001-of-00002.safetensors"),
                 d.path().join("model-00002-of-00002.safetensors"),
             ])
@@ -513,7 +513,7 @@ pub(crate) mod tests {
         let f = resolve_dir(d.path(), Some(m)).unwrap();
         assert_eq!(
             f.weights,
-            Weights::PytorchBin(d.path().join("pytorch_model.bin"))
+            WeightFiles::PytorchBin(d.path().join("pytorch_model.bin"))
         );
         assert!(f.manifest.is_some());
         let marian = crate::registry::manifest("opus-mt-nl-en").unwrap().unwrap();

@@ -28,6 +28,7 @@ use std::str::FromStr;
 use serde::Serialize;
 
 use crate::generate::GenerationOverrides;
+pub use crate::models::weights::WeightFiles;
 
 pub use error::RegistryError;
 pub use hub::HubOptions;
@@ -116,15 +117,6 @@ impl fmt::Display for ModelSpec {
     }
 }
 
-/// Model weights on disk.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-#[serde(tag = "format", content = "paths", rename_all = "snake_case")]
-pub enum Weights {
-    /// One file, or the shards named by `model.safetensors.index.json` (sorted).
-    Safetensors(Vec<PathBuf>),
-    PytorchBin(PathBuf),
-}
-
 /// Tokenizer files on disk.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(tag = "format", rename_all = "snake_case")]
@@ -155,7 +147,7 @@ pub struct ModelFiles {
     pub architecture: Architecture,
     pub config: PathBuf,
     pub generation_config: Option<PathBuf>,
-    pub weights: Weights,
+    pub weights: WeightFiles,
     pub tokenizer: TokenizerFiles,
     pub manifest: Option<Manifest>,
     /// Files fetched over the network by this call (empty when all were cached).

@@ -10,11 +10,8 @@ use crate::engine::device_name;
 use crate::generate::GenerationConfig;
 use crate::models::marian::{Marian, MarianConfig};
 use crate::models::t5::{T5Config, T5};
-use crate::models::weights::WeightFiles;
 use crate::models::{describe, Seq2Seq};
-use crate::registry::{
-    self, Architecture, HubOptions, ModelFiles, ModelSpec, TokenizerFiles, Weights,
-};
+use crate::registry::{self, Architecture, HubOptions, ModelFiles, ModelSpec, TokenizerFiles};
 use crate::tokenize::{t5_extra_ids, Seq2SeqTokenizer};
 use crate::Error;
 
@@ -106,11 +103,8 @@ pub fn load_files(name: &str, files: ModelFiles, opts: &LoadOptions) -> Result<L
     let mismatch =
         |e: &candle_core::Error| fail(format!("weights do not match config.json: {}", describe(e)));
     let tokenizer = Arc::new(tokenizer(&files.tokenizer)?);
-    let weights = match &files.weights {
-        Weights::Safetensors(paths) => WeightFiles::Safetensors(paths.clone()),
-        Weights::PytorchBin(path) => WeightFiles::PytorchBin(path.clone()),
-    };
-    let vb = weights
+    let vb = files
+        .weights
         .var_builder(opts.dtype, &opts.device)
         .map_err(|e| fail(format!("cannot open weights: {}", describe(&e))))?;
     let mut model: Arc<dyn Seq2Seq> = match files.architecture {
