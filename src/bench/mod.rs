@@ -251,6 +251,7 @@ fn article_cases(
         decode: DecodeOptions {
             beams: Some(cfg.plan.beams),
             max_new_tokens: cfg.max_new_tokens,
+            alternatives: 0,
         },
         ..ArticleOptions::default()
     };

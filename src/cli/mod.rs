@@ -149,6 +149,7 @@ impl DecodeArgs {
         DecodeOptions {
             beams: self.beams.map(|b| b as usize),
             max_new_tokens: self.max_new_tokens.map(|n| n as usize),
+            alternatives: 0,
         }
     }
 }

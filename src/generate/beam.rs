@@ -211,21 +211,25 @@ pub(super) fn search(
         decoder.select_rows(&rows)?;
         active = still;
     }
+    let finish_beam = |h: Beam| {
+        let eos = h.seq.last().is_some_and(|t| ctx.eos.contains(t)) && h.seq.len() > 1;
+        finish(h.seq, h.score, eos)
+    };
     Ok(items
         .into_iter()
         .map(|item| {
-            let best = item
+            // Finished hypotheses best first, then running beams when too few finished.
+            let mut ranked = item
                 .finished
                 .into_iter()
+                .chain(item.running)
+                .take(cfg.num_return_sequences)
+                .map(finish_beam);
+            let mut best = ranked
                 .next()
-                .or_else(|| item.running.into_iter().next());
-            match best {
-                Some(h) => {
-                    let eos = h.seq.last().is_some_and(|t| ctx.eos.contains(t)) && h.seq.len() > 1;
-                    finish(h.seq, h.score, eos)
-                }
-                None => finish(vec![ctx.start], NEG, false),
-            }
+                .unwrap_or_else(|| finish(vec![ctx.start], NEG, false));
+            best.alternatives = ranked.collect();
+            best
         })
         .collect())
 }

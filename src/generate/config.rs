@@ -45,6 +45,9 @@ impl Serialize for EarlyStopping {
 #[derive(Debug, Clone, PartialEq)]
 pub struct GenerationConfig {
     pub num_beams: usize,
+    /// Hypotheses to return per row (beam search: the best, then alternatives), at most
+    /// `num_beams`.
+    pub num_return_sequences: usize,
     pub max_length: usize,
     pub max_new_tokens: Option<usize>,
     pub min_length: usize,
@@ -65,6 +68,7 @@ impl Default for GenerationConfig {
     fn default() -> Self {
         Self {
             num_beams: 1,
+            num_return_sequences: 1,
             max_length: 20,
             max_new_tokens: None,
             min_length: 0,
@@ -227,6 +231,12 @@ impl GenerationConfig {
     pub fn validate(&self) -> Result<(), String> {
         if self.num_beams == 0 {
             return Err("num_beams must be at least 1".into());
+        }
+        if self.num_return_sequences == 0 || self.num_return_sequences > self.num_beams {
+            return Err(format!(
+                "num_return_sequences must be between 1 and num_beams ({})",
+                self.num_beams
+            ));
         }
         if self.effective_max_length() < 2 {
             return Err("max_new_tokens must be at least 1".into());

@@ -27,6 +27,8 @@ pub struct Hypothesis {
     pub hit_length: bool,
     /// It reached the model's position limit, before the length it was asked for.
     pub truncated: bool,
+    /// With `num_return_sequences` > 1 (beam search): the next best hypotheses, best first.
+    pub alternatives: Vec<Hypothesis>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -147,6 +149,7 @@ pub(crate) fn finish(mut seq: Vec<u32>, score: f32, ended_with_eos: bool) -> Hyp
         ended_with_eos,
         hit_length: false,
         truncated: false,
+        alternatives: Vec::new(),
     }
 }
 

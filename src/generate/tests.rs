@@ -311,3 +311,45 @@ fn every_eos_id_ends_a_row() {
         assert!(out[0].ended_with_eos, "beams {beams}");
     }
 }
+
+#[test]
+fn beam_returns_the_n_best_in_order() {
+    // Every step prefers 1, then 2, then eos: finished hypotheses of different lengths.
+    let script = |_: usize, hist: &[u32]| match hist.len() {
+        1 => probs(&[0.2, 0.5, 0.3, 0.0001]),
+        _ => probs(&[0.6, 0.25, 0.15, 0.0001]),
+    };
+    let c = GenerationConfig {
+        num_beams: 3,
+        num_return_sequences: 3,
+        ..cfg(4)
+    };
+    let out = generate(&mut Scripted::new(1, 4, script), 1, &c, &special()).unwrap();
+    let best = &out[0];
+    assert_eq!(best.alternatives.len(), 2);
+    let mut seen = vec![best.tokens.clone()];
+    let mut last = best.score;
+    for alt in &best.alternatives {
+        assert!(alt.score <= last, "best first: {} after {last}", alt.score);
+        assert!(!seen.contains(&alt.tokens), "distinct: {:?}", alt.tokens);
+        seen.push(alt.tokens.clone());
+        last = alt.score;
+    }
+    // The best is what a single-sequence search at the same width returns.
+    let single = GenerationConfig {
+        num_return_sequences: 1,
+        ..c.clone()
+    };
+    let one = generate(&mut Scripted::new(1, 4, script), 1, &single, &special()).unwrap();
+    assert_eq!(
+        (one[0].tokens.clone(), one[0].score),
+        (best.tokens.clone(), best.score)
+    );
+    assert!(one[0].alternatives.is_empty());
+    // More sequences than beams is an error, as in transformers.
+    let too_many = GenerationConfig {
+        num_return_sequences: 4,
+        ..c
+    };
+    assert!(generate(&mut Scripted::new(1, 4, script), 1, &too_many, &special()).is_err());
+}

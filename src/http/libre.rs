@@ -14,7 +14,7 @@ use super::compat::{body_value, StringOrList};
 use super::errors::{ApiError, InferenceErrors};
 use super::extract::{from_value, JsonOrForm, OneOrMany};
 use super::state::AppState;
-use super::validate::{source_lang, target_lang};
+use super::validate::{source_lang, target_lang, MAX_BEAMS};
 use crate::service::TextHandling;
 use crate::text::{detect_language, Detected};
 
@@ -32,6 +32,10 @@ pub struct LibreRequest {
     pub format: Option<String>,
     /// The API key, as LibreTranslate clients send it (an `Authorization` header also works).
     pub api_key: Option<String>,
+    /// Alternative translations to return besides the best (beam search n-best), 0 to 15; a
+    /// number, or a string of one in a form.
+    #[schema(value_type = Option<u32>, minimum = 0, maximum = 15)]
+    pub alternatives: Option<Value>,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -44,6 +48,10 @@ pub struct LibreResponse {
     #[serde(rename = "detectedLanguage", skip_serializing_if = "Option::is_none")]
     #[schema(value_type = Option<Object>)]
     pub detected_language: Option<Value>,
+    /// With `alternatives` > 0: the alternatives (a list of lists for a list `q`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Vec<String>>)]
+    pub alternatives: Option<Value>,
 }
 
 /// `POST /detect`.
@@ -100,6 +108,29 @@ fn key_ok(state: &AppState, headers: &HeaderMap, body_key: Option<&str>) -> Resu
     }
 }
 
+/// `alternatives`: 0 to `MAX_BEAMS - 1`, as a JSON number or a form string.
+fn alternatives(v: Option<&Value>) -> Result<usize, ApiError> {
+    let n = match v {
+        None | Some(Value::Null) => return Ok(0),
+        Some(Value::Number(n)) => n.as_u64().or_else(|| {
+            n.as_f64()
+                .filter(|f| f.fract() == 0.0 && *f >= 0.0)
+                .map(|f| f as u64)
+        }),
+        // In a form: the plain decimal digits of the number.
+        Some(Value::String(s)) => s.parse::<u64>().ok().filter(|n| n.to_string() == *s),
+        Some(_) => None,
+    };
+    let max = u64::from(MAX_BEAMS - 1);
+    match n {
+        Some(n) if n <= max => Ok(n as usize),
+        _ => Err(
+            ApiError::invalid("invalid_option", format!("a whole number from 0 to {max}"))
+                .at("alternatives"),
+        ),
+    }
+}
+
 fn format(format: Option<&str>) -> Result<TextHandling, ApiError> {
     match format {
         None | Some("text") => Ok(TextHandling::default()),
@@ -138,30 +169,36 @@ pub async fn translate(
     source_lang("source", Some(&req.source), &["nl", "auto"])?;
     target_lang("target", Some(&req.target))?;
     let how = format(req.format.as_deref())?;
+    let wanted = alternatives(req.alternatives.as_ref())?;
     let many = req.q.is_many();
     let service = state.service()?;
-    let job = state
+    let mut job = state
         .validator(service)
         .translation("q", req.q.into_vec(), None, None)?;
+    job.decode.alternatives = wanted;
     let detections: Vec<Value> = job.texts.iter().map(|t| json!(detected(t))).collect();
     let out = service
         .translate_handled(&job.texts, &job.decode, how)
         .await?;
-    let (translated_text, detected_language) = if many {
+    let alts: Vec<Value> = out.iter().map(|g| json!(g.alternatives)).collect();
+    let (translated_text, detected_language, alternatives) = if many {
         (
             Value::Array(out.into_iter().map(|g| Value::String(g.text)).collect()),
             auto.then_some(Value::Array(detections)),
+            Value::Array(alts),
         )
     } else {
         let text = out.into_iter().next().map(|g| g.text).unwrap_or_default();
         (
             Value::String(text),
             auto.then(|| detections.into_iter().next().unwrap_or(Value::Null)),
+            alts.into_iter().next().unwrap_or(json!([])),
         )
     };
     Ok(Json(LibreResponse {
         translated_text,
         detected_language,
+        alternatives: (wanted > 0).then_some(alternatives),
     }))
 }
 

@@ -209,6 +209,16 @@ pub fn apply(doc: &mut Value, f: &DocFacts) {
         "detectedLanguage",
         json!({"oneOf": [{"type": "null"}, detected, {"type": "array", "items": detected}]}),
     );
+    set(
+        schemas,
+        "LibreRequest",
+        "alternatives",
+        json!({"oneOf": [
+            {"type": "null"},
+            {"type": "integer", "minimum": 0, "maximum": 15},
+            {"type": "string", "pattern": "^(0|[1-9]|1[0-5])$"}
+        ]}),
+    );
     set(schemas, "DetectRequest", "q", string_or_list(f));
     for (schema, path) in [
         ("DeeplRequest", "/v2/translate"),

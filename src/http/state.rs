@@ -166,6 +166,7 @@ async fn warm_up(service: &Service) -> Result<(), Error> {
     let opts = DecodeOptions {
         beams: Some(1),
         max_new_tokens: Some(1),
+        alternatives: 0,
     };
     let text = vec!["Goedemorgen.".to_string()];
     for worker in service.workers() {

@@ -234,6 +234,7 @@ impl Service {
             beams: None,
             max_new_tokens: (gen.max_new_tokens.is_none() && gen.max_length <= 20)
                 .then_some(ARTICLE_SUMMARY_TOKENS),
+            alternatives: 0,
         };
         let summary = self
             .summarize(&[input], opts.prompt.as_deref(), &decode)

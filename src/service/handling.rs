@@ -111,5 +111,7 @@ fn reassemble(source: &str, markup: bool, parts: Vec<Generated>) -> Generated {
         input_tokens: parts.iter().map(|g| g.input_tokens).sum(),
         finish_reason: FinishReason::combine(parts.iter().map(|g| g.finish_reason)),
         truncated: parts.iter().any(|g| g.truncated),
+        // Alternatives of marked-up text are not put back together between the tags.
+        alternatives: Vec::new(),
     }
 }

@@ -26,6 +26,9 @@ use crate::Error;
 pub struct DecodeOptions {
     pub beams: Option<usize>,
     pub max_new_tokens: Option<usize>,
+    /// Alternative translations to return besides the best (beam search n-best); the beam is
+    /// widened to hold them.
+    pub alternatives: usize,
 }
 
 impl DecodeOptions {
@@ -37,6 +40,10 @@ impl DecodeOptions {
         }
         if let Some(n) = self.max_new_tokens {
             cfg.max_new_tokens = Some(n);
+        }
+        if self.alternatives > 0 {
+            cfg.num_return_sequences = self.alternatives + 1;
+            cfg.num_beams = cfg.num_beams.max(cfg.num_return_sequences);
         }
         cfg.validate()
             .map_err(|m| Error::invalid("invalid_argument", m))?;
@@ -85,6 +92,9 @@ pub struct Generated {
     pub finish_reason: FinishReason,
     /// Cut short at the model's position limit, before the requested length.
     pub truncated: bool,
+    /// Alternative outputs, best first (with `DecodeOptions::alternatives`).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub alternatives: Vec<String>,
 }
 
 impl Generated {
@@ -98,6 +108,7 @@ impl Generated {
             input_tokens: 0,
             finish_reason: FinishReason::Empty,
             truncated: false,
+            alternatives: Vec::new(),
         }
     }
 }
@@ -208,8 +219,16 @@ impl ModelHandle {
         let hyps = self.run_ids(ids, cfg).await?;
         let mut out: Vec<Generated> = texts.iter().map(|t| Generated::empty(t)).collect();
         let mut started = vec![false; texts.len()];
+        // Per text, per piece: the best text and its alternatives.
+        let mut pieces: Vec<Vec<(String, Vec<String>)>> = vec![Vec::new(); texts.len()];
         for ((&i, h), len) in owner.iter().zip(hyps).zip(lens) {
             let text = self.loaded.tokenizer.decode(&h.tokens, true)?;
+            let alternatives = h
+                .alternatives
+                .iter()
+                .map(|a| self.loaded.tokenizer.decode(&a.tokens, true))
+                .collect::<Result<Vec<_>, _>>()?;
+            pieces[i].push((text.clone(), alternatives));
             let reason = if h.hit_length {
                 FinishReason::Length
             } else {
@@ -229,8 +248,29 @@ impl ModelHandle {
             o.input_tokens += len;
             o.truncated |= h.truncated;
         }
+        for (o, parts) in out.iter_mut().zip(&pieces) {
+            o.alternatives = combine_alternatives(parts, |texts| texts.join(" "));
+        }
         Ok(out)
     }
+}
+
+/// The k-th alternative of a text made of parts: each part's k-th alternative (its best text
+/// where it has fewer), put together by `join`; as many as the part with the most.
+fn combine_alternatives(
+    parts: &[(String, Vec<String>)],
+    join: impl Fn(&[&str]) -> String,
+) -> Vec<String> {
+    let n = parts.iter().map(|(_, alts)| alts.len()).max().unwrap_or(0);
+    (0..n)
+        .map(|k| {
+            let texts: Vec<&str> = parts
+                .iter()
+                .map(|(best, alts)| alts.get(k).unwrap_or(best).as_str())
+                .collect();
+            join(&texts)
+        })
+        .collect()
 }
 
 /// A small single-threaded async runtime for driving a [`Service`] from synchronous code (the
@@ -325,6 +365,10 @@ impl Service {
                 let part = &translated[at..at + n];
                 at += n;
                 let texts: Vec<&str> = part.iter().map(|g| g.text.as_str()).collect();
+                let sentence_alternatives: Vec<(String, Vec<String>)> = part
+                    .iter()
+                    .map(|g| (g.text.clone(), g.alternatives.clone()))
+                    .collect();
                 Generated {
                     source: source.clone(),
                     text: join_text(paras, &texts),
@@ -336,6 +380,9 @@ impl Service {
                     input_tokens: part.iter().map(|g| g.input_tokens).sum(),
                     finish_reason: FinishReason::combine(part.iter().map(|g| g.finish_reason)),
                     truncated: part.iter().any(|g| g.truncated),
+                    alternatives: combine_alternatives(&sentence_alternatives, |t| {
+                        join_text(paras, t)
+                    }),
                 }
             })
             .collect())

@@ -174,6 +174,14 @@ async fn the_libretranslate_client_requests() {
     let (_, _, v) = call(&app, libre("POST", "/translate", &body)).await;
     let text = v["translatedText"].as_str().unwrap();
     assert!(text.starts_with("<p>") && text.ends_with("</p>"), "{text}");
+    // alternatives: the n-best of a widened beam, distinct from the best.
+    let body = format!("q=Het+kabinet+valt.&source=nl&target=en&alternatives=2&api_key={KEY}");
+    let (status, _, v) = call(&app, libre("POST", "/translate", &body)).await;
+    assert_eq!(status, StatusCode::OK, "{v}");
+    let alts = v["alternatives"].as_array().unwrap();
+    assert_eq!(alts.len(), 2, "{v}");
+    assert!(alts.iter().all(|a| a != &v["translatedText"]), "{v}");
+    assert_ne!(alts[0], alts[1]);
     let (_, _, settings) = call(&app, libre("GET", "/frontend/settings", "")).await;
     assert_eq!(settings["keyRequired"], true);
     assert_eq!(settings["charLimit"], 400);

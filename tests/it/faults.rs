@@ -71,6 +71,7 @@ fn opts() -> DecodeOptions {
     DecodeOptions {
         beams: Some(1),
         max_new_tokens: Some(4),
+        ..Default::default()
     }
 }
 

@@ -45,6 +45,7 @@ pub fn config() -> HttpConfig {
         defaults: DecodeOptions {
             beams: None,
             max_new_tokens: Some(MAX_NEW_TOKENS),
+            ..Default::default()
         },
         ..HttpConfig::default()
     }
@@ -130,6 +131,7 @@ async fn translate_equals_the_service_called_directly() {
     let opts = DecodeOptions {
         beams: Some(1),
         max_new_tokens: Some(5),
+        ..Default::default()
     };
     let direct = service.translate_texts(&input[..1], &opts).await.unwrap();
     assert_eq!(texts(&v, "translations"), vec![direct[0].text.clone()]);

@@ -174,6 +174,36 @@ fn cases() -> Vec<(&'static str, Body)> {
         ),
         form_case("/v2/translate", &[("target_lang", "EN-GB")]),
         form_case("/detect", &[("q", "Het kabinet valt.")]),
+        form_case(
+            "/translate",
+            &[
+                ("q", "Het kabinet valt."),
+                ("source", "nl"),
+                ("target", "en"),
+                ("alternatives", "3"),
+            ],
+        ),
+        form_case(
+            "/translate",
+            &[
+                ("q", "a"),
+                ("source", "nl"),
+                ("target", "en"),
+                ("alternatives", "03"),
+            ],
+        ),
+        json_case(
+            "/translate",
+            json!({"q": ["Het kabinet valt.", "Dank u."], "source": "nl", "target": "en", "alternatives": 2}),
+        ),
+        json_case(
+            "/translate",
+            json!({"q": "a", "source": "nl", "target": "en", "alternatives": 16}),
+        ),
+        json_case(
+            "/translate",
+            json!({"q": "a", "source": "nl", "target": "en", "alternatives": 2.0}),
+        ),
         form_case("/detect", &[("api_key", "")]),
         json_case("/detect", json!({"q": ["Het kabinet valt.", "De Kamer."]})),
         json_case("/detect", json!({"q": []})),
