@@ -26,6 +26,7 @@ fn bench_service(c: &mut Criterion) {
         decode: DecodeOptions {
             beams: Some(1),
             max_new_tokens: Some(32),
+            ..DecodeOptions::default()
         },
         ..ArticleOptions::default()
     };
