@@ -54,87 +54,17 @@ if [[ ! -x "$venv/bin/schemathesis" ]]; then
 fi
 
 # --- the server -------------------------------------------------------------------------------
-workdir="$(mktemp -d "${TMPDIR:-/tmp}/copydesk-schemathesis.XXXXXX")"
-server_out="$workdir/server.out"
-server_err="$workdir/server.err"
-server_pid=""
-
-stop_server() {
-    if [[ -n "$server_pid" ]] && kill -0 "$server_pid" 2>/dev/null; then
-        kill -TERM "$server_pid" 2>/dev/null || true
-        for _ in $(seq 1 100); do
-            kill -0 "$server_pid" 2>/dev/null || break
-            sleep 0.1
-        done
-        kill -KILL "$server_pid" 2>/dev/null || true
-        wait "$server_pid" 2>/dev/null || true
-    fi
-    server_pid=""
-}
-cleanup() {
-    stop_server
-    rm -rf "$workdir"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-
-# Environment settings of the user's own copydesk (COPYDESK_*) would change what is served;
-# pin everything that matters on the command line. --port 0 picks a free port.
 # The limits are chosen so that every body the document allows fits --max-body-bytes (a JSON
 # character takes at most 12 bytes, as a \uXXXX surrogate pair): 16 texts x 1000 characters x 12
 # bytes < 1 MiB. A body over --max-body-bytes is 413, which JSON Schema cannot express.
-env -u COPYDESK_API_KEY -u COPYDESK_API_KEY_FILE \
-    "$bin" serve \
-    --host 127.0.0.1 \
-    --port 0 \
-    --translator tests/fixtures/models/marian-tied \
-    --summarizer tests/fixtures/models/t5-tied-relu \
-    --device cpu \
-    --dtype f32 \
-    --log warn \
+source "$root/scripts/fixture-server.sh"
+start_fixture_server schemathesis \
     --request-timeout 20s \
     --max-texts-per-request 16 \
     --max-chars-per-text 1000 \
     --max-body-bytes 1048576 \
     --max-new-tokens 8 \
-    --drain-timeout 5s \
-    >"$server_out" 2>"$server_err" &
-server_pid=$!
-
-# It prints "copydesk listening on http://127.0.0.1:PORT" once bound.
-base=""
-deadline=$((SECONDS + ready_timeout))
-while [[ -z "$base" ]]; do
-    if ! kill -0 "$server_pid" 2>/dev/null; then
-        echo "run.sh: copydesk serve exited before listening:" >&2
-        cat "$server_out" "$server_err" >&2
-        exit 2
-    fi
-    if ((SECONDS > deadline)); then
-        echo "run.sh: copydesk serve did not print its address in ${ready_timeout}s" >&2
-        cat "$server_out" "$server_err" >&2
-        exit 2
-    fi
-    base="$(grep -o 'http://127\.0\.0\.1:[0-9]*' "$server_out" | head -n1 || true)"
-    [[ -n "$base" ]] || sleep 0.2
-done
-
-while :; do
-    code="$(curl -s --noproxy '*' -o /dev/null -w '%{http_code}' --max-time 5 "$base/ready" || true)"
-    [[ "$code" == 200 ]] && break
-    if ! kill -0 "$server_pid" 2>/dev/null; then
-        echo "run.sh: copydesk serve exited before /ready:" >&2
-        cat "$server_out" "$server_err" >&2
-        exit 2
-    fi
-    if ((SECONDS > deadline)); then
-        echo "run.sh: $base/ready not 200 after ${ready_timeout}s (last: $code)" >&2
-        cat "$server_err" >&2
-        exit 2
-    fi
-    sleep 0.5
-done
-echo "run.sh: $bin serving on $base" >&2
+    --drain-timeout 5s
 
 # --- schemathesis -----------------------------------------------------------------------------
 # The document has no `servers`, so every generated request goes to the origin of the schema
