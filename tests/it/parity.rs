@@ -151,6 +151,15 @@ fn expected_tokens(seq: &[u32], eos: &[u32], pad: u32) -> Vec<u32> {
     }
 }
 
+/// A golden case's input rows, padding removed.
+fn case_rows(case: &GenerateCase) -> Vec<Vec<u32>> {
+    case.input_ids
+        .iter()
+        .zip(&case.attention_mask)
+        .map(|(i, m)| unpad(i, m))
+        .collect()
+}
+
 fn check_generate(name: &str) {
     let (model, defaults) = load(name);
     let special = model.seq2seq().special_tokens();
@@ -158,12 +167,7 @@ fn check_generate(name: &str) {
     assert!(!cases.is_empty());
     for case in &cases {
         let cfg = config_for(case, &defaults);
-        let rows: Vec<Vec<u32>> = case
-            .input_ids
-            .iter()
-            .zip(&case.attention_mask)
-            .map(|(i, m)| unpad(i, m))
-            .collect();
+        let rows = case_rows(case);
         let refs: Vec<&[u32]> = rows.iter().map(Vec::as_slice).collect();
         let out = run_batch(model.seq2seq(), &refs, &cfg).unwrap();
         let eos = match &case.kwargs["eos_token_id"] {
@@ -316,12 +320,7 @@ fn the_position_table_clamps_the_models_own_max_length() {
             num_beams: beams,
             ..defaults.clone()
         };
-        let rows: Vec<Vec<u32>> = case
-            .input_ids
-            .iter()
-            .zip(&case.attention_mask)
-            .map(|(i, m)| unpad(i, m))
-            .collect();
+        let rows = case_rows(case);
         let refs: Vec<&[u32]> = rows.iter().map(Vec::as_slice).collect();
         let out = run_batch(model.seq2seq(), &refs, &cfg).expect("clamped, not an error");
         for (b, (h, seq)) in out.iter().zip(&case.sequences).enumerate() {
