@@ -17,7 +17,7 @@ use super::synthetic::{Recorded, SyntheticSpec, WEIGHT_SEED, WEIGHT_STD};
 use super::vocab;
 use super::workload::{TokenWorkload, Workload};
 use crate::engine::EngineError;
-use crate::registry::Architecture;
+use crate::models::TokenizerFormat;
 use crate::Error;
 
 /// File name of the workload inputs next to an exported model.
@@ -100,19 +100,16 @@ pub fn export(spec: &'static SyntheticSpec, dir: &Path) -> Result<Exported, Erro
         "generation_config.json",
         spec.generation_config_json.as_bytes(),
     )?;
-    let (special, tokenizer_files) = match spec.architecture {
-        Architecture::Marian => {
-            let cfg = spec.marian_config()?;
-            let special = cfg.special_tokens();
-            let files = vocab::marian_files(cfg.vocab_size, special.eos, special.pad);
-            (special, files)
+    let config = spec.config()?;
+    let special = config.special_tokens();
+    let tokenizer_files = match config.architecture().tokenizer_format() {
+        TokenizerFormat::MarianSpm => {
+            vocab::marian_files(config.vocab_size(), special.eos, special.pad)
         }
-        Architecture::T5 => {
-            let special = spec.t5_config()?.special_tokens();
-            // 32000 SentencePiece pieces + 100 sentinels, as the real T5 tokenizers.
+        // 32000 SentencePiece pieces + 100 sentinels, as the real T5 tokenizers.
+        TokenizerFormat::T5Spiece => {
             let extra = 100;
-            let files = vocab::t5_files(spec.tokenizer_vocab as usize - extra, extra);
-            (special, files)
+            vocab::t5_files(spec.tokenizer_vocab as usize - extra, extra)
         }
     };
     for (name, bytes) in tokenizer_files.map_err(Error::internal)? {

@@ -81,7 +81,7 @@ fn open_subject(cfg: &BenchConfig) -> Result<Subject, Error> {
             Ok(Subject {
                 model: built.model,
                 generation: built.generation,
-                architecture: spec.architecture,
+                architecture: spec.architecture()?,
                 vocab: spec.tokenizer_vocab,
                 name: spec.name.to_string(),
                 synthetic: Some(spec.name),
@@ -113,14 +113,15 @@ pub fn run(cfg: &BenchConfig, progress: Progress) -> Result<Report, Error> {
     progress(&format!("loading {}", model_label(&cfg.model)));
     let subject = open_subject(cfg)?;
     let workloads = if cfg.workloads.is_empty() {
-        vec![match subject.architecture {
-            Architecture::Marian => Workload::Wire,
-            Architecture::T5 => Workload::Summ,
+        vec![if subject.architecture.translates() {
+            Workload::Wire
+        } else {
+            Workload::Summ
         }]
     } else {
         cfg.workloads.clone()
     };
-    if workloads.contains(&Workload::Article) && subject.architecture != Architecture::Marian {
+    if workloads.contains(&Workload::Article) && !subject.architecture.translates() {
         return Err(Error::invalid(
             "invalid_argument",
             "the article workload needs a translation (Marian) model as --model or --synthetic",

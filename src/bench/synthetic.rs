@@ -11,11 +11,8 @@ use candle_nn::{Init, VarBuilder};
 
 use crate::engine::EngineError;
 use crate::generate::{GenerationConfig, GenerationOverrides};
-use crate::models::marian::{Marian, MarianConfig};
 use crate::models::synthetic::SeededWeights;
-use crate::models::t5::{T5Config, T5};
-use crate::models::Seq2Seq;
-use crate::registry::Architecture;
+use crate::models::{Architecture, ModelConfig, Seq2Seq};
 use crate::Error;
 
 /// Seed of every synthetic model's weights ("copydesk").
@@ -29,7 +26,6 @@ pub struct SyntheticSpec {
     pub name: &'static str,
     /// The hub repository whose shape this is.
     pub hub_repo: &'static str,
-    pub architecture: Architecture,
     pub config_json: &'static str,
     pub generation_config_json: &'static str,
     /// Number of tokens of the real tokenizer (T5: 32000 SentencePiece pieces + 100 sentinels;
@@ -53,7 +49,6 @@ pub const SYNTHETIC_MODELS: [SyntheticSpec; 4] = [
     SyntheticSpec {
         name: "opus-mt-nl-en",
         hub_repo: "Helsinki-NLP/opus-mt-nl-en",
-        architecture: Architecture::Marian,
         config_json: hub_config!("opus-mt-nl-en", "config.json"),
         generation_config_json: hub_config!("opus-mt-nl-en", "generation_config.json"),
         tokenizer_vocab: 67028,
@@ -61,7 +56,6 @@ pub const SYNTHETIC_MODELS: [SyntheticSpec; 4] = [
     SyntheticSpec {
         name: "flan-t5-small",
         hub_repo: "google/flan-t5-small",
-        architecture: Architecture::T5,
         config_json: hub_config!("flan-t5-small", "config.json"),
         generation_config_json: hub_config!("flan-t5-small", "generation_config.json"),
         tokenizer_vocab: 32100,
@@ -69,7 +63,6 @@ pub const SYNTHETIC_MODELS: [SyntheticSpec; 4] = [
     SyntheticSpec {
         name: "flan-t5-base",
         hub_repo: "google/flan-t5-base",
-        architecture: Architecture::T5,
         config_json: hub_config!("flan-t5-base", "config.json"),
         generation_config_json: hub_config!("flan-t5-base", "generation_config.json"),
         tokenizer_vocab: 32100,
@@ -77,7 +70,6 @@ pub const SYNTHETIC_MODELS: [SyntheticSpec; 4] = [
     SyntheticSpec {
         name: "t5-small",
         hub_repo: "google-t5/t5-small",
-        architecture: Architecture::T5,
         config_json: hub_config!("t5-small", "config.json"),
         generation_config_json: hub_config!("t5-small", "generation_config.json"),
         tokenizer_vocab: 32100,
@@ -104,12 +96,18 @@ impl SyntheticSpec {
         Error::internal(format!("embedded config of {} is invalid: {e}", self.name))
     }
 
-    pub fn marian_config(&self) -> Result<MarianConfig, Error> {
-        serde_json::from_str(self.config_json).map_err(|e| self.bad(e))
+    /// The architecture the embedded config.json names (its `model_type`).
+    pub fn architecture(&self) -> Result<Architecture, Error> {
+        let json: serde_json::Value =
+            serde_json::from_str(self.config_json).map_err(|e| self.bad(e))?;
+        Architecture::from_config_json(&json).map_err(|e| self.bad(format!("model_type {e}")))
     }
 
-    pub fn t5_config(&self) -> Result<T5Config, Error> {
-        serde_json::from_str(self.config_json).map_err(|e| self.bad(e))
+    /// The embedded config.json, read as its architecture's config.
+    pub fn config(&self) -> Result<ModelConfig, Error> {
+        self.architecture()?
+            .read_config(self.config_json)
+            .map_err(|e| self.bad(e))
     }
 
     /// The model's decoding defaults, as `copydesk` reads them from `generation_config.json`.
@@ -121,22 +119,6 @@ impl SyntheticSpec {
         Ok(cfg)
     }
 
-    /// Embedding rows that are zero in real checkpoints of this architecture: Marian's pad row
-    /// (the decoder starts from it; CTranslate2 replaces it by a zero vector).
-    fn zero_rows(&self) -> Result<Vec<(&'static str, usize)>, Error> {
-        Ok(match self.architecture {
-            Architecture::Marian => {
-                let pad = self.marian_config()?.special_tokens().pad as usize;
-                vec![
-                    ("model.shared.weight", pad),
-                    ("model.encoder.embed_tokens.weight", pad),
-                    ("model.decoder.embed_tokens.weight", pad),
-                ]
-            }
-            Architecture::T5 => Vec::new(),
-        })
-    }
-
     /// Builds the model with seeded weights. With `record`, every tensor the model asks for is
     /// also kept there by name (f32, on the CPU when built there), for export.
     pub fn build(
@@ -145,23 +127,17 @@ impl SyntheticSpec {
         device: &Device,
         record: Option<Recorded>,
     ) -> Result<SyntheticModel, Error> {
+        let config = self.config()?;
         let backend = SyntheticBackend {
             weights: SeededWeights {
                 seed: WEIGHT_SEED,
                 std: WEIGHT_STD,
             },
-            zero_rows: self.zero_rows()?,
+            zero_rows: config.zero_embedding_rows(),
             record,
         };
         let vb = VarBuilder::from_backend(Box::new(backend), dtype, device.clone());
-        let model: Arc<dyn Seq2Seq> = match self.architecture {
-            Architecture::Marian => {
-                Arc::new(Marian::new(&self.marian_config()?, vb).map_err(EngineError::from)?)
-            }
-            Architecture::T5 => {
-                Arc::new(T5::new(&self.t5_config()?, vb).map_err(EngineError::from)?)
-            }
-        };
+        let model = config.build(vb).map_err(EngineError::from)?;
         Ok(SyntheticModel {
             spec: self,
             model,
@@ -226,7 +202,23 @@ impl SimpleBackend for SyntheticBackend {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::models::marian::MarianConfig;
+    use crate::models::t5::T5Config;
     use candle_core::IndexOp;
+
+    fn marian(name: &str) -> MarianConfig {
+        match SyntheticSpec::find(name).unwrap().config().unwrap() {
+            ModelConfig::Marian(c) => c,
+            other => panic!("{name}: {other:?}"),
+        }
+    }
+
+    fn t5(name: &str) -> T5Config {
+        match SyntheticSpec::find(name).unwrap().config().unwrap() {
+            ModelConfig::T5(c) => c,
+            other => panic!("{name}: {other:?}"),
+        }
+    }
 
     fn row(t: &Tensor, i: usize) -> Vec<f32> {
         t.i(i).unwrap().to_vec1().unwrap()
@@ -235,7 +227,7 @@ mod tests {
     #[test]
     fn every_spec_parses_with_the_real_shapes() {
         let opus = SyntheticSpec::find("opus-mt-nl-en").unwrap();
-        let c = opus.marian_config().unwrap();
+        let c = marian("opus-mt-nl-en");
         assert_eq!(
             (c.vocab_size, c.d_model, c.encoder_layers, c.decoder_layers),
             (67028, 512, 6, 6)
@@ -251,26 +243,17 @@ mod tests {
         assert!(c.scale_embedding && c.share_encoder_decoder_embeddings);
         assert_eq!(c.special_tokens().pad, 67027);
         assert_eq!(opus.generation().unwrap().bad_words_ids, vec![vec![67027]]);
-        let small = SyntheticSpec::find("flan-t5-small")
-            .unwrap()
-            .t5_config()
-            .unwrap();
+        let small = t5("flan-t5-small");
         assert_eq!(
             (small.d_model, small.num_layers, small.num_heads),
             (512, 8, 6)
         );
         assert!(!small.tie_word_embeddings);
-        let base = SyntheticSpec::find("flan-t5-base")
-            .unwrap()
-            .t5_config()
-            .unwrap();
+        let base = t5("flan-t5-base");
         assert_eq!((base.d_model, base.num_layers, base.d_ff), (768, 12, 2048));
-        let t5 = SyntheticSpec::find("t5-small")
-            .unwrap()
-            .t5_config()
-            .unwrap();
-        assert!(t5.tie_word_embeddings);
-        assert!(!t5.feed_forward().unwrap().0);
+        let small_t5 = t5("t5-small");
+        assert!(small_t5.tie_word_embeddings);
+        assert!(!small_t5.feed_forward().unwrap().0);
         assert!(SyntheticSpec::find("opus-mt-en-nl").is_err());
     }
 

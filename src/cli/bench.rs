@@ -177,10 +177,7 @@ fn run_export(args: &BenchArgs, dir: &Path) -> Result<(), Error> {
 fn write_workloads(cfg: &BenchConfig, path: &Path) -> Result<(), Error> {
     let file = match &cfg.model {
         ModelChoice::Synthetic(spec) => {
-            let special = match spec.architecture {
-                crate::registry::Architecture::Marian => spec.marian_config()?.special_tokens(),
-                crate::registry::Architecture::T5 => spec.t5_config()?.special_tokens(),
-            };
+            let special = spec.config()?.special_tokens();
             WorkloadsFile::new(spec.name, spec.tokenizer_vocab, &special)?
         }
         ModelChoice::Spec(m) => {

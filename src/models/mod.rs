@@ -6,12 +6,15 @@
 //! outside the weights, in a session object that implements [`StepDecoder`].
 
 pub mod attention;
+pub mod config;
 pub mod cpu;
 pub mod marian;
 pub mod state;
 pub mod synthetic;
 pub mod t5;
 pub mod weights;
+
+pub use config::{Architecture, ModelConfig, TokenizerFormat};
 
 use std::sync::Arc;
 

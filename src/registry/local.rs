@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 use super::error::{missing_remedy, RegistryError};
 use super::manifest::{Architecture, Manifest};
 use super::{ModelFiles, TokenizerFiles, WeightFiles};
+use crate::models::TokenizerFormat;
 
 pub(crate) const CONFIG: &str = "config.json";
 pub(crate) const GENERATION_CONFIG: &str = "generation_config.json";
@@ -146,7 +147,7 @@ fn pick_tokenizer<S: FileSource>(
     p: &mut Picker<'_, S>,
     arch: Architecture,
 ) -> Result<TokenizerFiles, RegistryError> {
-    if arch == Architecture::Marian {
+    if arch.tokenizer_format() == TokenizerFormat::MarianSpm {
         if let Some(source_spm) = p.try_get("source.spm")? {
             return Ok(TokenizerFiles::Marian {
                 source_spm,

@@ -6,6 +6,7 @@ use serde::{Deserialize, Serialize};
 
 use super::error::RegistryError;
 use crate::generate::GenerationOverrides;
+pub use crate::models::Architecture;
 
 /// Name of the default translation model.
 pub const DEFAULT_TRANSLATOR: &str = "opus-mt-nl-en";
@@ -35,52 +36,6 @@ const EMBEDDED: &[(&str, &str)] = embed![
 pub enum Task {
     Translate,
     Summarize,
-}
-
-/// Model family, which decides the loader.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Architecture {
-    Marian,
-    T5,
-}
-
-impl Architecture {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Architecture::Marian => "marian",
-            Architecture::T5 => "t5",
-        }
-    }
-
-    /// From config.json's `model_type`, else its `architectures` list.
-    /// `Err` carries what was found, for the error message.
-    pub fn from_config_json(config: &serde_json::Value) -> Result<Architecture, String> {
-        let model_type = config.get("model_type").and_then(|v| v.as_str());
-        match model_type {
-            Some("marian") => return Ok(Architecture::Marian),
-            Some("t5") => return Ok(Architecture::T5),
-            _ => {}
-        }
-        let archs: Vec<&str> = config
-            .get("architectures")
-            .and_then(|v| v.as_array())
-            .map(|a| a.iter().filter_map(|x| x.as_str()).collect())
-            .unwrap_or_default();
-        for a in &archs {
-            if a.starts_with("Marian") {
-                return Ok(Architecture::Marian);
-            }
-            if a.starts_with("T5") {
-                return Ok(Architecture::T5);
-            }
-        }
-        Err(match (model_type, archs.is_empty()) {
-            (Some(t), _) => t.to_string(),
-            (None, false) => archs.join(", "),
-            (None, true) => "none (config.json has neither model_type nor architectures)".into(),
-        })
-    }
 }
 
 /// Where a manifest's files come from.
@@ -385,31 +340,6 @@ mod tests {
                 revision: "main".into()
             }
         );
-    }
-
-    #[test]
-    fn architecture_from_config() {
-        let j = |s: &str| serde_json::from_str::<serde_json::Value>(s).unwrap();
-        let a = Architecture::from_config_json;
-        assert_eq!(
-            a(&j(r#"{"model_type":"marian"}"#)),
-            Ok(Architecture::Marian)
-        );
-        assert_eq!(a(&j(r#"{"model_type":"t5"}"#)), Ok(Architecture::T5));
-        assert_eq!(
-            a(&j(r#"{"architectures":["MarianMTModel"]}"#)),
-            Ok(Architecture::Marian)
-        );
-        assert_eq!(
-            a(&j(r#"{"architectures":["T5ForConditionalGeneration"]}"#)),
-            Ok(Architecture::T5)
-        );
-        assert_eq!(a(&j(r#"{"model_type":"bart"}"#)), Err("bart".into()));
-        assert_eq!(
-            a(&j(r#"{"architectures":["GPT2LMHeadModel"]}"#)),
-            Err("GPT2LMHeadModel".into())
-        );
-        assert!(a(&j("{}")).unwrap_err().starts_with("none"));
     }
 
     #[test]

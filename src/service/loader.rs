@@ -8,8 +8,7 @@ use candle_core::{DType, Device};
 
 use crate::engine::device_name;
 use crate::generate::GenerationConfig;
-use crate::models::marian::{Marian, MarianConfig};
-use crate::models::t5::{T5Config, T5};
+use crate::models::ModelConfig;
 use crate::models::{describe, Seq2Seq};
 use crate::registry::{self, Architecture, HubOptions, ModelFiles, ModelSpec, TokenizerFiles};
 use crate::tokenize::{t5_extra_ids, Seq2SeqTokenizer};
@@ -107,16 +106,8 @@ pub fn load_files(name: &str, files: ModelFiles, opts: &LoadOptions) -> Result<L
         .weights
         .var_builder(opts.dtype, &opts.device)
         .map_err(|e| fail(format!("cannot open weights: {}", describe(&e))))?;
-    let mut model: Arc<dyn Seq2Seq> = match files.architecture {
-        Architecture::Marian => {
-            let cfg: MarianConfig = read_json(&files.config).map_err(fail)?;
-            Arc::new(Marian::new(&cfg, vb).map_err(|e| mismatch(&e))?)
-        }
-        Architecture::T5 => {
-            let cfg: T5Config = read_json(&files.config).map_err(fail)?;
-            Arc::new(T5::new(&cfg, vb).map_err(|e| mismatch(&e))?)
-        }
-    };
+    let config = read_config(&files).map_err(fail)?;
+    let mut model = config.build(vb).map_err(|e| mismatch(&e))?;
     if opts.quantize {
         quantize(&mut model)
             .map_err(|e| fail(format!("cannot use 8-bit weights: {}", describe(&e))))?;
@@ -147,10 +138,15 @@ fn tokenizer(files: &TokenizerFiles) -> Result<Seq2SeqTokenizer, Error> {
     })
 }
 
-fn read_json<T: serde::de::DeserializeOwned>(path: &Path) -> Result<T, String> {
+/// The model's config.json, read as its architecture's config.
+pub fn read_config(files: &ModelFiles) -> Result<ModelConfig, String> {
+    let path = &files.config;
     let text = std::fs::read_to_string(path)
         .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
-    serde_json::from_str(&text).map_err(|e| format!("invalid {}: {e}", path.display()))
+    files
+        .architecture
+        .read_config(&text)
+        .map_err(|e| format!("invalid {}: {e}", path.display()))
 }
 
 /// A model's decoding defaults: its manifest, then generation_config.json, then config.json.

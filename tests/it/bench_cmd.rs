@@ -8,7 +8,6 @@ use candle_core::{DType, Device, Tensor};
 use copydesk::bench::export::{export, WorkloadsFile, WORKLOADS_FILE};
 use copydesk::bench::report::Report;
 use copydesk::bench::synthetic::SyntheticSpec;
-use copydesk::registry::Architecture;
 use copydesk::service::{load, LoadOptions};
 
 use crate::common::model_dir;
@@ -129,7 +128,6 @@ fn bench_rejects_bad_requests_with_exit_code_2() {
 static TINY_MARIAN: SyntheticSpec = SyntheticSpec {
     name: "tiny-marian",
     hub_repo: "test/tiny-marian",
-    architecture: Architecture::Marian,
     config_json: r#"{"model_type": "marian", "architectures": ["MarianMTModel"],
         "vocab_size": 300, "decoder_vocab_size": 300, "d_model": 16, "encoder_layers": 1,
         "decoder_layers": 1, "encoder_attention_heads": 2, "decoder_attention_heads": 2,
@@ -146,7 +144,6 @@ static TINY_MARIAN: SyntheticSpec = SyntheticSpec {
 static TINY_T5: SyntheticSpec = SyntheticSpec {
     name: "tiny-t5",
     hub_repo: "test/tiny-t5",
-    architecture: Architecture::T5,
     config_json: r#"{"model_type": "t5", "architectures": ["T5ForConditionalGeneration"],
         "vocab_size": 168, "d_model": 16, "d_kv": 8, "d_ff": 32, "num_layers": 1,
         "num_heads": 2, "feed_forward_proj": "gated-gelu", "tie_word_embeddings": false,
@@ -179,7 +176,7 @@ fn exported_synthetic_models_load_back_with_identical_weights() {
         let done = export(spec, dir.path()).unwrap();
         assert!(done.files.contains(&"model.safetensors".to_string()));
         let loaded = load(dir.path().to_str().unwrap(), &LoadOptions::default()).unwrap();
-        assert_eq!(loaded.architecture(), spec.architecture);
+        assert_eq!(loaded.architecture(), spec.architecture().unwrap());
         assert_eq!(
             loaded.tokenizer.source_vocab_size(),
             spec.tokenizer_vocab as usize,

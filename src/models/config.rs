@@ -1,0 +1,174 @@
+//! The one place that knows the architectures: which `model_type` each is, how its
+//! `config.json` reads, how to build it, its special tokens and vocabulary, what its tokenizer
+//! files look like, and what a synthetic copy needs. Everything above (registry, service, bench)
+//! calls these; a new architecture is a model file plus a variant here.
+
+use std::sync::Arc;
+
+use candle_core::Result;
+use candle_nn::VarBuilder;
+use serde::{Deserialize, Serialize};
+
+use super::marian::{Marian, MarianConfig};
+use super::t5::{T5Config, T5};
+use super::{Seq2Seq, SpecialTokens};
+
+/// A model family, as `config.json`'s `model_type` names it (and a manifest's `architecture`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Architecture {
+    Marian,
+    T5,
+}
+
+/// How a family's tokenizer ships, besides `tokenizer.json`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TokenizerFormat {
+    /// `source.spm`, `target.spm`, `vocab.json` (and `target_vocab.json` when separate).
+    MarianSpm,
+    /// `spiece.model` (plus `<extra_id_N>` sentinels).
+    T5Spiece,
+}
+
+impl Architecture {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Architecture::Marian => "marian",
+            Architecture::T5 => "t5",
+        }
+    }
+
+    /// From config.json's `model_type`, else its `architectures` list (class names).
+    /// `Err` carries what was found, for the error message.
+    pub fn from_config_json(config: &serde_json::Value) -> std::result::Result<Self, String> {
+        const FAMILIES: &[(Architecture, &str, &str)] = &[
+            (Architecture::Marian, "marian", "Marian"),
+            (Architecture::T5, "t5", "T5"),
+        ];
+        let model_type = config.get("model_type").and_then(|v| v.as_str());
+        if let Some(&(a, _, _)) = FAMILIES.iter().find(|f| Some(f.1) == model_type) {
+            return Ok(a);
+        }
+        let classes: Vec<&str> = config
+            .get("architectures")
+            .and_then(|v| v.as_array())
+            .map(|a| a.iter().filter_map(|x| x.as_str()).collect())
+            .unwrap_or_default();
+        for class in &classes {
+            if let Some(&(a, _, _)) = FAMILIES.iter().find(|f| class.starts_with(f.2)) {
+                return Ok(a);
+            }
+        }
+        Err(match (model_type, classes.is_empty()) {
+            (Some(t), _) => t.to_string(),
+            (None, false) => classes.join(", "),
+            (None, true) => "none (config.json has neither model_type nor architectures)".into(),
+        })
+    }
+
+    pub fn tokenizer_format(self) -> TokenizerFormat {
+        match self {
+            Architecture::Marian => TokenizerFormat::MarianSpm,
+            Architecture::T5 => TokenizerFormat::T5Spiece,
+        }
+    }
+
+    /// Whether the family's checkpoints translate (else they summarize); picks bench workloads.
+    pub fn translates(self) -> bool {
+        matches!(self, Architecture::Marian)
+    }
+
+    /// Reads `config.json` as this family's config.
+    pub fn read_config(self, json: &str) -> serde_json::Result<ModelConfig> {
+        Ok(match self {
+            Architecture::Marian => ModelConfig::Marian(serde_json::from_str(json)?),
+            Architecture::T5 => ModelConfig::T5(serde_json::from_str(json)?),
+        })
+    }
+}
+
+/// A parsed `config.json` of one of the families.
+#[derive(Debug, Clone)]
+pub enum ModelConfig {
+    Marian(MarianConfig),
+    T5(T5Config),
+}
+
+impl ModelConfig {
+    pub fn architecture(&self) -> Architecture {
+        match self {
+            ModelConfig::Marian(_) => Architecture::Marian,
+            ModelConfig::T5(_) => Architecture::T5,
+        }
+    }
+
+    /// Builds the model from the weights under `vb`.
+    pub fn build(&self, vb: VarBuilder) -> Result<Arc<dyn Seq2Seq>> {
+        Ok(match self {
+            ModelConfig::Marian(c) => Arc::new(Marian::new(c, vb)?),
+            ModelConfig::T5(c) => Arc::new(T5::new(c, vb)?),
+        })
+    }
+
+    pub fn special_tokens(&self) -> SpecialTokens {
+        match self {
+            ModelConfig::Marian(c) => c.special_tokens(),
+            ModelConfig::T5(c) => c.special_tokens(),
+        }
+    }
+
+    /// Rows of the input embedding.
+    pub fn vocab_size(&self) -> usize {
+        match self {
+            ModelConfig::Marian(c) => c.vocab_size,
+            ModelConfig::T5(c) => c.vocab_size,
+        }
+    }
+
+    /// Embedding rows that are zero in real checkpoints of this family (a synthetic copy zeroes
+    /// them too): Marian's pad row, which the decoder starts from (CTranslate2 replaces it by a
+    /// zero vector).
+    pub fn zero_embedding_rows(&self) -> Vec<(&'static str, usize)> {
+        match self {
+            ModelConfig::Marian(c) => {
+                let pad = c.special_tokens().pad as usize;
+                vec![
+                    ("model.shared.weight", pad),
+                    ("model.encoder.embed_tokens.weight", pad),
+                    ("model.decoder.embed_tokens.weight", pad),
+                ]
+            }
+            ModelConfig::T5(_) => Vec::new(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn architecture_from_config() {
+        let j = |s: &str| serde_json::from_str::<serde_json::Value>(s).unwrap();
+        let a = Architecture::from_config_json;
+        assert_eq!(
+            a(&j(r#"{"model_type":"marian"}"#)),
+            Ok(Architecture::Marian)
+        );
+        assert_eq!(a(&j(r#"{"model_type":"t5"}"#)), Ok(Architecture::T5));
+        assert_eq!(
+            a(&j(r#"{"architectures":["MarianMTModel"]}"#)),
+            Ok(Architecture::Marian)
+        );
+        assert_eq!(
+            a(&j(r#"{"architectures":["T5ForConditionalGeneration"]}"#)),
+            Ok(Architecture::T5)
+        );
+        assert_eq!(a(&j(r#"{"model_type":"bart"}"#)), Err("bart".into()));
+        assert_eq!(
+            a(&j(r#"{"architectures":["GPT2LMHeadModel"]}"#)),
+            Err("GPT2LMHeadModel".into())
+        );
+        assert!(a(&j("{}")).unwrap_err().starts_with("none"));
+    }
+}
