@@ -83,6 +83,9 @@ args=(
     --continue-on-failure
     --generation-database none
     --no-color
+    # /translate_file takes a UTF-8 .txt upload: a file's name and encoding are not something
+    # JSON Schema can state, so generated binary "file.png" parts would be (rightly) refused.
+    --exclude-path /translate_file
 )
 if [[ "$seed" != random ]]; then
     args+=(--seed "$seed")

@@ -292,8 +292,8 @@ pub async fn frontend_settings(State(state): State<AppState>) -> Json<Value> {
         "apiKeys": state.keys().required(),
         "keyRequired": state.keys().required(),
         "suggestions": false,
-        "filesTranslation": false,
-        "supportedFilesFormat": [],
+        "filesTranslation": true,
+        "supportedFilesFormat": [".txt"],
         "language": {
             "source": {"code": "nl", "name": "Dutch"},
             "target": {"code": "en", "name": "English"}

@@ -12,6 +12,7 @@ mod deepl;
 mod errors;
 mod extract;
 mod libre;
+mod libre_files;
 pub mod metrics;
 pub mod openapi;
 mod openapi_facts;
@@ -91,6 +92,7 @@ pub fn router(state: AppState) -> Router {
     let libre = Router::new()
         .route("/translate", post(libre::translate))
         .route("/detect", post(libre::detect))
+        .route("/translate_file", post(libre_files::translate_file))
         .route_layer(admission.clone());
     // DeepL's routes check keys as DeepL does (the translate route also reads `auth_key`), and
     // answer errors in DeepL's shape.
@@ -108,6 +110,7 @@ pub fn router(state: AppState) -> Router {
         .route("/health", get(routes::health))
         .route("/languages", get(libre::languages))
         .route("/frontend/settings", get(libre::frontend_settings))
+        .route("/download_file/{name}", get(libre_files::download_file))
         .route("/ready", get(routes::ready))
         .route("/metrics", get(metrics::render));
     Router::new()

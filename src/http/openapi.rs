@@ -7,7 +7,7 @@ use utoipa::{Modify, OpenApi};
 
 use super::state::AppState;
 use super::validate::Limits;
-use super::{deepl, libre, metrics, routes};
+use super::{deepl, libre, libre_files, metrics, routes};
 use crate::service::Service;
 
 #[derive(OpenApi)]
@@ -33,6 +33,8 @@ use crate::service::Service;
         libre::detect,
         libre::languages,
         libre::frontend_settings,
+        libre_files::translate_file,
+        libre_files::download_file,
     ),
     modifiers(&Security),
     tags(

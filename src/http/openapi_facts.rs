@@ -303,6 +303,7 @@ fn drop_unservable_routes(doc: &mut Value, f: &DocFacts) {
             "/v1/articles",
             "/v2/translate",
             "/translate",
+            "/translate_file",
         ] {
             paths.remove(p);
         }

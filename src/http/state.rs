@@ -40,6 +40,8 @@ struct Inner {
     characters: AtomicU64,
     /// The OpenAPI document for the loaded service (made once it is installed).
     document: OnceLock<String>,
+    /// Files translated through LibreTranslate's `/translate_file`.
+    files: super::libre_files::FileStore,
     phase: AtomicU8,
     permits: Arc<Semaphore>,
     keys: ApiKeys,
@@ -56,6 +58,7 @@ impl AppState {
                 cfg,
                 service: OnceLock::new(),
                 document: OnceLock::new(),
+                files: Default::default(),
                 characters: AtomicU64::new(0),
                 phase: AtomicU8::new(Phase::Loading as u8),
             }),
@@ -122,6 +125,11 @@ impl AppState {
             Some(s) if self.phase() != Phase::Loading => Ok(s),
             _ => Err(ApiError::not_ready()),
         }
+    }
+
+    /// Files translated through `/translate_file`.
+    pub fn files(&self) -> &super::libre_files::FileStore {
+        &self.inner.files
     }
 
     /// Characters translated through DeepL's route since start.

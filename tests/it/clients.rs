@@ -182,8 +182,69 @@ async fn the_libretranslate_client_requests() {
     assert_eq!(alts.len(), 2, "{v}");
     assert!(alts.iter().all(|a| a != &v["translatedText"]), "{v}");
     assert_ne!(alts[0], alts[1]);
+    // A .txt file, as LibreTranslate's web UI uploads it; the link serves the translation with
+    // the file's lines kept.
+    let upload = |name: &str, content: &str| {
+        let boundary = "XyZ";
+        let part = |field: &str, extra: &str, value: &str| {
+            format!("--{boundary}\r\nContent-Disposition: form-data; name=\"{field}\"{extra}\r\n\r\n{value}\r\n")
+        };
+        let body = [
+            part(
+                "file",
+                &format!("; filename=\"{name}\"\r\nContent-Type: text/plain"),
+                content,
+            ),
+            part("source", "", "nl"),
+            part("target", "", "en"),
+            part("api_key", "", KEY),
+            format!("--{boundary}--\r\n"),
+        ]
+        .concat();
+        Request::post("/translate_file")
+            .header(header::HOST, "desk.example:8080")
+            .header(
+                header::CONTENT_TYPE,
+                format!("multipart/form-data; boundary={boundary}"),
+            )
+            .body(Body::from(body))
+            .unwrap()
+    };
+    let (status, _, v) = call(
+        &app,
+        upload("kabinet.txt", "Het kabinet valt.\nDe Kamer debatteert."),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{v}");
+    let url = v["translatedFileUrl"].as_str().unwrap();
+    let path = url.strip_prefix("http://desk.example:8080").expect(url);
+    assert!(
+        path.starts_with("/download_file/") && path.ends_with("-kabinet.txt"),
+        "{url}"
+    );
+    let res =
+        tower::ServiceExt::oneshot(app.clone(), Request::get(path).body(Body::empty()).unwrap())
+            .await
+            .unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    let bytes = axum::body::to_bytes(res.into_body(), 1 << 20)
+        .await
+        .unwrap();
+    let text = String::from_utf8(bytes.to_vec()).unwrap();
+    assert_eq!(text.lines().count(), 2, "lines kept: {text:?}");
+    let (status, _, v) = call(&app, upload("kabinet.pdf", "%PDF")).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{v}");
+    assert!(
+        v["error"]["message"].as_str().unwrap().contains(".txt"),
+        "{v}"
+    );
+    let missing = Request::get("/download_file/nope")
+        .body(Body::empty())
+        .unwrap();
+    assert_eq!(call(&app, missing).await.0, StatusCode::NOT_FOUND);
     let (_, _, settings) = call(&app, libre("GET", "/frontend/settings", "")).await;
     assert_eq!(settings["keyRequired"], true);
+    assert_eq!(settings["supportedFilesFormat"], json!([".txt"]));
     assert_eq!(settings["charLimit"], 400);
     let _: Value = settings;
 }

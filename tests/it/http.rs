@@ -225,6 +225,8 @@ async fn operational_routes() {
         ("/v2/translate", "post"),
         ("/detect", "post"),
         ("/frontend/settings", "get"),
+        ("/translate_file", "post"),
+        ("/download_file/{name}", "get"),
         ("/v2/usage", "get"),
         ("/v2/languages", "get"),
         ("/translate", "post"),
@@ -237,7 +239,7 @@ async fn operational_routes() {
     }
     assert_eq!(
         paths.len(),
-        15,
+        17,
         "every documented path is served: {:?}",
         paths.keys()
     );
