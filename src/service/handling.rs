@@ -2,7 +2,7 @@
 //! `tag_handling`, LibreTranslate's `format: html`. Tags are kept as they are and the text
 //! between them is translated; the runs of all texts share the model's batches.
 
-use super::{DecodeOptions, FinishReason, Generated, Service};
+use super::{DecodeOptions, Generated, Service};
 use crate::text::{split_markup, trim_parts, Markup};
 use crate::Error;
 
@@ -79,39 +79,22 @@ impl Service {
 /// One text from its runs' translations: with markup, each run's translation replaces the run
 /// between the same tags (its surrounding white space kept).
 fn reassemble(source: &str, markup: bool, parts: Vec<Generated>) -> Generated {
-    let text = if markup {
-        let mut translated = parts.iter().map(|g| g.text.as_str());
+    if !markup {
+        return Generated::join(source, &parts, |texts| texts.join(" "));
+    }
+    Generated::join(source, &parts, |texts| {
+        let mut translated = texts.iter();
         split_markup(source)
             .into_iter()
             .map(|m| match m {
                 Markup::Tag(t) => t.to_string(),
                 Markup::Text(s) => match trim_parts(s) {
                     (lead, core, trail) if !core.is_empty() => {
-                        format!("{lead}{}{trail}", translated.next().unwrap_or(core))
+                        format!("{lead}{}{trail}", translated.next().unwrap_or(&core))
                     }
                     (space, _, _) => space.to_string(),
                 },
             })
             .collect()
-    } else {
-        parts
-            .iter()
-            .map(|g| g.text.as_str())
-            .collect::<Vec<_>>()
-            .join(" ")
-    };
-    Generated {
-        source: source.to_string(),
-        text,
-        token_ids: parts
-            .iter()
-            .flat_map(|g| g.token_ids.iter().copied())
-            .collect(),
-        score: parts.iter().map(|g| g.score).sum(),
-        input_tokens: parts.iter().map(|g| g.input_tokens).sum(),
-        finish_reason: FinishReason::combine(parts.iter().map(|g| g.finish_reason)),
-        truncated: parts.iter().any(|g| g.truncated),
-        // Alternatives of marked-up text are not put back together between the tags.
-        alternatives: Vec::new(),
-    }
+    })
 }

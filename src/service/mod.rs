@@ -98,6 +98,40 @@ pub struct Generated {
 }
 
 impl Generated {
+    /// One output for `source` from the outputs of its parts (pieces, sentences, runs between
+    /// tags), whose texts `join` puts together; alternative `k` joins each part's `k`-th
+    /// alternative, or its best where it has fewer.
+    pub fn join(source: &str, parts: &[Generated], join: impl Fn(&[&str]) -> String) -> Generated {
+        let best: Vec<&str> = parts.iter().map(|g| g.text.as_str()).collect();
+        let n = parts
+            .iter()
+            .map(|g| g.alternatives.len())
+            .max()
+            .unwrap_or(0);
+        let alternatives = (0..n)
+            .map(|k| {
+                let texts: Vec<&str> = parts
+                    .iter()
+                    .map(|g| g.alternatives.get(k).unwrap_or(&g.text).as_str())
+                    .collect();
+                join(&texts)
+            })
+            .collect();
+        Generated {
+            source: source.to_string(),
+            text: join(&best),
+            token_ids: parts
+                .iter()
+                .flat_map(|g| g.token_ids.iter().copied())
+                .collect(),
+            score: parts.iter().map(|g| g.score).sum(),
+            input_tokens: parts.iter().map(|g| g.input_tokens).sum(),
+            finish_reason: FinishReason::combine(parts.iter().map(|g| g.finish_reason)),
+            truncated: parts.iter().any(|g| g.truncated),
+            alternatives,
+        }
+    }
+
     /// The output for a blank input: empty, zero tokens, no model call.
     pub fn empty(source: &str) -> Generated {
         Generated {
@@ -217,60 +251,39 @@ impl ModelHandle {
         }
         let lens: Vec<usize> = ids.iter().map(Vec::len).collect();
         let hyps = self.run_ids(ids, cfg).await?;
-        let mut out: Vec<Generated> = texts.iter().map(|t| Generated::empty(t)).collect();
-        let mut started = vec![false; texts.len()];
-        // Per text, per piece: the best text and its alternatives.
-        let mut pieces: Vec<Vec<(String, Vec<String>)>> = vec![Vec::new(); texts.len()];
+        // Per text, the outputs of its pieces, in order.
+        let mut pieces: Vec<Vec<Generated>> = vec![Vec::new(); texts.len()];
         for ((&i, h), len) in owner.iter().zip(hyps).zip(lens) {
-            let text = self.loaded.tokenizer.decode(&h.tokens, true)?;
-            let alternatives = h
-                .alternatives
-                .iter()
-                .map(|a| self.loaded.tokenizer.decode(&a.tokens, true))
-                .collect::<Result<Vec<_>, _>>()?;
-            pieces[i].push((text.clone(), alternatives));
-            let reason = if h.hit_length {
-                FinishReason::Length
-            } else {
-                FinishReason::Eos
-            };
-            let o = &mut out[i];
-            if started[i] {
-                o.text.push(' ');
-                o.finish_reason = FinishReason::combine([o.finish_reason, reason]);
-            } else {
-                o.finish_reason = reason;
-            }
-            started[i] = true;
-            o.text.push_str(&text);
-            o.token_ids.extend(h.tokens);
-            o.score += h.score;
-            o.input_tokens += len;
-            o.truncated |= h.truncated;
+            let tok = &self.loaded.tokenizer;
+            pieces[i].push(Generated {
+                source: String::new(),
+                text: tok.decode(&h.tokens, true)?,
+                token_ids: h.tokens,
+                score: h.score,
+                input_tokens: len,
+                finish_reason: if h.hit_length {
+                    FinishReason::Length
+                } else {
+                    FinishReason::Eos
+                },
+                truncated: h.truncated,
+                alternatives: h
+                    .alternatives
+                    .iter()
+                    .map(|a| tok.decode(&a.tokens, true))
+                    .collect::<Result<_, _>>()?,
+            });
         }
-        for (o, parts) in out.iter_mut().zip(&pieces) {
-            o.alternatives = combine_alternatives(parts, |texts| texts.join(" "));
-        }
+        let out = texts
+            .iter()
+            .zip(pieces)
+            .map(|(t, parts)| match parts.len() {
+                0 => Generated::empty(t),
+                _ => Generated::join(t, &parts, |texts| texts.join(" ")),
+            })
+            .collect();
         Ok(out)
     }
-}
-
-/// The k-th alternative of a text made of parts: each part's k-th alternative (its best text
-/// where it has fewer), put together by `join`; as many as the part with the most.
-fn combine_alternatives(
-    parts: &[(String, Vec<String>)],
-    join: impl Fn(&[&str]) -> String,
-) -> Vec<String> {
-    let n = parts.iter().map(|(_, alts)| alts.len()).max().unwrap_or(0);
-    (0..n)
-        .map(|k| {
-            let texts: Vec<&str> = parts
-                .iter()
-                .map(|(best, alts)| alts.get(k).unwrap_or(best).as_str())
-                .collect();
-            join(&texts)
-        })
-        .collect()
 }
 
 /// A small single-threaded async runtime for driving a [`Service`] from synchronous code (the
@@ -364,26 +377,7 @@ impl Service {
                 let n = crate::text::text_sentence_count(paras);
                 let part = &translated[at..at + n];
                 at += n;
-                let texts: Vec<&str> = part.iter().map(|g| g.text.as_str()).collect();
-                let sentence_alternatives: Vec<(String, Vec<String>)> = part
-                    .iter()
-                    .map(|g| (g.text.clone(), g.alternatives.clone()))
-                    .collect();
-                Generated {
-                    source: source.clone(),
-                    text: join_text(paras, &texts),
-                    token_ids: part
-                        .iter()
-                        .flat_map(|g| g.token_ids.iter().copied())
-                        .collect(),
-                    score: part.iter().map(|g| g.score).sum(),
-                    input_tokens: part.iter().map(|g| g.input_tokens).sum(),
-                    finish_reason: FinishReason::combine(part.iter().map(|g| g.finish_reason)),
-                    truncated: part.iter().any(|g| g.truncated),
-                    alternatives: combine_alternatives(&sentence_alternatives, |t| {
-                        join_text(paras, t)
-                    }),
-                }
+                Generated::join(source, part, |texts| join_text(paras, texts))
             })
             .collect())
     }
