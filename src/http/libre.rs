@@ -176,7 +176,11 @@ pub async fn translate(
         .validator(service)
         .translation("q", req.q.into_vec(), None, None)?;
     job.decode.alternatives = wanted;
-    let detections: Vec<Value> = job.texts.iter().map(|t| json!(detected(t))).collect();
+    // Detection only where the client asked for it.
+    let detections: Vec<Value> = match auto {
+        true => job.texts.iter().map(|t| json!(detected(t))).collect(),
+        false => Vec::new(),
+    };
     let out = service
         .translate_handled(&job.texts, &job.decode, how)
         .await?;

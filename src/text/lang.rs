@@ -3,6 +3,8 @@
 //! `whatlang`'s trigram model restricted to them. Short or ambiguous text is reported as not
 //! reliable, so callers can fall back to the language they expect.
 
+use std::sync::OnceLock;
+
 use whatlang::{Detector, Lang};
 
 /// The languages considered, with their ISO 639-1 codes and English names.
@@ -29,7 +31,9 @@ pub struct Detected {
 
 /// The most likely language of `text`, or `None` when it has no letters to go by.
 pub fn detect_language(text: &str) -> Option<Detected> {
-    let detector = Detector::with_allowlist(LANGUAGES.iter().map(|l| l.0).collect());
+    static DETECTOR: OnceLock<Detector> = OnceLock::new();
+    let detector =
+        DETECTOR.get_or_init(|| Detector::with_allowlist(LANGUAGES.iter().map(|l| l.0).collect()));
     let info = detector.detect(text)?;
     let code = LANGUAGES.iter().find(|l| l.0 == info.lang())?.1;
     Some(Detected {
