@@ -18,9 +18,9 @@ pub const MAX_ID_CHARS: usize = 256;
 /// Control characters as editors' tools send them: vertical tab (Word's manual line break), form
 /// feed and NEL become line breaks; other control characters (NUL, BEL, ...) carry no text and
 /// are dropped; tab, CR and LF stay.
-pub fn clean_controls(text: &str) -> String {
+pub fn clean_controls(text: String) -> String {
     if !text.chars().any(char::is_control) {
-        return text.to_string();
+        return text;
     }
     text.chars()
         .filter_map(|c| match c {
@@ -123,7 +123,9 @@ impl Validator<'_> {
         };
         let mut articles = Vec::with_capacity(req.articles.len());
         for (i, a) in req.articles.into_iter().enumerate() {
-            let text = self.text(&format!("articles[{i}].text"), &a.text)?;
+            let text = self
+                .text(a.text)
+                .map_err(|e| e.at(&format!("articles[{i}].text")))?;
             if let Some(id) = &a.id {
                 if id.chars().count() > MAX_ID_CHARS {
                     return Err(ApiError::invalid(
@@ -151,9 +153,9 @@ impl Validator<'_> {
     pub fn texts(&self, field: &str, texts: Vec<String>) -> Result<Vec<String>, ApiError> {
         self.count(field, texts.len())?;
         texts
-            .iter()
+            .into_iter()
             .enumerate()
-            .map(|(i, t)| self.text(&format!("{field}[{i}]"), t))
+            .map(|(i, t)| self.text(t).map_err(|e| e.at(&format!("{field}[{i}]"))))
             .collect()
     }
 
@@ -174,15 +176,14 @@ impl Validator<'_> {
 
     /// At most `max_chars_per_text` characters; returns the text with control characters
     /// cleaned ([`clean_controls`]). Blank is allowed (an empty output, no model call).
-    pub fn text(&self, field: &str, text: &str) -> Result<String, ApiError> {
+    pub fn text(&self, text: String) -> Result<String, ApiError> {
         let max = self.limits.max_chars_per_text;
         let chars = text.chars().count();
         if chars > max {
             return Err(ApiError::invalid(
                 "text_too_long",
                 format!("{chars} characters, but a text may have at most {max}"),
-            )
-            .at(field));
+            ));
         }
         Ok(clean_controls(text))
     }
