@@ -55,6 +55,21 @@ impl ApiKeys {
     }
 }
 
+impl ApiKeys {
+    /// [`Self::allows`] as a result: 401 `unauthorized` (DeepL's routes answer it as 403).
+    pub fn check(
+        &self,
+        headers: &HeaderMap,
+        deepl: bool,
+        body_key: Option<&str>,
+    ) -> Result<(), ApiError> {
+        match self.allows(headers, deepl, body_key) {
+            true => Ok(()),
+            false => Err(ApiError::unauthorized()),
+        }
+    }
+}
+
 fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     if a.len() != b.len() {
         return false;
@@ -65,10 +80,9 @@ fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
 /// Middleware for the protected routes.
 pub async fn require_key(State(state): State<AppState>, req: Request, next: Next) -> Response {
     let deepl = req.uri().path().starts_with("/v2/");
-    if state.keys().allows(req.headers(), deepl, None) {
-        next.run(req).await
-    } else {
-        ApiError::unauthorized().into_response()
+    match state.keys().check(req.headers(), deepl, None) {
+        Ok(()) => next.run(req).await,
+        Err(e) => e.into_response(),
     }
 }
 

@@ -4,7 +4,10 @@
 use serde_json::Value;
 use utoipa::ToSchema;
 
+use super::errors::ApiError;
 use super::extract::JsonOrForm;
+use super::state::AppState;
+use crate::service::{Generated, TextHandling};
 
 /// A string or a list of strings (documentation of `extract::OneOrMany`).
 #[derive(ToSchema)]
@@ -35,4 +38,30 @@ pub(super) fn body_value(body: JsonOrForm) -> Value {
         JsonOrForm::Json(v) => v,
         JsonOrForm::Form(pairs) => form_object(pairs),
     }
+}
+
+/// What a compatibility route asks for, after its own fields are read.
+pub(super) struct CompatJob<'a> {
+    /// The field the texts came in, for error messages.
+    pub field: &'a str,
+    pub texts: Vec<String>,
+    pub how: TextHandling,
+    /// Alternatives to return besides the best.
+    pub alternatives: usize,
+}
+
+/// The shared path of the compatibility routes: the texts checked as `/v1/translate` checks
+/// them, then translated as `how` says.
+pub(super) async fn translate(
+    state: &AppState,
+    job: CompatJob<'_>,
+) -> Result<Vec<Generated>, ApiError> {
+    let service = state.service()?;
+    let mut checked = state
+        .validator(service)
+        .translation(job.field, job.texts, None, None)?;
+    checked.decode.alternatives = job.alternatives;
+    Ok(service
+        .translate_handled(&checked.texts, &checked.decode, job.how)
+        .await?)
 }

@@ -16,7 +16,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 use utoipa::ToSchema;
 
-use super::compat::{body_value, StringOrList};
+use super::compat::{self, body_value, CompatJob, StringOrList};
 use super::errors::{ApiError, InferenceErrors};
 use super::extract::{from_value, JsonOrForm, OneOrMany};
 use super::state::AppState;
@@ -161,19 +161,19 @@ pub async fn translate(
     body: JsonOrForm,
 ) -> Result<Json<DeeplResponse>, ApiError> {
     let req: DeeplRequest = from_value(body_value(body))?;
-    if !state.keys().allows(&headers, true, req.auth_key.as_deref()) {
-        return Err(ApiError::unauthorized());
-    }
+    state
+        .keys()
+        .check(&headers, true, req.auth_key.as_deref())?;
     source_lang("source_lang", req.source_lang.as_deref(), &["nl"])?;
     target_lang("target_lang", Some(&req.target_lang))?;
     let how = handling(&req)?;
-    let service = state.service()?;
-    let job = state
-        .validator(service)
-        .translation("text", req.text.into_vec(), None, None)?;
-    let out = service
-        .translate_handled(&job.texts, &job.decode, how)
-        .await?;
+    let job = CompatJob {
+        field: "text",
+        texts: req.text.into_vec(),
+        how,
+        alternatives: 0,
+    };
+    let out = compat::translate(&state, job).await?;
     let translations: Vec<DeeplTranslation> = out
         .into_iter()
         .map(|g| DeeplTranslation {
@@ -239,15 +239,6 @@ pub async fn languages(
             format!("{other:?}: use source or target"),
         )
         .at("type")),
-    }
-}
-
-/// Middleware for `/v2/usage` and `/v2/languages`: the key in a header, as DeepL takes it.
-pub async fn require_key(State(state): State<AppState>, req: Request, next: Next) -> Response {
-    if state.keys().allows(req.headers(), true, None) {
-        next.run(req).await
-    } else {
-        ApiError::unauthorized().into_response()
     }
 }
 

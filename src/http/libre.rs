@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 use utoipa::ToSchema;
 
-use super::compat::{body_value, StringOrList};
+use super::compat::{self, body_value, CompatJob, StringOrList};
 use super::errors::{ApiError, InferenceErrors};
 use super::extract::{from_value, JsonOrForm, OneOrMany};
 use super::state::AppState;
@@ -101,13 +101,6 @@ fn detected(text: &str) -> DetectedLanguage {
     }
 }
 
-fn key_ok(state: &AppState, headers: &HeaderMap, body_key: Option<&str>) -> Result<(), ApiError> {
-    match state.keys().allows(headers, false, body_key) {
-        true => Ok(()),
-        false => Err(ApiError::unauthorized()),
-    }
-}
-
 /// `alternatives`: 0 to `MAX_BEAMS - 1`, as a JSON number or a form string.
 fn alternatives(v: Option<&Value>) -> Result<usize, ApiError> {
     let n = match v {
@@ -164,26 +157,28 @@ pub async fn translate(
     body: JsonOrForm,
 ) -> Result<Json<LibreResponse>, ApiError> {
     let req: LibreRequest = from_value(body_value(body))?;
-    key_ok(&state, &headers, req.api_key.as_deref())?;
+    state
+        .keys()
+        .check(&headers, false, req.api_key.as_deref())?;
     let auto = req.source.eq_ignore_ascii_case("auto");
     source_lang("source", Some(&req.source), &["nl", "auto"])?;
     target_lang("target", Some(&req.target))?;
     let how = format(req.format.as_deref())?;
     let wanted = alternatives(req.alternatives.as_ref())?;
     let many = req.q.is_many();
-    let service = state.service()?;
-    let mut job = state
-        .validator(service)
-        .translation("q", req.q.into_vec(), None, None)?;
-    job.decode.alternatives = wanted;
+    let texts = req.q.into_vec();
     // Detection only where the client asked for it.
     let detections: Vec<Value> = match auto {
-        true => job.texts.iter().map(|t| json!(detected(t))).collect(),
+        true => texts.iter().map(|t| json!(detected(t))).collect(),
         false => Vec::new(),
     };
-    let out = service
-        .translate_handled(&job.texts, &job.decode, how)
-        .await?;
+    let job = CompatJob {
+        field: "q",
+        texts,
+        how,
+        alternatives: wanted,
+    };
+    let out = compat::translate(&state, job).await?;
     let alts: Vec<Value> = out.iter().map(|g| json!(g.alternatives)).collect();
     let (translated_text, detected_language, alternatives) = if many {
         (
@@ -225,7 +220,9 @@ pub async fn detect(
     body: JsonOrForm,
 ) -> Result<Json<Vec<DetectedLanguage>>, ApiError> {
     let req: DetectRequest = from_value(body_value(body))?;
-    key_ok(&state, &headers, req.api_key.as_deref())?;
+    state
+        .keys()
+        .check(&headers, false, req.api_key.as_deref())?;
     let limits = state.config().limits;
     let texts = req.q.into_vec();
     if texts.is_empty() || texts.len() > limits.max_texts_per_request {

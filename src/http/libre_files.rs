@@ -14,9 +14,11 @@ use axum::Json;
 use serde::Serialize;
 use utoipa::ToSchema;
 
+use super::compat::{self, CompatJob};
 use super::errors::{ApiError, InferenceErrors};
 use super::state::AppState;
 use super::validate::{source_lang, target_lang};
+use crate::service::TextHandling;
 
 /// Translated files kept for download.
 pub const KEPT_FILES: usize = 32;
@@ -157,20 +159,20 @@ pub async fn translate_file(
         )
     })?;
     let up = read_upload(form).await?;
-    if !state.keys().allows(&headers, false, up.api_key.as_deref()) {
-        return Err(ApiError::unauthorized());
-    }
+    state.keys().check(&headers, false, up.api_key.as_deref())?;
     source_lang(
         "source",
         Some(up.source.as_deref().unwrap_or("")),
         &["nl", "auto"],
     )?;
     target_lang("target", Some(up.target.as_deref().unwrap_or("")))?;
-    let service = state.service()?;
-    let job = state
-        .validator(service)
-        .translation("file", vec![up.text], None, None)?;
-    let out = service.translate_texts(&job.texts, &job.decode).await?;
+    let job = CompatJob {
+        field: "file",
+        texts: vec![up.text],
+        how: TextHandling::default(),
+        alternatives: 0,
+    };
+    let out = compat::translate(&state, job).await?;
     let text = out.into_iter().next().map(|g| g.text).unwrap_or_default();
     let name = stored_name(&up.name);
     let host = headers

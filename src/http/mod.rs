@@ -103,7 +103,7 @@ pub fn router(state: AppState) -> Router {
             Router::new()
                 .route("/v2/usage", get(deepl::usage))
                 .route("/v2/languages", get(deepl::languages))
-                .route_layer(from_fn_with_state(state.clone(), deepl::require_key)),
+                .route_layer(from_fn_with_state(state.clone(), auth::require_key)),
         )
         .layer(from_fn(deepl::deepl_errors));
     let public = Router::new()
