@@ -1,8 +1,27 @@
-# Sourced by the optional scripts (schemathesis/run.sh, clients/run.sh): starts `copydesk serve`
-# on the tiny fixture models on a free loopback port, waits until GET /ready is 200, and stops
-# it on exit. Needs: $bin (the binary), $ready_timeout (seconds); sets $base and $server_err.
+# Sourced by the optional scripts (schemathesis/run.sh, clients/run.sh), from the repository
+# root: picks the binary, starts `copydesk serve` on the tiny fixture models on a free loopback
+# port, waits until GET /ready is 200, and stops it on exit. Needs $caller_pwd (where the script
+# was called) and $ready_timeout (seconds); sets $bin, $base and $server_err.
 #
+#   pick_binary
 #   start_fixture_server NAME [extra serve flags...]
+
+# $COPYDESK_BIN (relative to where the script was called), else target/release, else
+# target/debug.
+pick_binary() {
+    if [[ -n "${COPYDESK_BIN:-}" ]]; then
+        bin="$COPYDESK_BIN"
+        [[ "$bin" == /* ]] || bin="$caller_pwd/$bin"
+    elif [[ -x target/release/copydesk ]]; then
+        bin=target/release/copydesk
+    else
+        bin=target/debug/copydesk
+    fi
+    if [[ ! -x "$bin" ]]; then
+        echo "no copydesk binary at $bin (build it, or set COPYDESK_BIN)" >&2
+        exit 2
+    fi
+}
 
 server_pid=""
 

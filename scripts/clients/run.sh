@@ -5,7 +5,8 @@
 #   scripts/clients/run.sh [extra run.py options, e.g. --timeout 10]
 #
 # Environment:
-#   COPYDESK_BIN   copydesk binary (default: target/debug/copydesk; relative to the caller's cwd)
+#   COPYDESK_BIN   copydesk binary (default: target/release/copydesk if built, else target/debug;
+#                  relative to the caller's cwd)
 #   CLIENTS_VENV   virtualenv to use/create (default: target/venv-clients)
 #   READY_TIMEOUT  seconds to wait for the address and GET /ready == 200 (default: 120)
 #
@@ -23,14 +24,8 @@ venv="${CLIENTS_VENV:-$root/target/venv-clients}"
 ready_timeout="${READY_TIMEOUT:-120}"
 key=testkey
 
-bin="${COPYDESK_BIN:-target/debug/copydesk}"
-if [[ -n "${COPYDESK_BIN:-}" && "$bin" != /* ]]; then
-    bin="$caller_pwd/$bin"
-fi
-if [[ ! -x "$bin" ]]; then
-    echo "run.sh: no copydesk binary at $bin (build it, or set COPYDESK_BIN)" >&2
-    exit 2
-fi
+source "$root/scripts/fixture-server.sh"
+pick_binary
 
 # --- the virtualenv ---------------------------------------------------------------------------
 if [[ ! -x "$venv/bin/python" ]] || ! "$venv/bin/python" -c 'import deepl, libretranslatepy' 2>/dev/null; then
@@ -40,7 +35,6 @@ if [[ ! -x "$venv/bin/python" ]] || ! "$venv/bin/python" -c 'import deepl, libre
 fi
 
 # --- the server -------------------------------------------------------------------------------
-source "$root/scripts/fixture-server.sh"
 start_fixture_server clients --max-new-tokens 8 --api-key "$key"
 
 # --- the clients ------------------------------------------------------------------------------

@@ -32,19 +32,8 @@ seed="${SEED:-1}"
 run_timeout="${RUN_TIMEOUT:-300}"
 ready_timeout="${READY_TIMEOUT:-120}"
 
-# --- the binary -------------------------------------------------------------------------------
-if [[ -n "${COPYDESK_BIN:-}" ]]; then
-    bin="$COPYDESK_BIN"
-    [[ "$bin" == /* ]] || bin="$caller_pwd/$bin"   # relative to where run.sh was called
-elif [[ -x target/release/copydesk ]]; then
-    bin=target/release/copydesk
-else
-    bin=target/debug/copydesk
-fi
-if [[ ! -x "$bin" ]]; then
-    echo "run.sh: no copydesk binary at $bin (build it, or set COPYDESK_BIN)" >&2
-    exit 2
-fi
+source "$root/scripts/fixture-server.sh"
+pick_binary
 
 # --- the virtualenv ---------------------------------------------------------------------------
 if [[ ! -x "$venv/bin/schemathesis" ]]; then
@@ -57,7 +46,6 @@ fi
 # The limits are chosen so that every body the document allows fits --max-body-bytes (a JSON
 # character takes at most 12 bytes, as a \uXXXX surrogate pair): 16 texts x 1000 characters x 12
 # bytes < 1 MiB. A body over --max-body-bytes is 413, which JSON Schema cannot express.
-source "$root/scripts/fixture-server.sh"
 start_fixture_server schemathesis \
     --request-timeout 20s \
     --max-texts-per-request 16 \
