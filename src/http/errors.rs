@@ -161,14 +161,7 @@ impl From<Error> for ApiError {
         if status.is_server_error() {
             tracing::error!(code = e.kind(), "request failed: {e}");
         }
-        if e.is_internal() {
-            // The detail is in the log; the client learns that it was not its fault.
-            return Self::new(
-                status,
-                "internal",
-                format!("internal error (logged on the server): {e}"),
-            );
-        }
+        // Internal faults already say `internal` (their `kind`) and are logged just above.
         Self::new(status, e.kind(), e.to_string())
     }
 }
