@@ -9,6 +9,7 @@ use std::path::{Path, PathBuf};
 use serde_json::Value;
 
 use super::{codes, Record, RecordError};
+use crate::service::ninjs::read_item;
 use crate::Error;
 
 /// Deepest directory nesting walked.
@@ -22,6 +23,8 @@ pub enum InputKind {
     Jsonl,
     /// JSONL on standard input.
     Stdin,
+    /// A `.json` file holding one ninjs item or a list of them (`--input-format ninjs`).
+    Json,
     /// A directory that could not be listed: one error record.
     Unreadable(String),
 }
@@ -42,6 +45,8 @@ pub struct ReadOptions {
     pub text_field: String,
     /// Longest text accepted, in characters.
     pub max_chars: usize,
+    /// JSON records are IPTC ninjs items (id: the item's `uri`), not `{id, text}` objects.
+    pub ninjs: bool,
 }
 
 impl Default for ReadOptions {
@@ -50,6 +55,7 @@ impl Default for ReadOptions {
             id_field: "id".into(),
             text_field: "text".into(),
             max_chars: 100_000,
+            ninjs: false,
         }
     }
 }
@@ -57,7 +63,8 @@ impl Default for ReadOptions {
 /// Expands the command line's inputs: files as given, directories walked recursively for `.txt`
 /// and `.jsonl` files (hidden entries skipped, symlinked directories not followed), entries in
 /// byte order of their names so every run sees the same sequence; `-` is standard input.
-pub fn plan_inputs(args: &[PathBuf]) -> Result<Vec<InputFile>, Error> {
+/// With `json`, `.json` files (ninjs items) are inputs too.
+pub fn plan_inputs(args: &[PathBuf], json: bool) -> Result<Vec<InputFile>, Error> {
     if args.is_empty() {
         return Err(Error::invalid(
             "usage",
@@ -82,7 +89,7 @@ pub fn plan_inputs(args: &[PathBuf]) -> Result<Vec<InputFile>, Error> {
             Error::invalid("usage", format!("input {} not found: {e}", arg.display()))
         })?;
         if meta.is_dir() {
-            walk(arg, Path::new(""), 0, &mut out);
+            walk(arg, Path::new(""), 0, json, &mut out);
         } else {
             let name = arg
                 .strip_prefix(".")
@@ -91,6 +98,8 @@ pub fn plan_inputs(args: &[PathBuf]) -> Result<Vec<InputFile>, Error> {
                 .into_owned();
             let kind = if has_ext(arg, "jsonl") {
                 InputKind::Jsonl
+            } else if json && has_ext(arg, "json") {
+                InputKind::Json
             } else {
                 InputKind::Text
             };
@@ -115,7 +124,7 @@ fn slash_path(p: &Path) -> String {
         .join("/")
 }
 
-fn walk(root: &Path, rel: &Path, depth: usize, out: &mut Vec<InputFile>) {
+fn walk(root: &Path, rel: &Path, depth: usize, json: bool, out: &mut Vec<InputFile>) {
     let dir = root.join(rel);
     let unreadable = |msg: String| InputFile {
         path: dir.clone(),
@@ -150,7 +159,7 @@ fn walk(root: &Path, rel: &Path, depth: usize, out: &mut Vec<InputFile>) {
         let path = entry.path();
         let Ok(ft) = entry.file_type() else { continue };
         if ft.is_dir() {
-            walk(root, &rel, depth + 1, out);
+            walk(root, &rel, depth + 1, json, out);
             continue;
         }
         // Symlinks to files are read; symlinks to directories are not followed (no loops).
@@ -159,6 +168,8 @@ fn walk(root: &Path, rel: &Path, depth: usize, out: &mut Vec<InputFile>) {
             InputKind::Text
         } else if has_ext(&path, "jsonl") {
             InputKind::Jsonl
+        } else if json && has_ext(&path, "json") {
+            InputKind::Json
         } else {
             continue;
         };
@@ -209,6 +220,8 @@ pub struct RecordReader {
     files: std::vec::IntoIter<InputFile>,
     opts: ReadOptions,
     current: Option<Lines>,
+    /// Records of a `.json` file not yet returned.
+    pending: std::collections::VecDeque<Record>,
     stdin: Option<Box<dyn BufRead + Send>>,
     seen: HashSet<String>,
 }
@@ -219,6 +232,7 @@ impl RecordReader {
             files: files.into_iter(),
             opts,
             current: None,
+            pending: Default::default(),
             stdin: None,
             seen: HashSet::new(),
         }
@@ -233,6 +247,9 @@ impl RecordReader {
 
     fn next_raw(&mut self) -> Option<Record> {
         loop {
+            if let Some(rec) = self.pending.pop_front() {
+                return Some(rec);
+            }
             if let Some(lines) = &mut self.current {
                 match next_line(lines, &self.opts) {
                     Some(rec) => return Some(rec),
@@ -244,9 +261,11 @@ impl RecordReader {
                 id: file.name.clone(),
                 source: file.name.clone(),
                 text: Err(RecordError::new(code, msg)),
+                item: None,
             };
             match &file.kind {
                 InputKind::Text => return Some(read_text_file(&file, &self.opts)),
+                InputKind::Json => self.pending = read_json_file(&file, &self.opts).into(),
                 InputKind::Unreadable(msg) => return Some(error(codes::UNREADABLE, msg.clone())),
                 InputKind::Jsonl => match File::open(&file.path) {
                     Ok(f) => self.current = Some(lines(&file.name, Box::new(BufReader::new(f)))),
@@ -329,6 +348,7 @@ fn next_line(lines: &mut Lines, opts: &ReadOptions) -> Option<Record> {
                         codes::UNREADABLE,
                         format!("read error, the rest of {} is skipped: {e}", lines.name),
                     )),
+                    item: None,
                 });
             }
         };
@@ -340,6 +360,7 @@ fn next_line(lines: &mut Lines, opts: &ReadOptions) -> Option<Record> {
                     codes::TOO_LONG,
                     format!("line is longer than {limit} bytes (--max-chars)"),
                 )),
+                item: None,
             });
         }
         if !is_blank(&buf) {
@@ -391,6 +412,7 @@ pub fn parse_line(at: &str, line: &[u8], opts: &ReadOptions) -> Record {
         id: id.to_string(),
         source: at.to_string(),
         text: Err(RecordError::new(code, msg)),
+        item: None,
     };
     let value: Value = match std::str::from_utf8(line)
         .map_err(|e| format!("line is not UTF-8: {e}"))
@@ -399,6 +421,9 @@ pub fn parse_line(at: &str, line: &[u8], opts: &ReadOptions) -> Record {
         Ok(v) => v,
         Err(msg) => return fail(at, codes::INVALID_JSON, msg),
     };
+    if opts.ninjs {
+        return ninjs_record(at, &value, opts);
+    }
     let Value::Object(map) = value else {
         return fail(
             at,
@@ -433,6 +458,7 @@ pub fn parse_line(at: &str, line: &[u8], opts: &ReadOptions) -> Record {
         id,
         source: at.to_string(),
         text,
+        item: None,
     }
 }
 
@@ -452,12 +478,64 @@ pub fn check_text(text: String, opts: &ReadOptions) -> Result<String, RecordErro
     Ok(text)
 }
 
+/// A ninjs item as a record: its `uri` is the id (`at` when it has none), its headline and body
+/// the text.
+fn ninjs_record(at: &str, value: &Value, opts: &ReadOptions) -> Record {
+    let id = value
+        .get("uri")
+        .and_then(Value::as_str)
+        .filter(|u| !u.trim().is_empty())
+        .unwrap_or(at)
+        .to_string();
+    match read_item(value) {
+        Ok(item) => Record {
+            id,
+            source: at.to_string(),
+            text: check_text(item.plain_text(), opts),
+            item: Some(Box::new(item)),
+        },
+        Err(e) => Record {
+            id,
+            source: at.to_string(),
+            text: Err(RecordError::new(codes::INVALID_NINJS, e.to_string())),
+            item: None,
+        },
+    }
+}
+
+/// The records of a `.json` file: one ninjs item, or a list of them (`file#<index>` is then
+/// each one's source).
+fn read_json_file(file: &InputFile, opts: &ReadOptions) -> Vec<Record> {
+    let fail = |code, msg: String| {
+        vec![Record {
+            id: file.name.clone(),
+            source: file.name.clone(),
+            text: Err(RecordError::new(code, msg)),
+            item: None,
+        }]
+    };
+    let text = match read_checked(&file.path, opts) {
+        Ok(t) => t,
+        Err(e) => return fail(e.code, e.message),
+    };
+    match serde_json::from_str::<Value>(text.trim_start_matches('\u{feff}')) {
+        Ok(Value::Array(items)) => items
+            .iter()
+            .enumerate()
+            .map(|(i, v)| ninjs_record(&format!("{}#{i}", file.name), v, opts))
+            .collect(),
+        Ok(v) => vec![ninjs_record(&file.name, &v, opts)],
+        Err(e) => fail(codes::INVALID_JSON, format!("not valid JSON: {e}")),
+    }
+}
+
 fn read_text_file(file: &InputFile, opts: &ReadOptions) -> Record {
     let text = read_checked(&file.path, opts).and_then(|t| check_text(t, opts));
     Record {
         id: file.name.clone(),
         source: file.name.clone(),
         text,
+        item: None,
     }
 }
 

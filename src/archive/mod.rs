@@ -18,6 +18,8 @@ pub mod runner;
 #[cfg(test)]
 mod tests;
 
+use crate::service::ninjs::NinjsItem;
+
 pub use inputs::{plan_inputs, InputFile, ReadOptions, RecordReader};
 pub use output::{
     markdown_name, write_markdown, LineError, LineTimings, OpenMode, OutputLine, OutputLog,
@@ -54,6 +56,8 @@ pub mod codes {
     pub const UNREADABLE: &str = "unreadable";
     /// An id already used by an earlier record.
     pub const DUPLICATE_ID: &str = "duplicate_id";
+    /// A ninjs record that is not a readable ninjs item.
+    pub const INVALID_NINJS: &str = crate::service::ninjs::INVALID_NINJS;
 }
 
 /// One input record: its id, where it came from, and its text or why there is none.
@@ -63,4 +67,7 @@ pub struct Record {
     /// `dir/file.txt`, `file.jsonl:12` or `stdin:3`.
     pub source: String,
     pub text: Result<String, RecordError>,
+    /// The ninjs item the record was read from (`--input-format ninjs`); `text` is then its
+    /// headline and body as plain text.
+    pub item: Option<Box<NinjsItem>>,
 }

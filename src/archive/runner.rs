@@ -14,6 +14,7 @@ use super::{
     markdown_name, write_markdown, LineError, LineTimings, OutputLine, OutputLog, Record,
     RecordReader, ResumeState,
 };
+use crate::service::ninjs::{english_item_now, ArticleInput};
 use crate::service::{ArticleOptions, Service};
 use crate::Error;
 
@@ -143,18 +144,22 @@ pub async fn run(
                 match item {
                     None => feed_open = false,
                     Some(Item::Skipped) => progress.record_skipped(),
-                    Some(Item::Record(Record { id, source, text: Err(e) })) => {
+                    Some(Item::Record(Record { id, source, text: Err(e), .. })) => {
                         let error = LineError { code: e.code.to_string(), message: e.message };
                         let line = make_line(id, source, task_name, Err(error), Instant::now());
                         write(log, progress, &line)?;
                     }
-                    Some(Item::Record(Record { id, source, text: Ok(text) })) => {
+                    Some(Item::Record(Record { id, source, text: Ok(text), item })) => {
                         let markdown = spec.markdown_dir.as_ref().map(|_| {
                             let name = markdown_name(&id, &used_names);
                             used_names.insert(name.clone());
                             name
                         });
-                        let handle = tasks.spawn(process(service.clone(), spec.task.clone(), text));
+                        let input = match item {
+                            Some(item) => ArticleInput::Item(item),
+                            None => ArticleInput::Text(text),
+                        };
+                        let handle = tasks.spawn(process(service.clone(), spec.task.clone(), input));
                         let started = Instant::now();
                         in_flight.insert(handle.id(), InFlight { id, source, started, markdown });
                     }
@@ -229,9 +234,18 @@ fn finish_line(
     make_line(f.id, f.source, task, result, f.started)
 }
 
-/// Runs one record through the service.
-async fn process(service: Service, spec: TaskSpec, text: String) -> Result<TaskOutput, Error> {
+/// Runs one record through the service: a ninjs item is translated or summarized as its plain
+/// text, and its article result also holds the English item (`ninjs`).
+async fn process(
+    service: Service,
+    spec: TaskSpec,
+    input: ArticleInput,
+) -> Result<TaskOutput, Error> {
     let opts = &spec.options;
+    let text = match &input {
+        ArticleInput::Text(t) => t.clone(),
+        ArticleInput::Item(item) => item.plain_text(),
+    };
     let first = |v: Vec<crate::service::Generated>| {
         v.into_iter()
             .next()
@@ -256,9 +270,14 @@ async fn process(service: Service, spec: TaskSpec, text: String) -> Result<TaskO
             })
         }
         Task::Article => {
-            let out = service.article(&text, opts).await?;
+            let out = service.article_input(&input, opts).await?;
+            let mut value =
+                serde_json::to_value(&out).map_err(|e| Error::internal(e.to_string()))?;
+            if let (ArticleInput::Item(_), Some(map)) = (&input, value.as_object_mut()) {
+                map.insert("ninjs".into(), english_item_now(&input, &out));
+            }
             Ok(TaskOutput {
-                value: serde_json::to_value(&out).map_err(|e| Error::internal(e.to_string()))?,
+                value,
                 markdown: out.render(true),
             })
         }

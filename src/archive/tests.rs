@@ -38,13 +38,13 @@ fn directories_are_walked_recursively_in_sorted_order() {
     ] {
         write(root, rel, b"Tekst.");
     }
-    let files = plan_inputs(&[root.to_path_buf()]).unwrap();
+    let files = plan_inputs(&[root.to_path_buf()], false).unwrap();
     let names: Vec<&str> = files.iter().map(|f| f.name.as_str()).collect();
     assert_eq!(names, ["A.txt", "a/b/c.jsonl", "a/z.txt", "b.txt"]);
     assert_eq!(files[1].kind, InputKind::Jsonl);
     assert_eq!(files[0].kind, InputKind::Text);
     // The same inputs give the same plan.
-    assert_eq!(plan_inputs(&[root.to_path_buf()]).unwrap(), files);
+    assert_eq!(plan_inputs(&[root.to_path_buf()], false).unwrap(), files);
 }
 
 #[test]
@@ -54,7 +54,7 @@ fn file_arguments_keep_their_path_and_stdin_is_once() {
     write(dir.path(), "y.article", b"Tekst.");
     let x = dir.path().join("x.jsonl");
     let y = dir.path().join("y.article");
-    let files = plan_inputs(&[x.clone(), y.clone(), PathBuf::from("-")]).unwrap();
+    let files = plan_inputs(&[x.clone(), y.clone(), PathBuf::from("-")], false).unwrap();
     assert_eq!(files[0].name, x.to_string_lossy());
     assert_eq!(files[0].kind, InputKind::Jsonl);
     assert_eq!(
@@ -63,11 +63,11 @@ fn file_arguments_keep_their_path_and_stdin_is_once() {
         "any other file is one article"
     );
     assert_eq!(files[2].kind, InputKind::Stdin);
-    let twice = plan_inputs(&[PathBuf::from("-"), PathBuf::from("-")]).unwrap_err();
+    let twice = plan_inputs(&[PathBuf::from("-"), PathBuf::from("-")], false).unwrap_err();
     assert_eq!(twice.kind(), "usage");
-    let missing = plan_inputs(&[dir.path().join("nope.txt")]).unwrap_err();
+    let missing = plan_inputs(&[dir.path().join("nope.txt")], false).unwrap_err();
     assert_eq!((missing.kind(), missing.exit_code()), ("usage", 2));
-    assert_eq!(plan_inputs(&[]).unwrap_err().kind(), "usage");
+    assert_eq!(plan_inputs(&[], false).unwrap_err().kind(), "usage");
 }
 
 #[test]
@@ -79,10 +79,10 @@ fn records_are_counted_without_blank_lines() {
         b"{\"text\":\"a\"}\n\n  \n{\"text\":\"b\"}\nbad",
     );
     write(dir.path(), "b.txt", b"Tekst.");
-    let files = plan_inputs(&[dir.path().to_path_buf()]).unwrap();
+    let files = plan_inputs(&[dir.path().to_path_buf()], false).unwrap();
     assert_eq!(count_records(&files), Some(4));
     let mut with_stdin = files.clone();
-    with_stdin.extend(plan_inputs(&[PathBuf::from("-")]).unwrap());
+    with_stdin.extend(plan_inputs(&[PathBuf::from("-")], false).unwrap());
     assert_eq!(count_records(&with_stdin), None);
 }
 
@@ -169,8 +169,8 @@ fn reader_streams_all_inputs_in_order_with_unique_ids() {
     write(root, "b.jsonl", b"{\"id\":\"x\",\"text\":\"een\"}\n\n{\"id\":\"x\",\"text\":\"twee\"}\n{\"id\":\"x#2\",\"text\":\"drie\"}\nkapot\n");
     write(root, "c/empty.txt", b"");
     write(root, "c/latin1.txt", b"caf\xe9");
-    let mut files = plan_inputs(&[root.to_path_buf()]).unwrap();
-    files.extend(plan_inputs(&[PathBuf::from("-")]).unwrap());
+    let mut files = plan_inputs(&[root.to_path_buf()], false).unwrap();
+    files.extend(plan_inputs(&[PathBuf::from("-")], false).unwrap());
     let stdin = Cursor::new(b"{\"text\":\"van stdin\"}\n{\"id\":\"x\",\"text\":\"vier\"}".to_vec());
     let records: Vec<Record> = RecordReader::new(files, opts())
         .with_stdin(Box::new(stdin))
@@ -207,7 +207,7 @@ fn an_overlong_line_is_skipped_without_reading_it_whole() {
     let mut data = b"{\"text\":\"".to_vec();
     data.extend(std::iter::repeat_n(b'a', 200_000));
     data.extend(b"\"}\n{\"id\":\"next\",\"text\":\"kort\"}\n");
-    let files = plan_inputs(&[PathBuf::from("-")]).unwrap();
+    let files = plan_inputs(&[PathBuf::from("-")], false).unwrap();
     let records: Vec<Record> = RecordReader::new(files, small)
         .with_stdin(Box::new(Cursor::new(data)))
         .collect();

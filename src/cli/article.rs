@@ -8,6 +8,7 @@ use super::{
     json_line, print_lines, read_input, with_service, ArticleModelArgs, BatchingArgs, DecodeArgs,
     DeviceArgs,
 };
+use crate::service::ninjs::{english_item_now, parse_item, ArticleInput};
 use crate::service::{ArticleOptions, ServiceConfig};
 use crate::Error;
 
@@ -15,6 +16,18 @@ use crate::Error;
 pub enum Format {
     Text,
     Markdown,
+    /// An IPTC ninjs item in English, in the version the input was read in (3.1 for text).
+    Ninjs,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum InputFormat {
+    /// A ninjs item when the input is a JSON object with a `uri`, else wire copy.
+    Auto,
+    /// Wire copy or plain text.
+    Text,
+    /// An IPTC ninjs item (1.x, 2.x or 3.x).
+    Ninjs,
 }
 
 /// Translate a wire-copy article and summarize it.
@@ -25,6 +38,10 @@ pub enum Format {
 /// the summarizer's 512-token window are summarized by map-reduce (chunks at sentence boundaries,
 /// then a summary of the chunk summaries). A summarizer that reads Dutch (t5-dutch-cnn)
 /// summarizes the source and its summary is translated.
+///
+/// The input may also be an IPTC ninjs item (`--input-format`): its headline, body (text or
+/// HTML), dateline, `located` and `language` are read, and `--format ninjs` writes the English
+/// item in the same ninjs version.
 #[derive(Debug, Args)]
 pub struct ArticleArgs {
     /// Article file; `-` or nothing reads standard input.
@@ -35,9 +52,12 @@ pub struct ArticleArgs {
     /// the models and timings.
     #[arg(long, conflicts_with = "format")]
     pub json: bool,
-    /// Output for editors.
+    /// Output: for editors (text, markdown) or for news systems (ninjs).
     #[arg(long, value_enum, default_value = "text")]
     pub format: Format,
+    /// What the input is.
+    #[arg(long, value_enum, default_value = "auto")]
+    pub input_format: InputFormat,
     #[command(flatten)]
     pub device: DeviceArgs,
     #[command(flatten)]
@@ -48,6 +68,11 @@ pub struct ArticleArgs {
 
 pub fn run(args: ArticleArgs) -> Result<(), Error> {
     let text = read_input(args.file.as_deref())?;
+    let input = match args.input_format {
+        InputFormat::Auto => ArticleInput::detect(text)?,
+        InputFormat::Text => ArticleInput::Text(text),
+        InputFormat::Ninjs => ArticleInput::Item(Box::new(parse_item(&text)?)),
+    };
     let summarize = !args.models.no_summary;
     let cfg = ServiceConfig {
         translator: Some(args.models.translator.clone()),
@@ -61,11 +86,11 @@ pub fn run(args: ArticleArgs) -> Result<(), Error> {
         decode: args.decode.options(),
         summarize_from: args.models.summarize_from.clone(),
     };
-    let out = with_service(cfg, async |s| s.article(&text, &opts).await)?;
-    let rendered = if args.json {
-        json_line(&out)?
-    } else {
-        out.render(matches!(args.format, Format::Markdown))
+    let out = with_service(cfg, async |s| s.article_input(&input, &opts).await)?;
+    let rendered = match args.format {
+        _ if args.json => json_line(&out)?,
+        Format::Ninjs => json_line(&english_item_now(&input, &out))?,
+        Format::Text | Format::Markdown => out.render(matches!(args.format, Format::Markdown)),
     };
     print_lines([rendered.trim_end().to_string()])
 }

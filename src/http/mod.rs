@@ -14,6 +14,7 @@ mod extract;
 mod libre;
 mod libre_files;
 pub mod metrics;
+mod ninjs;
 pub mod openapi;
 mod openapi_facts;
 mod routes;

@@ -137,7 +137,20 @@ pub fn apply(doc: &mut Value, f: &DocFacts) {
             json!({"enum": [false, null], "description": "No summarizer is loaded."}),
         );
     }
-    set(schemas, "ArticleIn", "text", text_item(f));
+    let mut text = text_item(f);
+    text["type"] = json!(["string", "null"]);
+    text["description"] = json!(
+        "Wire copy. Give `text` or `ninjs`. A blank text gets an empty \
+                                 output; control characters are cleaned as in /v1/translate."
+    );
+    set(schemas, "ArticleIn", "text", text);
+    if let Some(article) = schemas.get_mut("ArticleIn") {
+        // Exactly one of the two, given and not null.
+        article["oneOf"] = json!([
+            {"required": ["text"], "properties": {"text": {"type": "string"}}},
+            {"required": ["ninjs"], "properties": {"ninjs": {"type": "object"}}}
+        ]);
+    }
     set(
         schemas,
         "ArticleIn",

@@ -2,18 +2,22 @@
 //! [`crate::service::Service`] (the same code path as the command line), shape the answer.
 
 use axum::extract::State;
-use axum::http::StatusCode;
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
 use axum::Json;
 use tokio::task::JoinSet;
 
 use super::errors::{ApiError, ErrorBody, InferenceErrors};
 use super::extract::ApiJson;
+use super::ninjs::{ninjs_response, wants_ninjs, ArticlesBody};
 use super::state::{AppState, Phase};
 use super::types::{
     ArticleResult, ArticlesRequest, ArticlesResponse, ModelInfo, ModelsResponse, Status,
     SummarizeRequest, SummarizeResponse, TranslateRequest, TranslateResponse,
 };
-use crate::service::ModelHandle;
+use super::validate::ArticlesJob;
+use crate::service::ninjs::{english_item_now, ArticleInput};
+use crate::service::{ArticleOutput, ModelHandle, Service};
 use crate::Error;
 
 /// Translate Dutch texts to English. Each text is segmented into sentences; the sentences of
@@ -59,40 +63,72 @@ pub async fn summarize(
 }
 
 /// Translate (and by default summarize) whole wire-copy articles, keeping their structure.
+///
+/// The body may also be one IPTC ninjs item (`Content-Type: application/ninjs+json`), and
+/// articles may be given as ninjs items (`ninjs` instead of `text`). With
+/// `Accept: application/ninjs+json` the answer is the English ninjs item (one for an item body,
+/// a list in request order otherwise), in the ninjs version each input was read in.
 #[utoipa::path(
     post,
     path = "/v1/articles",
     tag = "v1",
-    request_body = ArticlesRequest,
-    responses((status = 200, body = ArticlesResponse), InferenceErrors),
+    request_body(content(
+        (ArticlesRequest = "application/json"),
+        (Object = "application/ninjs+json"),
+    )),
+    responses(
+        (status = 200, content(
+            (ArticlesResponse = "application/json"),
+            (Object = "application/ninjs+json"),
+        )),
+        InferenceErrors
+    ),
     security((), ("bearer" = []))
 )]
 pub async fn articles(
     State(state): State<AppState>,
-    ApiJson(req): ApiJson<ArticlesRequest>,
-) -> Result<Json<ArticlesResponse>, ApiError> {
+    headers: HeaderMap,
+    body: ArticlesBody,
+) -> Result<Response, ApiError> {
     let service = state.service()?;
-    let job = state.validator(service).articles(req)?;
-    let n = job.articles.len();
-    // One task per article so their sentences share batches; dropping the set (timeout,
-    // disconnect, an error) aborts the rest.
-    let mut tasks = JoinSet::new();
-    for (i, (id, text)) in job.articles.into_iter().enumerate() {
-        let (service, opts) = (service.clone(), job.options.clone());
-        tasks.spawn(async move { (i, id, service.article(&text, &opts).await) });
+    let job = state.validator(service).articles(body.request)?;
+    let results = run_articles(service, job).await?;
+    if wants_ninjs(&headers) {
+        let items = results
+            .iter()
+            .map(|(_, input, out)| english_item_now(input, out))
+            .collect();
+        return Ok(ninjs_response(items, body.single_item));
     }
-    let mut slots: Vec<Option<ArticleResult>> = (0..n).map(|_| None).collect();
-    while let Some(joined) = tasks.join_next().await {
-        let (i, id, result) = joined
-            .map_err(|e| ApiError::from(Error::internal(format!("an article task failed: {e}"))))?;
-        slots[i] = Some(ArticleResult {
-            id,
-            article: result?,
+    let articles = results
+        .into_iter()
+        .map(|(id, _, article)| ArticleResult { id, article })
+        .collect();
+    Ok(Json(ArticlesResponse { articles }).into_response())
+}
+
+/// Every article of a job, in request order. One task per article so their sentences share
+/// batches; dropping the set (timeout, disconnect, an error) aborts the rest.
+async fn run_articles(
+    service: &Service,
+    job: ArticlesJob,
+) -> Result<Vec<(Option<String>, ArticleInput, ArticleOutput)>, ApiError> {
+    let n = job.articles.len();
+    let mut tasks = JoinSet::new();
+    for (i, (id, input)) in job.articles.into_iter().enumerate() {
+        let (service, opts) = (service.clone(), job.options.clone());
+        tasks.spawn(async move {
+            let result = service.article_input(&input, &opts).await;
+            (i, id, input, result)
         });
     }
-    Ok(Json(ArticlesResponse {
-        articles: slots.into_iter().flatten().collect(),
-    }))
+    let mut slots: Vec<Option<_>> = (0..n).map(|_| None).collect();
+    while let Some(joined) = tasks.join_next().await {
+        let (i, id, input, result) = joined
+            .map_err(|e| ApiError::from(Error::internal(format!("an article task failed: {e}"))))?;
+        slots[i] = Some((id, input, result?));
+    }
+    Ok(slots.into_iter().flatten().collect())
 }
 
 /// The loaded models.

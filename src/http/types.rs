@@ -123,8 +123,12 @@ pub struct SummarizeRequest {
 pub struct ArticleIn {
     /// Returned as is with the result.
     pub id: Option<String>,
-    /// The wire copy: headline, dateline, paragraphs, related items.
-    pub text: String,
+    /// The wire copy: headline, dateline, paragraphs, related items. Give `text` or `ninjs`.
+    pub text: Option<String>,
+    /// An IPTC ninjs item (1.x, 2.x or 3.x): its headline, body (text or HTML), dateline,
+    /// `located` and `language` are read. Give `text` or `ninjs`.
+    #[schema(value_type = Option<Object>)]
+    pub ninjs: Option<serde_json::Value>,
 }
 
 /// `POST /v1/articles`.

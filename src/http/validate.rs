@@ -2,6 +2,7 @@
 //! and prompt names, decoding options. Every error names its field. What passes here is exactly
 //! what the OpenAPI document allows ([`super::openapi`] writes these rules into it).
 
+use crate::service::ninjs::{read_item, ArticleInput};
 use crate::service::{ArticleOptions, DecodeOptions, ModelHandle, Service};
 
 use super::errors::ApiError;
@@ -73,7 +74,7 @@ pub struct SummarizeJob {
 
 /// A checked articles request.
 pub struct ArticlesJob {
-    pub articles: Vec<(Option<String>, String)>,
+    pub articles: Vec<(Option<String>, ArticleInput)>,
     pub options: ArticleOptions,
 }
 
@@ -123,9 +124,7 @@ impl Validator<'_> {
         };
         let mut articles = Vec::with_capacity(req.articles.len());
         for (i, a) in req.articles.into_iter().enumerate() {
-            let text = self
-                .text(a.text)
-                .map_err(|e| e.at(&format!("articles[{i}].text")))?;
+            let input = self.article_input(a.text, a.ninjs, &format!("articles[{i}]"))?;
             if let Some(id) = &a.id {
                 if id.chars().count() > MAX_ID_CHARS {
                     return Err(ApiError::invalid(
@@ -135,7 +134,7 @@ impl Validator<'_> {
                     .at(&format!("articles[{i}].id")));
                 }
             }
-            articles.push((a.id, text));
+            articles.push((a.id, input));
         }
         Ok(ArticlesJob {
             articles,
@@ -146,6 +145,40 @@ impl Validator<'_> {
                 ..ArticleOptions::default()
             },
         })
+    }
+
+    /// Exactly one of wire copy and a ninjs item; the item's headline and body within the text
+    /// limit and cleaned like texts.
+    fn article_input(
+        &self,
+        text: Option<String>,
+        ninjs: Option<serde_json::Value>,
+        at: &str,
+    ) -> Result<ArticleInput, ApiError> {
+        match (text, ninjs) {
+            (Some(text), None) => Ok(ArticleInput::Text(
+                self.text(text).map_err(|e| e.at(&format!("{at}.text")))?,
+            )),
+            (None, Some(item)) => {
+                let at = format!("{at}.ninjs");
+                let mut item = read_item(&item).map_err(|e| ApiError::from(e).at(&at))?;
+                if let Some(h) = item.headline.take() {
+                    item.headline = Some(self.text(h).map_err(|e| e.at(&at))?);
+                }
+                if let Some(body) = item.body.as_mut() {
+                    body.value = self
+                        .text(std::mem::take(&mut body.value))
+                        .map_err(|e| e.at(&at))?;
+                }
+                Ok(ArticleInput::Item(Box::new(item)))
+            }
+            (Some(_), Some(_)) => Err(ApiError::invalid(
+                "invalid_field",
+                "give either text or ninjs, not both",
+            )
+            .at(at)),
+            (None, None) => Err(ApiError::invalid("invalid_field", "give text or ninjs").at(at)),
+        }
     }
 
     /// A non-empty list within the per-request limit, each text within the length limit

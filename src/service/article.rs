@@ -122,11 +122,25 @@ fn pair(
 }
 
 impl Service {
-    /// Translates (and by default summarizes) one article.
+    /// Translates (and by default summarizes) one article of wire copy.
     pub async fn article(&self, text: &str, opts: &ArticleOptions) -> Result<ArticleOutput, Error> {
         let t0 = Instant::now();
         let doc = segment(text);
         let segment_ms = ms(t0);
+        let mut out = self.article_document(&doc, opts).await?;
+        out.timings.segment_ms = segment_ms;
+        out.timings.total_ms = ms(t0);
+        Ok(out)
+    }
+
+    /// Translates (and by default summarizes) an article already segmented (a news item read
+    /// from its fields, see [`crate::service::ninjs`]).
+    pub async fn article_document(
+        &self,
+        doc: &Document,
+        opts: &ArticleOptions,
+    ) -> Result<ArticleOutput, Error> {
+        let t0 = Instant::now();
         let t1 = Instant::now();
         let sentences: Vec<String> = doc.sentences().map(str::to_string).collect();
         let translator = self.translator()?;
@@ -145,7 +159,7 @@ impl Service {
         let headline_truncated = doc.headline.is_some() && truncated.next().unwrap_or(false);
         let t2 = Instant::now();
         let summary = if opts.summarize {
-            Some(self.summarize_article(&doc, &english, opts).await?)
+            Some(self.summarize_article(doc, &english, opts).await?)
         } else {
             None
         };
@@ -191,7 +205,7 @@ impl Service {
                 },
             },
             timings: Timings {
-                segment_ms,
+                segment_ms: 0.0,
                 translate_ms,
                 summarize_ms,
                 total_ms: ms(t0),
@@ -253,7 +267,83 @@ impl Service {
     }
 }
 
+/// What a part of an article's English body is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PartKind {
+    /// Running text; the first one carries the dateline.
+    Paragraph,
+    Subheading,
+    /// The title of the related section (`More from Domestic`).
+    RelatedTitle,
+    /// One related item, with its dateline and age.
+    RelatedItem,
+}
+
+/// One paragraph-level part of the English body, in reading order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BodyPart {
+    pub kind: PartKind,
+    pub text: String,
+}
+
+fn joined(sentences: &[SentenceOut]) -> String {
+    sentences
+        .iter()
+        .map(|s| s.text.as_str())
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
 impl ArticleOutput {
+    /// The English body as an editor reads it: the dateline on the first paragraph,
+    /// subheadings, then the related section (title, then items with datelines and ages).
+    pub fn body_parts(&self) -> Vec<BodyPart> {
+        let part = |kind, text| BodyPart { kind, text };
+        let mut dateline = self
+            .dateline
+            .as_ref()
+            .map(|d| format!("{} ({}) - ", d.place_en, d.agency));
+        let mut out: Vec<BodyPart> = self
+            .blocks
+            .iter()
+            .map(|b| match b.kind {
+                BlockKind::Subheading => part(PartKind::Subheading, joined(&b.sentences)),
+                BlockKind::Paragraph => part(
+                    PartKind::Paragraph,
+                    format!(
+                        "{}{}",
+                        dateline.take().unwrap_or_default(),
+                        joined(&b.sentences)
+                    ),
+                ),
+            })
+            .collect();
+        if !self.related.is_empty() {
+            let title = self
+                .related_title_en
+                .clone()
+                .unwrap_or_else(|| "Related".into());
+            out.push(part(PartKind::RelatedTitle, title));
+        }
+        for r in &self.related {
+            let d = r
+                .dateline
+                .as_ref()
+                .map(|d| format!("{} ({}) - ", d.place_en, d.agency))
+                .unwrap_or_default();
+            let age = r
+                .age_en
+                .as_ref()
+                .map(|a| format!(" ({a})"))
+                .unwrap_or_default();
+            out.push(part(
+                PartKind::RelatedItem,
+                format!("{d}{}{age}", joined(&r.sentences)),
+            ));
+        }
+        out
+    }
+
     /// What an editor would paste: headline, dateline and paragraphs, subheadings, related items,
     /// and the summary. `markdown` adds headings and emphasis.
     pub fn render(&self, markdown: bool) -> String {
@@ -265,58 +355,14 @@ impl ArticleOutput {
                 h.clone()
             });
         }
-        let mut dateline = self
-            .dateline
-            .as_ref()
-            .map(|d| format!("{} ({}) - ", d.place_en, d.agency));
-        for b in &self.blocks {
-            let text = b
-                .sentences
-                .iter()
-                .map(|s| s.text.as_str())
-                .collect::<Vec<_>>()
-                .join(" ");
-            match b.kind {
-                BlockKind::Subheading if markdown => out.push(format!("## {text}")),
-                BlockKind::Subheading => out.push(text),
-                BlockKind::Paragraph => {
-                    out.push(format!("{}{text}", dateline.take().unwrap_or_default()))
+        for p in self.body_parts() {
+            out.push(match p.kind {
+                PartKind::Subheading | PartKind::RelatedTitle if markdown => {
+                    format!("## {}", p.text)
                 }
-            }
-        }
-        if !self.related.is_empty() {
-            let title = self
-                .related_title_en
-                .clone()
-                .unwrap_or_else(|| "Related".into());
-            out.push(if markdown {
-                format!("## {title}")
-            } else {
-                title
+                PartKind::RelatedItem if markdown => format!("- {}", p.text),
+                _ => p.text,
             });
-            for r in &self.related {
-                let d = r
-                    .dateline
-                    .as_ref()
-                    .map(|d| format!("{} ({}) - ", d.place_en, d.agency))
-                    .unwrap_or_default();
-                let text = r
-                    .sentences
-                    .iter()
-                    .map(|s| s.text.as_str())
-                    .collect::<Vec<_>>()
-                    .join(" ");
-                let age = r
-                    .age_en
-                    .as_ref()
-                    .map(|a| format!(" ({a})"))
-                    .unwrap_or_default();
-                out.push(if markdown {
-                    format!("- {d}{text}{age}")
-                } else {
-                    format!("{d}{text}{age}")
-                });
-            }
         }
         if let Some(s) = &self.summary {
             out.push(if markdown {

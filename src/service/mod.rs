@@ -5,9 +5,10 @@ mod article;
 mod fit;
 mod handling;
 pub mod loader;
+pub mod ninjs;
 mod summarize;
 
-pub use article::{ArticleOptions, ArticleOutput};
+pub use article::{ArticleOptions, ArticleOutput, BodyPart, PartKind};
 pub use handling::{Splitting, TextHandling};
 pub use loader::{load, LoadOptions, LoadedModel};
 

@@ -55,7 +55,7 @@ pub(crate) fn ends_with_punct(s: &str) -> bool {
 /// Parses a dateline at the start of `s`: `PLACE (AGENCY) -`. Returns the
 /// dateline and the byte offset where the text after it (and after the
 /// whitespace that follows the dash) begins.
-pub(crate) fn parse_dateline(s: &str) -> Option<(Dateline, usize)> {
+pub fn parse_dateline(s: &str) -> Option<(Dateline, usize)> {
     let open = s.find('(')?;
     if open == 0 || open > 80 {
         return None;

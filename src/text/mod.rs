@@ -33,12 +33,13 @@ mod tests_wire;
 
 use serde::{Deserialize, Serialize};
 
+pub use furniture::parse_dateline;
 pub use lang::{detect_language, language_name, Detected};
 pub use markup::{split_markup, trim_parts, Markup};
 pub use places::{english_age, english_place, english_related_title};
 pub use plain::{join_text, split_text, text_sentence_count, text_sentences, Paragraph};
 pub use sentences::split_sentences;
-pub use wire::segment;
+pub use wire::{segment, segment_body};
 
 /// A wire dateline: `DEN HAAG (ANP) - ` gives place `DEN HAAG`, agency `ANP`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

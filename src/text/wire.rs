@@ -341,6 +341,16 @@ fn parse_related(lines: &[Line<'_>]) -> Vec<RelatedItem> {
 /// line followed by dateline-led items starts the related section, in
 /// which each age (`30 minuten geleden`) belongs to the item before it.
 pub fn segment(text: &str) -> Document {
+    segment_with(text, true)
+}
+
+/// Like [`segment`] for a body whose headline is kept elsewhere (a news item's own headline
+/// field): the first line is never taken as a headline.
+pub fn segment_body(text: &str) -> Document {
+    segment_with(text, false)
+}
+
+fn segment_with(text: &str, find_headline: bool) -> Document {
     let lines = nonblank_lines(text.trim_start_matches('\u{feff}'));
     let mut doc = Document::default();
     if lines.is_empty() {
@@ -360,7 +370,7 @@ pub fn segment(text: &str) -> Document {
         })
         .collect();
     let mut idx = 0;
-    if is_headline(&units, &lines) {
+    if find_headline && is_headline(&units, &lines) {
         doc.headline = Some(collapse_ws(&units[0].text));
         idx = 1;
     }

@@ -9,6 +9,7 @@ mod faults;
 mod http;
 mod http_errors;
 mod http_socket;
+mod ninjs;
 mod openapi_truth;
 mod parity;
 mod quant;

@@ -135,6 +135,17 @@ fn cases() -> Vec<(&'static str, Body)> {
         ),
         json_case(a, json!({"articles": [{"text": "a", "id": 3}]})),
         json_case(a, json!({"articles": []})),
+        json_case(a, json!({"articles": [{"id": "n"}]})),
+        json_case(a, json!({"articles": [{"text": null}]})),
+        json_case(
+            a,
+            json!({"articles": [{"ninjs": {"uri": "urn:x:1", "headline": "Het kabinet valt"}}]}),
+        ),
+        json_case(
+            a,
+            json!({"articles": [{"text": "a", "ninjs": {"uri": "urn:x:1"}}]}),
+        ),
+        json_case(a, json!({"articles": [{"text": "a", "ninjs": null}]})),
         json_case(a, json!({"articles": [{"text": "a"}], "prompt": "poem"})),
         json_case(
             "/v2/translate",

@@ -46,6 +46,16 @@ impl From<TaskArg> for Task {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum InputFormat {
+    /// .txt files are articles; JSONL lines are {id, text} objects (see --id-field,
+    /// --text-field).
+    Text,
+    /// JSONL lines and .json files (one item or a list) are IPTC ninjs items (1.x, 2.x, 3.x);
+    /// the id is the item's uri; `article` results also hold the English item (`ninjs`).
+    Ninjs,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum Format {
     /// One JSON line per record in the file OUT.
     Jsonl,
@@ -66,7 +76,7 @@ pub enum Format {
 ///
 /// Nothing lost, nothing twice: each line is appended whole and synced every few seconds; a
 /// killed run loses only the records in flight. --resume skips every id already in OUT and cuts
-/// off a torn last line. Bad records (invalid_json, missing_text, input_too_long, unreadable,
+/// off a torn last line. Bad records (invalid_json, invalid_ninjs, missing_text, input_too_long, unreadable,
 /// duplicate_id, model errors) become error lines and the run goes on. A blank record is not an
 /// error: every task can run on it, and it gets an empty result without a model call.
 ///
@@ -106,6 +116,14 @@ pub struct BatchArgs {
     /// Replace an existing OUT.
     #[arg(long)]
     pub overwrite: bool,
+    /// What JSON records are.
+    #[arg(
+        long,
+        value_enum,
+        env = "COPYDESK_BATCH_INPUT_FORMAT",
+        default_value = "text"
+    )]
+    pub input_format: InputFormat,
     /// JSONL field holding the record id.
     #[arg(long, env = "COPYDESK_BATCH_ID_FIELD", default_value = "id")]
     pub id_field: String,
@@ -142,7 +160,8 @@ struct Plan {
 
 impl Plan {
     fn from_args(args: BatchArgs) -> Result<Plan, Error> {
-        let files = plan_inputs(&args.inputs)?;
+        let ninjs = args.input_format == InputFormat::Ninjs;
+        let files = plan_inputs(&args.inputs, ninjs)?;
         let mode = match (args.resume, args.overwrite) {
             (true, _) => OpenMode::Resume {
                 retry_errors: args.retry_errors,
@@ -169,6 +188,7 @@ impl Plan {
                 id_field: args.id_field,
                 text_field: args.text_field,
                 max_chars: usize::try_from(args.max_chars).unwrap_or(usize::MAX),
+                ninjs,
             },
             log_path,
             mode,
