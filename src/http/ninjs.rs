@@ -5,7 +5,7 @@
 use axum::extract::{FromRequest, Request};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
-use serde_json::Value;
+use serde_json::{json, Value};
 
 use super::errors::ApiError;
 use super::extract::{parse_json, read_body, ApiJson};
@@ -85,4 +85,45 @@ pub fn ninjs_response(mut items: Vec<Value>, single_item: bool) -> Response {
         body.to_string(),
     )
         .into_response()
+}
+
+/// What the handlers require of a ninjs item, for the OpenAPI document (the rest of ninjs is
+/// allowed and ignored): a `uri`, and the fields read of the right type.
+pub fn item_schema() -> Value {
+    let text = json!({"type": ["string", "null"]});
+    let entries = json!({
+        "type": "array",
+        "items": {"type": "object", "required": ["value"], "properties": {"value": {"type": "string"}}}
+    });
+    let standard = json!({
+        "type": "object",
+        "properties": {"version": {"type": ["string", "null"], "pattern": "^[1-3](\\.[0-9]+)*$"}}
+    });
+    json!({
+        "type": "object",
+        "description": "An IPTC ninjs item, version 1.x, 2.x or 3.x (declared in `$standard` / \
+                        `standard`, else told by its field names).",
+        "required": ["uri"],
+        "properties": {
+            "uri": {"type": "string", "pattern": "\\S"},
+            "headline": text, "located": text, "slugline": text, "language": text,
+            "headlines": entries, "bodies": entries,
+            "$standard": standard, "standard": standard
+        },
+        "patternProperties": {"^body_": {"type": "string"}}
+    })
+}
+
+/// Puts [`item_schema`] into the document: the `ninjs` of an article and the ninjs body.
+pub fn document_items(doc: &mut Value) {
+    doc["components"]["schemas"]["NinjsItem"] = item_schema();
+    let item = json!({"$ref": "#/components/schemas/NinjsItem"});
+    if let Some(props) = doc.pointer_mut("/components/schemas/ArticleIn/properties") {
+        let description = props["ninjs"]["description"].clone();
+        props["ninjs"] = json!({"oneOf": [item, {"type": "null"}], "description": description});
+    }
+    let body = "/paths/~1v1~1articles/post/requestBody/content/application~1ninjs+json/schema";
+    if let Some(schema) = doc.pointer_mut(body) {
+        *schema = item;
+    }
 }

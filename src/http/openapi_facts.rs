@@ -71,6 +71,7 @@ fn set(schemas: &mut Map<String, Value>, schema: &str, prop: &str, mut new: Valu
 
 /// Writes `facts` into `doc` (an OpenAPI document as JSON).
 pub fn apply(doc: &mut Value, f: &DocFacts) {
+    super::ninjs::document_items(doc);
     let Some(schemas) = doc
         .pointer_mut("/components/schemas")
         .and_then(Value::as_object_mut)

@@ -146,6 +146,23 @@ fn cases() -> Vec<(&'static str, Body)> {
             json!({"articles": [{"text": "a", "ninjs": {"uri": "urn:x:1"}}]}),
         ),
         json_case(a, json!({"articles": [{"text": "a", "ninjs": null}]})),
+        json_case(a, json!({"articles": [{"ninjs": {"uri": " "}}]})),
+        json_case(
+            a,
+            json!({"articles": [{"ninjs": {"uri": "urn:x:1", "headline": 3}}]}),
+        ),
+        json_case(
+            a,
+            json!({"articles": [{"ninjs": {"uri": "urn:x:1", "body_text": []}}]}),
+        ),
+        json_case(
+            a,
+            json!({"articles": [{"ninjs": {"uri": "urn:x:1", "standard": {"version": "4.0"}}}]}),
+        ),
+        json_case(
+            a,
+            json!({"articles": [{"ninjs": {"uri": "urn:x:1", "bodies": [{"role": "main"}]}}]}),
+        ),
         json_case(a, json!({"articles": [{"text": "a"}], "prompt": "poem"})),
         json_case(
             "/v2/translate",

@@ -102,13 +102,14 @@ pub fn read_item(value: &Value) -> Result<NinjsItem, Error> {
     let uri = string(map, "uri")?
         .filter(|u| !u.trim().is_empty())
         .ok_or_else(|| invalid("the ninjs item has no uri (the one field ninjs requires)"))?;
-    let (headline, body) = match version.major {
-        1 => (string(map, "headline")?, body_v1(map)?),
-        _ => (
-            pick(map, "headlines", &version, false)?.map(|b| b.value),
-            pick(map, "bodies", &version, true)?,
-        ),
-    };
+    // Every field read is checked whichever version names it, so that what is accepted does not
+    // depend on the version.
+    let v1 = (string(map, "headline")?, body_v1(map)?);
+    let v2 = (
+        pick(map, "headlines", &version, false)?.map(|b| b.value),
+        pick(map, "bodies", &version, true)?,
+    );
+    let (headline, body) = if version.major == 1 { v1 } else { v2 };
     let carried = carried_keys(version.major)
         .filter_map(|k| map.get(k).map(|v| (k.to_string(), v.clone())))
         .collect();
@@ -126,11 +127,18 @@ pub fn read_item(value: &Value) -> Result<NinjsItem, Error> {
 
 /// The version the item declares (`$standard` / `standard`), else the one its field names say.
 fn version(map: &Map<String, Value>) -> Result<NinjsVersion, Error> {
-    let declared = ["$standard", "standard"]
-        .iter()
-        .find_map(|k| map.get(*k)?.get("version")?.as_str());
+    let mut declared = None;
+    for key in ["$standard", "standard"] {
+        let Some(standard) = map.get(key) else {
+            continue;
+        };
+        let Value::Object(standard) = standard else {
+            return Err(invalid(format!("ninjs field {key:?} must be an object")));
+        };
+        declared = declared.or(string(standard, "version")?);
+    }
     if let Some(v) = declared {
-        return NinjsVersion::parse(v).ok_or_else(|| {
+        return NinjsVersion::parse(&v).ok_or_else(|| {
             invalid(format!(
                 "ninjs version {v:?} is not supported (1.x, 2.x and 3.x are)"
             ))
@@ -187,13 +195,14 @@ fn is_markup(content_type: &str) -> bool {
 fn body_v1(map: &Map<String, Value>) -> Result<Option<Body>, Error> {
     let mut bodies: Vec<(&String, &Value)> =
         map.iter().filter(|(k, _)| k.starts_with("body_")).collect();
+    if let Some((key, _)) = bodies.iter().find(|(_, v)| !v.is_string()) {
+        return Err(invalid(format!("ninjs field {key:?} must be a string")));
+    }
     bodies.sort_by_key(|(k, _)| (!is_markup(k), k.as_str() != "body_text"));
     let Some((key, value)) = bodies.first() else {
         return Ok(None);
     };
-    let Some(value) = value.as_str() else {
-        return Err(invalid(format!("ninjs field {key:?} must be a string")));
-    };
+    let value = value.as_str().unwrap_or_default();
     Ok(Some(Body {
         value: value.to_string(),
         markup: is_markup(key).then(|| "text/html".to_string()),
