@@ -1,6 +1,7 @@
 //! What a report records about where it ran: the machine (CPU, ISA flags, memory, GPU) and the
 //! software (version, commit, candle, features), plus peak resident memory.
 
+use crate::models::cpu::isa::KernelReport;
 use candle_core::Device;
 
 use super::report::{Gpu, Machine, Software};
@@ -184,6 +185,7 @@ pub fn software(dtype: &str, threads: usize, device: &str) -> Software {
         dtype: dtype.to_string(),
         threads,
         device: device.to_string(),
+        kernels: (device == "cpu").then(KernelReport::active),
     }
 }
 

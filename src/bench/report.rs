@@ -1,6 +1,7 @@
 //! The benchmark report: `machine`, `software`, `settings` and `results`, as JSON (the format the
 //! peer script writes too) and as Markdown.
 
+use crate::models::cpu::isa::KernelReport;
 use std::fmt::Write as _;
 
 use serde::{Deserialize, Serialize};
@@ -61,6 +62,9 @@ pub struct Software {
     pub dtype: String,
     pub threads: usize,
     pub device: String,
+    /// Which CPU kernels ran (copydesk on the CPU; `COPYDESK_KERNELS` can force lower ones).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kernels: Option<KernelReport>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -203,6 +207,13 @@ impl Report {
             m.memory_bytes.map(gib).unwrap_or_else(|| "?".into())
         );
         let _ = writeln!(out, "- ISA: {}", m.isa_flags.join(" "));
+        if let Some(k) = &self.software.kernels {
+            let _ = writeln!(
+                out,
+                "- kernels: dense_f32 {}, dense_q8 {}, attention {}",
+                k.dense_f32, k.dense_q8, k.attention
+            );
+        }
         if let Some(g) = &m.gpu {
             let _ = writeln!(
                 out,
@@ -327,6 +338,7 @@ pub(crate) mod tests {
                 dtype: "f32".into(),
                 threads: 2,
                 device: "cpu".into(),
+                kernels: None,
             },
             settings: Settings {
                 model: "opus-mt-nl-en".into(),

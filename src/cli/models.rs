@@ -2,6 +2,7 @@
 
 use clap::Subcommand;
 
+use crate::models::cpu::isa::KernelReport;
 use crate::registry::{self, manifests, HubOptions, ManifestSource, ModelSpec};
 use crate::Error;
 
@@ -44,9 +45,10 @@ pub fn run(cmd: ModelsCommand) -> Result<(), Error> {
             let mut hub = HubOptions::from_env();
             hub.offline = true;
             let json = match registry::resolve(&spec, &hub) {
-                Ok(files) => {
-                    serde_json::json!({"model": model, "spec": spec.label(), "available_offline": true, "files": files})
-                }
+                Ok(files) => serde_json::json!({
+                    "model": model, "spec": spec.label(), "available_offline": true,
+                    "files": files, "kernels": KernelReport::active()
+                }),
                 Err(e) => serde_json::json!({
                     "model": model, "spec": spec.label(), "manifest": spec.manifest(),
                     "available_offline": false, "reason": e.to_string()

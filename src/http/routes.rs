@@ -17,6 +17,7 @@ use super::types::{
 };
 use super::validate::ArticlesJob;
 use crate::service::ninjs::{english_item_now, ArticleInput};
+use crate::service::KernelReport;
 use crate::service::{ArticleOutput, ModelHandle, Service};
 use crate::Error;
 
@@ -153,6 +154,7 @@ pub async fn models(State(state): State<AppState>) -> Result<Json<ModelsResponse
         device: w.loaded.device_name(),
         dtype: format!("{:?}", w.loaded.model.dtype()).to_ascii_lowercase(),
         max_input_tokens: w.loaded.model.max_source_positions(),
+        kernels: (w.loaded.device_name() == "cpu").then(KernelReport::active),
     };
     let mut models = Vec::new();
     if let Some(w) = &service.translator {

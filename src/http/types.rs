@@ -1,6 +1,7 @@
 //! Request and response bodies of the `/v1` API, with their OpenAPI schemas. Requests are raw
 //! here; the `validate` module turns them into checked jobs.
 
+use crate::service::KernelReport;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
@@ -254,6 +255,10 @@ pub struct ModelInfo {
     pub dtype: String,
     /// Longest input in tokens, where the model has a limit.
     pub max_input_tokens: Option<usize>,
+    /// The CPU kernels the model runs (`dense_f32`, `dense_q8`, `attention`); absent on GPUs.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Object>)]
+    pub kernels: Option<KernelReport>,
 }
 
 #[derive(Debug, Serialize, ToSchema)]

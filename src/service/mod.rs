@@ -8,6 +8,8 @@ pub mod loader;
 pub mod ninjs;
 mod summarize;
 
+/// Which CPU kernels run (reported by `/v1/models`, `models info` and bench reports).
+pub use crate::models::cpu::isa::KernelReport;
 pub use article::{ArticleOptions, ArticleOutput, BodyPart, PartKind};
 pub use handling::{Splitting, TextHandling};
 pub use loader::{load, LoadOptions, LoadedModel};

@@ -9,6 +9,7 @@ mod faults;
 mod http;
 mod http_errors;
 mod http_socket;
+mod kernel_paths;
 mod ninjs;
 mod openapi_truth;
 mod parity;

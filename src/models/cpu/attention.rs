@@ -180,10 +180,8 @@ impl RowJob<'_> {
     fn run(&self, r: usize, out_row: &mut [f32], scores: &mut Vec<f32>) {
         #[cfg(target_arch = "x86_64")]
         {
-            if std::arch::is_x86_feature_detected!("avx2")
-                && std::arch::is_x86_feature_detected!("fma")
-            {
-                // SAFETY: AVX2 and FMA were detected just above, `run_avx2`'s whole contract.
+            if super::isa::Isa::active().avx2() {
+                // SAFETY: the active kernels include AVX2 + FMA, which `Isa::active` checked the CPU for, `run_avx2`'s whole contract.
                 return unsafe { self.run_avx2(r, out_row, scores) };
             }
         }

@@ -92,9 +92,8 @@ fn dot4(w: &[f32], x4: &[f32], k: usize) -> [f32; 4] {
     let (w, x4) = (&w[..k], &x4[..4 * k]);
     #[cfg(target_arch = "x86_64")]
     {
-        if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma")
-        {
-            // SAFETY: AVX2 and FMA were detected just above; `w` holds `k` values and `x4`
+        if super::isa::Isa::active().avx2() {
+            // SAFETY: the active kernels include AVX2 + FMA, which `Isa::active` checked the CPU for; `w` holds `k` values and `x4`
             // `4 · k` (sliced so above).
             return unsafe { avx2::dot4(w, x4, k) };
         }
@@ -111,9 +110,8 @@ fn dot2x4(w0: &[f32], w1: &[f32], x4: &[f32], k: usize) -> ([f32; 4], [f32; 4]) 
     let (w0, w1, x4) = (&w0[..k], &w1[..k], &x4[..4 * k]);
     #[cfg(target_arch = "x86_64")]
     {
-        if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma")
-        {
-            // SAFETY: AVX2 and FMA were detected just above; `w0` and `w1` hold `k` values and
+        if super::isa::Isa::active().avx2() {
+            // SAFETY: the active kernels include AVX2 + FMA, which `Isa::active` checked the CPU for; `w0` and `w1` hold `k` values and
             // `x4` `4 · k` (sliced so above).
             return unsafe { avx2::dot2x4(w0, w1, x4, k) };
         }
@@ -125,9 +123,8 @@ fn dot2x4(w0: &[f32], w1: &[f32], x4: &[f32], k: usize) -> ([f32; 4], [f32; 4]) 
 fn dot(a: &[f32], b: &[f32]) -> f32 {
     #[cfg(target_arch = "x86_64")]
     {
-        if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma")
-        {
-            // SAFETY: AVX2 and FMA were detected just above; `avx2::dot` reads only the shorter
+        if super::isa::Isa::active().avx2() {
+            // SAFETY: the active kernels include AVX2 + FMA, which `Isa::active` checked the CPU for; `avx2::dot` reads only the shorter
             // slice's length of each, so any lengths are in bounds.
             return unsafe { avx2::dot(a, b) };
         }
@@ -148,9 +145,8 @@ fn dot(a: &[f32], b: &[f32]) -> f32 {
 pub fn sum_exp(row: &[f32], max: f32) -> f64 {
     #[cfg(target_arch = "x86_64")]
     {
-        if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma")
-        {
-            // SAFETY: AVX2 and FMA were detected just above; `avx2::sum_exp` reads `row` only
+        if super::isa::Isa::active().avx2() {
+            // SAFETY: the active kernels include AVX2 + FMA, which `Isa::active` checked the CPU for; `avx2::sum_exp` reads `row` only
             // within its length.
             return unsafe { avx2::sum_exp(row, max) };
         }

@@ -1,11 +1,14 @@
-//! Dense products `y = x · Wᵀ + b` on CPUs with AVX-512, for any number of rows of `x`.
+//! Dense products `y = x · Wᵀ + b` on CPUs with AVX-512 or AVX2 + FMA, for any number of rows of
+//! `x`.
 //!
 //! The weight is packed once, when the model loads, into panels of [`NR`] output columns: panel
 //! `p` holds `W[p·NR .. p·NR + NR, k]` for every `k` one after another, so the microkernel streams
 //! it with aligned loads. Each call packs tiles of up to [`MR`] rows of `x` (`k`-major, so every
 //! broadcast reads a constant offset), and a tile × panel product keeps `MR × NR` sums in 24
-//! zmm registers: per `k`, two panel loads and `MR` broadcasts feed `2·MR` FMAs. Candle's GEMM
-//! on this path runs AVX2 microkernels and packs the weight on every call.
+//! zmm registers: per `k`, two panel loads and `MR` broadcasts feed `2·MR` FMAs. On AVX2 the same
+//! panels are walked half by half (16 columns, two ymm registers) in blocks of [`MR2`] rows of a
+//! tile: `MR2 × 16` sums in 12 ymm registers, two loads and `MR2` broadcasts per `k`. Candle's
+//! GEMM packs the weight on every call.
 //!
 //! Work is split into tasks of (row chunk, panel range) across rayon's pool, sized so the decode
 //! steps' small products do not pay for more tasks than cores.
@@ -14,10 +17,14 @@
 
 use rayon::prelude::*;
 
+use super::isa::Isa;
+
 /// Output columns per panel (two zmm registers).
 pub const NR: usize = 32;
 /// Rows of `x` per microkernel tile.
 pub const MR: usize = 12;
+/// Rows of a tile per AVX2 microkernel block.
+pub const MR2: usize = 6;
 /// Rows per task chunk: the tiles of a chunk reuse each panel while it is in L1/L2.
 const CHUNK_ROWS: usize = MR * 8;
 /// Least multiply-adds per task worth a rayon task.
@@ -189,6 +196,8 @@ pub(crate) fn run<K: Kernel>(kernel: &K, x: &[f32], m: usize, bias: Option<&[f32
 /// A row-major `n × k` f32 weight packed into panels of [`NR`] columns.
 #[derive(Debug)]
 pub struct PackedF32 {
+    /// [`Isa::Avx512`] or an AVX2 family.
+    isa: Isa,
     n: usize,
     k: usize,
     /// Panel `p`, row `kk`: `NR` weights at `(p·k + kk)·NR`; 64-byte aligned.
@@ -201,22 +210,21 @@ pub struct PackedF32 {
 pub(crate) struct Lanes(pub(crate) [f32; 16]);
 
 impl PackedF32 {
-    /// Whether this CPU runs the packed kernel.
+    /// Whether the active kernels ([`Isa::active`]) include the packed one.
     pub fn supported() -> bool {
-        #[cfg(target_arch = "x86_64")]
-        {
-            std::arch::is_x86_feature_detected!("avx512f")
-        }
-        #[cfg(not(target_arch = "x86_64"))]
-        {
-            false
-        }
+        Isa::active().avx2()
     }
 
-    /// Packs `w` (`n × k`, row-major); `None` when the CPU lacks AVX-512.
+    /// Packs `w` (`n × k`, row-major) for the active kernels; `None` when they are portable.
     pub fn new(w: &[f32], n: usize, k: usize) -> Option<Self> {
+        Self::with_isa(w, n, k, Isa::active())
+    }
+
+    /// Packs `w` for the kernels of `isa`; `None` when `isa` has none (portable) or the CPU
+    /// cannot run it.
+    pub fn with_isa(w: &[f32], n: usize, k: usize, isa: Isa) -> Option<Self> {
         assert_eq!(w.len(), n * k, "w has the wrong length");
-        if !Self::supported() {
+        if !isa.avx2() || !isa.available() {
             return None;
         }
         let panels = n.div_ceil(NR);
@@ -229,7 +237,7 @@ impl PackedF32 {
                 }
             }
         }
-        Some(Self { n, k, data })
+        Some(Self { isa, n, k, data })
     }
 
     /// `x` (`m × k`, row-major) times the weight, plus `bias`: `m × n`, row-major.
@@ -273,15 +281,24 @@ impl Kernel for PackedF32 {
     ) {
         #[cfg(target_arch = "x86_64")]
         {
-            // SAFETY: a `PackedF32` exists only on CPUs with AVX-512F (`new` checks
-            // `supported`); the memory requirements are this function's own contract, passed on
-            // unchanged.
-            unsafe { avx512::block(self, x, rows, panels, out, bias) }
+            // SAFETY: a `PackedF32` exists only for a family the CPU runs (`with_isa` checks
+            // `available`): AVX-512F for `Isa::Avx512`, AVX2 + FMA for the others; the memory
+            // requirements are this function's own contract, passed on unchanged.
+            unsafe {
+                if self.isa == Isa::Avx512 {
+                    avx512::block(self, x, rows, panels, out, bias)
+                } else {
+                    avx2::block(self, x, rows, panels, out, bias)
+                }
+            }
         }
         #[cfg(not(target_arch = "x86_64"))]
         unreachable!("packed weights exist only on x86_64");
     }
 }
+
+#[cfg(target_arch = "x86_64")]
+mod avx2;
 
 #[cfg(target_arch = "x86_64")]
 mod avx512 {
@@ -479,11 +496,19 @@ pub(crate) mod tests {
 
     #[test]
     fn matches_a_naive_product_for_every_tile_and_panel_shape() {
-        if !PackedF32::supported() {
-            return;
-        }
-        // Rows around MR and CHUNK_ROWS, columns around NR, odd k.
+        crate::models::cpu::isa::for_each_isa("dense_f32", |isa| {
+            if isa.avx2() {
+                matches_naive(isa)
+            }
+        });
+    }
+
+    fn matches_naive(isa: Isa) {
+        // Rows around MR, MR2 and CHUNK_ROWS, columns around 8, 16 and NR, odd k.
         for &(m, k, n) in &[
+            (5, 3, 8),
+            (7, 5, 9),
+            (6, 11, 17),
             (1, 7, 1),
             (3, 33, 31),
             (12, 64, 32),
@@ -494,14 +519,15 @@ pub(crate) mod tests {
             let x = values(m * k, 1);
             let w = values(n * k, 2);
             let b = values(n, 3);
-            let packed = PackedF32::new(&w, n, k).unwrap();
+            let packed = PackedF32::with_isa(&w, n, k, isa).unwrap();
             for bias in [None, Some(&b[..])] {
                 let got = packed.matmul(&x, m, bias);
                 let want = naive(&x, &w, bias, m, k, n);
                 for (i, (g, e)) in got.iter().zip(&want).enumerate() {
                     assert!(
                         (g - e).abs() <= 1e-4 * (1.0 + e.abs()),
-                        "{m}x{k}x{n} at {i}: {g} vs {e}"
+                        "{}: {m}x{k}x{n} at {i}: {g} vs {e}",
+                        isa.name()
                     );
                 }
             }

@@ -9,13 +9,20 @@
 //! Weights are packed into panels of [`NR`] columns like [`PackedF32`](super::packed::PackedF32),
 //! in groups of four `k` (one i32 lane = four bytes of one column), so AVX-512 VNNI's `vpdpbusd`
 //! does 64 multiply-adds per instruction: four times the f32 kernel's rate, a quarter of its
-//! weight bytes. CPUs without VNNI run a portable loop over the same layout (correct, slow).
+//! weight bytes. On 256-bit registers ([`avx2`]) the same layout runs with AVX-VNNI's
+//! `vpdpbusd`, or on plain AVX2 with `vpmaddubsw` + `vpmaddwd` on `|q|` and `p · sign(q)` (both
+//! within ±127, so the 16-bit pair sums cannot saturate). A portable loop runs the same
+//! arithmetic anywhere. The kernel is chosen when the weight is packed ([`Isa::q8`]).
 
+mod avx2;
+
+use super::isa::{Isa, Q8Kernel};
 use super::packed::{column_masks, run, Kernel, OutPtr, MR, NR};
 
 /// A row-major `n × k` f32 weight quantized to int8 per output row and packed.
 #[derive(Debug)]
 pub struct QuantI8 {
+    kernel: Q8Kernel,
     n: usize,
     k: usize,
     /// `k` rounded up to a multiple of 4.
@@ -58,13 +65,13 @@ fn quantize(v: f32, inv_scale: f32) -> i8 {
 }
 
 /// Quantizes one row of activations into `out` (`row.len()` bytes, `p + 128`); returns `t_r`.
-fn quantize_row(row: &[f32], out: &mut [u8]) -> f32 {
+fn quantize_row(row: &[f32], out: &mut [u8], kernel: Q8Kernel) -> f32 {
     // Checked once per row, so that the AVX-512 stores stay inside `out`.
     let out = &mut out[..row.len()];
     #[cfg(target_arch = "x86_64")]
-    if QuantI8::fast() {
-        // SAFETY: `fast` detected AVX-512F (and VNNI) just above, and `out` holds row.len()
-        // bytes (sliced so above).
+    if kernel == Q8Kernel::Avx512Vnni {
+        // SAFETY: the kernel exists only where the CPU has AVX-512F and VNNI (`with_kernel`
+        // checks), and `out` holds row.len() bytes (sliced so above).
         return unsafe { vnni::quantize_row(row, out) };
     }
     let scale = row_scale(row);
@@ -76,22 +83,30 @@ fn quantize_row(row: &[f32], out: &mut [u8]) -> f32 {
 }
 
 impl QuantI8 {
-    /// Whether this CPU has the VNNI kernel (otherwise the portable loop runs).
-    pub fn fast() -> bool {
-        #[cfg(target_arch = "x86_64")]
-        {
-            std::arch::is_x86_feature_detected!("avx512f")
-                && std::arch::is_x86_feature_detected!("avx512vnni")
-        }
-        #[cfg(not(target_arch = "x86_64"))]
-        {
-            false
-        }
+    /// Quantizes and packs `w` (`n × k`, row-major) for the active kernels ([`Isa::active`]).
+    pub fn new(w: &[f32], n: usize, k: usize) -> Self {
+        Self::with_kernel(w, n, k, Isa::active().q8())
     }
 
-    /// Quantizes and packs `w` (`n × k`, row-major).
-    pub fn new(w: &[f32], n: usize, k: usize) -> Self {
+    /// The kernel this weight runs.
+    pub fn kernel(&self) -> Q8Kernel {
+        self.kernel
+    }
+
+    /// Quantizes and packs `w` for `kernel`; a kernel the CPU cannot run falls back to the
+    /// best one it can.
+    pub fn with_kernel(w: &[f32], n: usize, k: usize, kernel: Q8Kernel) -> Self {
         assert_eq!(w.len(), n * k, "w has the wrong length");
+        let runs = |q: Q8Kernel| {
+            Isa::ALL
+                .iter()
+                .any(|i| i.available() && (i.q8() == q || q == Q8Kernel::Portable))
+        };
+        let kernel = if runs(kernel) {
+            kernel
+        } else {
+            Isa::detected().q8()
+        };
         let panels = n.div_ceil(NR);
         let k4 = k.div_ceil(4) * 4;
         let groups = k4 / 4;
@@ -116,6 +131,7 @@ impl QuantI8 {
             offsets[col] = 128 * sum;
         }
         Self {
+            kernel,
             n,
             k,
             k4,
@@ -149,7 +165,7 @@ impl Kernel for QuantI8 {
             let mr = tile.len() / k4;
             for j in 0..mr {
                 let r = t * MR + j;
-                scales[r] = quantize_row(&x[r * k..(r + 1) * k], &mut row_bytes[..k]);
+                scales[r] = quantize_row(&x[r * k..(r + 1) * k], &mut row_bytes[..k], self.kernel);
                 // Group g's four bytes go to (g·mr + j)·4.
                 for (g, four) in row_bytes.chunks_exact(4).enumerate() {
                     tile[(g * mr + j) * 4..(g * mr + j) * 4 + 4].copy_from_slice(four);
@@ -170,10 +186,16 @@ impl Kernel for QuantI8 {
         bias: Option<&[f32]>,
     ) {
         #[cfg(target_arch = "x86_64")]
-        if Self::fast() {
-            // SAFETY: `fast` detected AVX-512F and VNNI just above; the memory requirements
-            // are this function's own contract, passed on unchanged.
-            return unsafe { vnni::block(self, x, rows, panels, out, bias) };
+        // SAFETY: a kernel is kept only where the CPU runs it (`with_kernel` checks): AVX-512F
+        // and VNNI, AVX2 + FMA + AVX-VNNI, or AVX2 + FMA; the memory requirements are this
+        // function's own contract, passed on unchanged.
+        unsafe {
+            match self.kernel {
+                Q8Kernel::Avx512Vnni => return vnni::block(self, x, rows, panels, out, bias),
+                Q8Kernel::AvxVnni => return avx2::block_vnni(self, x, rows, panels, out, bias),
+                Q8Kernel::Avx2 => return avx2::block_avx2(self, x, rows, panels, out, bias),
+                Q8Kernel::Portable => {}
+            }
         }
         // SAFETY: this function's contract, passed on unchanged (the portable loop needs no
         // CPU features).
@@ -497,18 +519,20 @@ mod tests {
         out
     }
 
-    fn check(m: usize, k: usize, n: usize) {
+    fn check(m: usize, k: usize, n: usize, kernel: Q8Kernel) {
         let x = values(m * k, 1);
         let w = values(n * k, 2);
         let b = values(n, 3);
-        let q = QuantI8::new(&w, n, k);
+        let q = QuantI8::with_kernel(&w, n, k, kernel);
+        assert_eq!(q.kernel(), kernel);
         for bias in [None, Some(&b[..])] {
             let got = q.matmul(&x, m, bias);
             let want = reference(&x, &w, bias, m, k, n);
             for (i, (g, e)) in got.iter().zip(&want).enumerate() {
                 assert!(
                     (g - e).abs() <= 1e-4 * (1.0 + e.abs()),
-                    "{m}x{k}x{n} at {i}: {g} vs {e}"
+                    "{}: {m}x{k}x{n} at {i}: {g} vs {e}",
+                    kernel.name()
                 );
             }
             // And close to the f32 product: the quantization error stays small.
@@ -522,24 +546,36 @@ mod tests {
 
     #[test]
     fn matches_the_integer_reference_for_every_tile_and_panel_shape() {
+        crate::models::cpu::isa::for_each_isa("dense_q8", |isa| for_shapes(isa.q8()));
+    }
+
+    fn for_shapes(kernel: Q8Kernel) {
         for &(m, k, n) in &[
             (1, 7, 1),
+            (5, 4, 8),
+            (7, 9, 9),
+            (6, 13, 17),
+            (4, 130, 24),
             (3, 33, 31),
             (12, 64, 32),
             (13, 18, 33),
             (97, 40, 70),
             (200, 9, 65),
         ] {
-            check(m, k, n);
+            check(m, k, n, kernel);
         }
     }
 
     #[test]
-    fn portable_loop_matches_the_vnni_kernel() {
+    fn portable_loop_matches_every_kernel_exactly() {
+        crate::models::cpu::isa::for_each_isa("dense_q8", |isa| portable_matches(isa.q8()));
+    }
+
+    fn portable_matches(kernel: Q8Kernel) {
         let (m, k, n) = (14, 37, 45);
         let x = values(m * k, 4);
         let w = values(n * k, 5);
-        let q = QuantI8::new(&w, n, k);
+        let q = QuantI8::with_kernel(&w, n, k, kernel);
         let rows = q.pack_rows(&x, m);
         let mut a = vec![0f32; m * n];
         // SAFETY: `a` holds m × n elements; one call writes all of them.
@@ -554,7 +590,25 @@ mod tests {
             )
         };
         let b = q.matmul(&x, m, None);
-        assert_eq!(a, b);
+        assert_eq!(a, b, "{}", kernel.name());
+    }
+
+    #[test]
+    fn extreme_values_do_not_saturate() {
+        // Pairs of ±127 × ±127: 2 · 127 · 127 per 16-bit pair, the most the AVX2 trick sums.
+        let k = 64;
+        let w: Vec<f32> = (0..2 * k)
+            .map(|i| if i % 4 < 2 { 1.0 } else { -1.0 })
+            .collect();
+        let x: Vec<f32> = (0..2 * k)
+            .map(|i| if i < k || i % 4 < 2 { 1.0 } else { -1.0 })
+            .collect();
+        crate::models::cpu::isa::for_each_isa("dense_q8", |isa| {
+            let q = QuantI8::with_kernel(&w, 2, k, isa.q8());
+            let got = q.matmul(&x, 2, None);
+            assert_eq!(got, reference(&x, &w, None, 2, k, 2), "{}", isa.q8().name());
+            assert_eq!(got, [0.0, 0.0, 64.0, 64.0], "{}", isa.q8().name());
+        });
     }
 
     #[test]

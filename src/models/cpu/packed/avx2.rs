@@ -1,0 +1,173 @@
+//! The packed f32 kernel on AVX2 + FMA: the AVX-512 panels walked 16 columns at a time.
+
+use std::arch::x86_64::*;
+
+use super::{OutPtr, PackedF32, MR, MR2, NR};
+
+/// Runs every panel of `panels` against the tiles of `rows` (from [`super::tile_rows`]).
+///
+/// # Safety
+/// The CPU must support AVX2 and FMA, and the arguments must meet [`super::Kernel::block`]'s
+/// contract for `w`: `x` is `w`'s packing of `m` rows, `rows` inside `0..m` starting at a
+/// multiple of [`MR`], `panels` inside `w`'s panels, a bias of `w.n` values, and `out` a buffer
+/// of `m × w.n` f32 whose `rows` × `panels` block only this call touches.
+pub(super) unsafe fn block(
+    w: &PackedF32,
+    x: &[f32],
+    rows: std::ops::Range<usize>,
+    panels: std::ops::Range<usize>,
+    out: OutPtr,
+    bias: Option<&[f32]>,
+) {
+    let k = w.k;
+    let panel_count = w.n.div_ceil(NR);
+    debug_assert!(rows.start.is_multiple_of(MR), "rows start inside a tile");
+    debug_assert!(
+        x.len() >= k * rows.end,
+        "x holds fewer than {} rows",
+        rows.end
+    );
+    debug_assert!(panels.end <= panel_count, "panels beyond the weight's");
+    debug_assert!(
+        bias.is_none_or(|b| b.len() == w.n),
+        "bias has the wrong length"
+    );
+    for p in panels {
+        // SAFETY: p < panel_count, and `data` holds 2·k `Lanes` (k·NR f32) per panel.
+        let panel = unsafe { w.data.as_ptr().add(p * k * 2) } as *const f32;
+        let cols = NR.min(w.n - p * NR);
+        for t in 0..rows.len().div_ceil(MR) {
+            let r_tile = rows.start + t * MR;
+            let mr = MR.min(rows.end - r_tile);
+            // SAFETY: the tile starts at row r_tile < rows.end, inside `x`.
+            let xt = unsafe { x.as_ptr().add(k * r_tile) };
+            for half in 0..cols.div_ceil(16) {
+                let half_cols = 16.min(cols - half * 16);
+                for r0 in (0..mr).step_by(MR2) {
+                    let rn = MR2.min(mr - r0);
+                    let args = Block {
+                        // SAFETY: r0 < mr: the tile's element (0, r0).
+                        x: unsafe { xt.add(r0) },
+                        x_stride: mr,
+                        // SAFETY: half·16 < NR: inside the panel's first row.
+                        panel: unsafe { panel.add(half * 16) },
+                        k,
+                        dst: out.at((r_tile + r0) * w.n + p * NR + half * 16),
+                        ldo: w.n,
+                        cols: half_cols,
+                        // SAFETY: p·NR + half·16 < n, the bias's length.
+                        bias: bias.map(|b| unsafe { b.as_ptr().add(p * NR + half * 16) }),
+                    };
+                    // SAFETY: AVX2 and FMA (this function's contract); `args` meets `kernel`'s
+                    // contract for R = rn: rows r0..r0 + rn of the tile (mr rows, k-major, so
+                    // element (kk, r) is at kk·mr + r), 16 columns of panel p from column
+                    // half·16 (rows NR f32 apart, 32-byte aligned: the panel is 64-byte aligned
+                    // and half·16 f32 is 64 bytes), `half_cols` (1..=16) of them valid, and the
+                    // output rows r_tile + r0.. of this call's block.
+                    unsafe { with_rows(rn, args) }
+                }
+            }
+        }
+    }
+}
+
+/// `kernel::<R>` for `R = rows` (1..=[`MR2`]).
+///
+/// # Safety
+/// As `kernel`.
+#[target_feature(enable = "avx2,fma")]
+unsafe fn with_rows(rows: usize, b: Block) {
+    // SAFETY: passed on unchanged.
+    unsafe {
+        match rows {
+            1 => kernel::<1>(b),
+            2 => kernel::<2>(b),
+            3 => kernel::<3>(b),
+            4 => kernel::<4>(b),
+            5 => kernel::<5>(b),
+            _ => kernel::<MR2>(b),
+        }
+    }
+}
+
+/// Operands of one block: `R` rows of a tile against 16 columns of a panel.
+struct Block {
+    /// Element (0, first row) of the tile; element (kk, r) at `kk · x_stride + r`.
+    x: *const f32,
+    x_stride: usize,
+    /// First column of the 16 in the panel's row 0; row kk at `kk · NR`, 32-byte aligned.
+    panel: *const f32,
+    k: usize,
+    dst: *mut f32,
+    ldo: usize,
+    /// Valid columns of the 16.
+    cols: usize,
+    bias: Option<*const f32>,
+}
+
+/// Lanes `0..cols` of an 8-lane half starting at lane `from`, as a `maskload`/`maskstore` mask.
+#[target_feature(enable = "avx2")]
+fn lane_mask(cols: usize, from: usize) -> __m256i {
+    let valid = cols.saturating_sub(from).min(8) as i32;
+    _mm256_cmpgt_epi32(
+        _mm256_set1_epi32(valid),
+        _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7),
+    )
+}
+
+/// The `R × 16` product of a block, plus bias, stored to `b.dst`.
+///
+/// # Safety
+/// - The CPU must support AVX2 and FMA.
+/// - `b.x + kk · b.x_stride + r` must be readable for every `kk < b.k`, `r < R`; `b.panel +
+///   kk · NR` must be readable for 16 f32 and 32-byte aligned for every `kk < b.k`.
+/// - `b.cols` must be in `1..=16`; `b.bias`, when given, readable for `b.cols` f32.
+/// - For each `r < R`, `b.dst + r · b.ldo` must be valid for writes of `b.cols` f32 that no
+///   other thread reads or writes during the call.
+#[target_feature(enable = "avx2,fma")]
+unsafe fn kernel<const R: usize>(b: Block) {
+    debug_assert!(
+        (b.panel as usize).is_multiple_of(32),
+        "panel not 32-byte aligned"
+    );
+    debug_assert!((1..=16).contains(&b.cols), "{} columns", b.cols);
+    let mut lo = [_mm256_setzero_ps(); R];
+    let mut hi = [_mm256_setzero_ps(); R];
+    for kk in 0..b.k {
+        // SAFETY: kk < k: 16 f32 of the panel's row kk (aligned), R values of the tile's row.
+        let (w0, w1, xr) = unsafe {
+            (
+                _mm256_load_ps(b.panel.add(kk * NR)),
+                _mm256_load_ps(b.panel.add(kk * NR + 8)),
+                b.x.add(kk * b.x_stride),
+            )
+        };
+        for r in 0..R {
+            // SAFETY: r < R, inside the tile's row kk.
+            let xv = _mm256_set1_ps(unsafe { *xr.add(r) });
+            lo[r] = _mm256_fmadd_ps(xv, w0, lo[r]);
+            hi[r] = _mm256_fmadd_ps(xv, w1, hi[r]);
+        }
+    }
+    let (m0, m1) = (lane_mask(b.cols, 0), lane_mask(b.cols, 8));
+    let (b0, b1) = match b.bias {
+        // SAFETY: the masks enable only the first `cols` lanes, which the bias holds; masked-off
+        // lanes are not read (so the address of the second half may lie past the end).
+        Some(p) => unsafe {
+            (
+                _mm256_maskload_ps(p, m0),
+                _mm256_maskload_ps(p.wrapping_add(8), m1),
+            )
+        },
+        None => (_mm256_setzero_ps(), _mm256_setzero_ps()),
+    };
+    for r in 0..R {
+        let d = b.dst.wrapping_add(r * b.ldo);
+        // SAFETY: row r < R of the block: the masks enable its first `cols` elements, valid and
+        // this call's alone; masked-off lanes are not written.
+        unsafe {
+            _mm256_maskstore_ps(d, m0, _mm256_add_ps(lo[r], b0));
+            _mm256_maskstore_ps(d.wrapping_add(8), m1, _mm256_add_ps(hi[r], b1));
+        }
+    }
+}

@@ -1,0 +1,295 @@
+//! The 8-bit kernels on 256-bit registers: AVX-VNNI (`vpdpbusd`) and plain AVX2
+//! (`vpmaddubsw` + `vpmaddwd`). Both walk the AVX-512 panels 16 columns at a time; a group of
+//! four `k` of 8 columns is one ymm register (four bytes per column).
+//!
+//! Plain AVX2 has no u8 × s8 dot product into 32 bits: `vpmaddubsw` sums pairs of u8 × s8
+//! products into saturating 16 bits, and `(p + 128) · q` pairs can exceed 32767. So this kernel
+//! multiplies `|q|` (unsigned, ≤ 127) by `p · sign(q)` (signed, |·| ≤ 127): the same products,
+//! pair sums within ±32258, no saturation; `vpmaddwd` by ones then adds the pairs into 32 bits.
+//! The sum is `Σ p · q` directly, so no offset is subtracted.
+
+#![cfg(target_arch = "x86_64")]
+
+use std::arch::x86_64::*;
+
+use super::{OutPtr, QuantI8, QuantRows, MR, NR};
+
+/// Rows of a tile per block: VNNI keeps 2 accumulators a row (2·6 + 3 registers), AVX2 also
+/// needs `|q|`, the ones and the signed bytes (2·4 + 7).
+const ROWS_VNNI: usize = 6;
+const ROWS_AVX2: usize = 4;
+
+/// Operands of one block: `R` rows of a quantized tile against 16 columns of a panel.
+struct Block {
+    /// Group 0 of the block's first row; row r, group g at `(g · x_rows + r) · 4`.
+    x: *const u8,
+    x_rows: usize,
+    x_scales: *const f32,
+    /// Group 0 of the 16 columns (64 bytes, 32-byte aligned); group g at `g · 128`.
+    panel: *const u8,
+    groups: usize,
+    /// The 16 columns' scales and offsets (padded: always 16 readable).
+    scales: *const f32,
+    offsets: *const i32,
+    bias: Option<*const f32>,
+    dst: *mut f32,
+    ldo: usize,
+    /// Valid columns of the 16.
+    cols: usize,
+}
+
+/// The arguments of [`super::Kernel::block`].
+struct Job<'a> {
+    w: &'a QuantI8,
+    x: &'a QuantRows,
+    rows: std::ops::Range<usize>,
+    panels: std::ops::Range<usize>,
+    out: OutPtr,
+    bias: Option<&'a [f32]>,
+}
+
+/// Splits the job's `rows` × `panels` into blocks of up to `block_rows` rows and calls
+/// `run(rows_in_block, block)`.
+///
+/// # Safety
+/// The job must meet [`super::Kernel::block`]'s contract; `run` must be safe to call with
+/// blocks that meet the kernels' contracts below (the caller's CPU check).
+unsafe fn for_blocks(job: Job<'_>, block_rows: usize, mut run: impl FnMut(usize, Block)) {
+    let Job {
+        w,
+        x,
+        rows,
+        panels,
+        out,
+        bias,
+    } = job;
+    let groups = w.k4 / 4;
+    debug_assert!(rows.start.is_multiple_of(MR), "rows start inside a tile");
+    debug_assert!(x.bytes.len() >= w.k4 * rows.end && x.scales.len() >= rows.end);
+    debug_assert!(panels.end <= w.n.div_ceil(NR), "panels beyond the weight's");
+    debug_assert!(
+        bias.is_none_or(|b| b.len() == w.n),
+        "bias has the wrong length"
+    );
+    for p in panels {
+        // SAFETY: p is a panel of the weight: 2·groups 64-byte blocks each.
+        let panel = unsafe { w.data.as_ptr().add(p * groups * 2) } as *const u8;
+        let cols = NR.min(w.n - p * NR);
+        for t in 0..rows.len().div_ceil(MR) {
+            let r_tile = rows.start + t * MR;
+            let mr = MR.min(rows.end - r_tile);
+            for half in 0..cols.div_ceil(16) {
+                let c0 = p * NR + half * 16;
+                for r0 in (0..mr).step_by(block_rows) {
+                    // SAFETY: every offset stays inside its buffer: rows r_tile + r0 < rows.end
+                    // (k4 bytes and one scale each); column c0 < n (the bias's length), and the
+                    // scales and offsets are padded to whole panels, so 16 values from c0 are
+                    // there; half·64 bytes is inside the panel's group 0 (128 bytes).
+                    let block = unsafe {
+                        Block {
+                            x: x.bytes.as_ptr().add(w.k4 * r_tile + r0 * 4),
+                            x_rows: mr,
+                            x_scales: x.scales.as_ptr().add(r_tile + r0),
+                            panel: panel.add(half * 64),
+                            groups,
+                            scales: w.scales.as_ptr().add(c0),
+                            offsets: w.offsets.as_ptr().add(c0),
+                            bias: bias.map(|b| b.as_ptr().add(c0)),
+                            dst: out.at((r_tile + r0) * w.n + c0),
+                            ldo: w.n,
+                            cols: 16.min(cols - half * 16),
+                        }
+                    };
+                    run(block_rows.min(mr - r0), block);
+                }
+            }
+        }
+    }
+}
+
+/// [`super::Kernel::block`] with AVX-VNNI.
+///
+/// # Safety
+/// The CPU must support AVX2, FMA and AVX-VNNI; the arguments as [`super::Kernel::block`].
+pub(super) unsafe fn block_vnni(
+    w: &QuantI8,
+    x: &QuantRows,
+    rows: std::ops::Range<usize>,
+    panels: std::ops::Range<usize>,
+    out: OutPtr,
+    bias: Option<&[f32]>,
+) {
+    // SAFETY: the contract passed on; each block meets `vnni`'s contract for its row count (see
+    // `for_blocks`), and the CPU has the features (this function's contract).
+    unsafe {
+        let job = Job {
+            w,
+            x,
+            rows,
+            panels,
+            out,
+            bias,
+        };
+        for_blocks(job, ROWS_VNNI, |r, b| match r {
+            1 => vnni::<1>(b),
+            2 => vnni::<2>(b),
+            3 => vnni::<3>(b),
+            4 => vnni::<4>(b),
+            5 => vnni::<5>(b),
+            _ => vnni::<ROWS_VNNI>(b),
+        })
+    }
+}
+
+/// [`super::Kernel::block`] with plain AVX2.
+///
+/// # Safety
+/// The CPU must support AVX2 and FMA; the arguments as [`super::Kernel::block`].
+pub(super) unsafe fn block_avx2(
+    w: &QuantI8,
+    x: &QuantRows,
+    rows: std::ops::Range<usize>,
+    panels: std::ops::Range<usize>,
+    out: OutPtr,
+    bias: Option<&[f32]>,
+) {
+    // SAFETY: as for `block_vnni`, with `avx2`'s contract.
+    unsafe {
+        let job = Job {
+            w,
+            x,
+            rows,
+            panels,
+            out,
+            bias,
+        };
+        for_blocks(job, ROWS_AVX2, |r, b| match r {
+            1 => avx2::<1>(b),
+            2 => avx2::<2>(b),
+            3 => avx2::<3>(b),
+            _ => avx2::<ROWS_AVX2>(b),
+        })
+    }
+}
+
+/// The block's `R × 16` products with AVX-VNNI, rescaled, plus bias, stored.
+///
+/// # Safety
+/// - The CPU must support AVX2, FMA and AVX-VNNI.
+/// - `b.x` readable at `(g · b.x_rows + r) · 4 .. + 4` for `g < b.groups`, `r < R`;
+///   `b.x_scales` for `R` values; `b.panel + g · 128` readable for 64 bytes, 32-byte aligned;
+///   `b.scales`, `b.offsets` for 16 values; `b.bias` for `b.cols` (1..=16).
+/// - For each `r < R`, `b.dst + r · b.ldo` valid for writes of `b.cols` f32 that no other
+///   thread touches during the call.
+#[target_feature(enable = "avx2,fma,avxvnni")]
+unsafe fn vnni<const R: usize>(b: Block) {
+    let mut lo = [_mm256_setzero_si256(); R];
+    let mut hi = [_mm256_setzero_si256(); R];
+    for g in 0..b.groups {
+        // SAFETY: group g of the panel (two aligned 32-byte loads) and of the block's rows.
+        let (w0, w1, xg) = unsafe {
+            let wp = b.panel.add(g * 128);
+            (
+                _mm256_load_si256(wp as *const __m256i),
+                _mm256_load_si256(wp.add(32) as *const __m256i),
+                b.x.add(g * b.x_rows * 4),
+            )
+        };
+        for r in 0..R {
+            // SAFETY: r < R: row r's four bytes of group g, read unaligned.
+            let xv = _mm256_set1_epi32(unsafe { (xg.add(r * 4) as *const i32).read_unaligned() });
+            lo[r] = _mm256_dpbusd_avx_epi32(lo[r], xv, w0);
+            hi[r] = _mm256_dpbusd_avx_epi32(hi[r], xv, w1);
+        }
+    }
+    // SAFETY: the offsets hold 16 values (padded panels).
+    let (o0, o1) = unsafe {
+        (
+            _mm256_loadu_si256(b.offsets as *const __m256i),
+            _mm256_loadu_si256(b.offsets.add(8) as *const __m256i),
+        )
+    };
+    for r in 0..R {
+        lo[r] = _mm256_sub_epi32(lo[r], o0);
+        hi[r] = _mm256_sub_epi32(hi[r], o1);
+    }
+    // SAFETY: this function's contract is `store`'s.
+    unsafe { store(&b, &lo, &hi) }
+}
+
+/// The block's `R × 16` products with plain AVX2 (see the module docs), rescaled, plus bias.
+///
+/// # Safety
+/// As [`vnni`], with AVX2 and FMA only.
+#[target_feature(enable = "avx2,fma")]
+unsafe fn avx2<const R: usize>(b: Block) {
+    let mut lo = [_mm256_setzero_si256(); R];
+    let mut hi = [_mm256_setzero_si256(); R];
+    let ones = _mm256_set1_epi16(1);
+    let flip = _mm256_set1_epi8(-128);
+    for g in 0..b.groups {
+        // SAFETY: as in `vnni`.
+        let (w0, w1, xg) = unsafe {
+            let wp = b.panel.add(g * 128);
+            (
+                _mm256_load_si256(wp as *const __m256i),
+                _mm256_load_si256(wp.add(32) as *const __m256i),
+                b.x.add(g * b.x_rows * 4),
+            )
+        };
+        let (a0, a1) = (_mm256_abs_epi8(w0), _mm256_abs_epi8(w1));
+        for r in 0..R {
+            // SAFETY: as in `vnni`. `p + 128` with the top bit flipped is `p` as a signed byte.
+            let four = unsafe { (xg.add(r * 4) as *const i32).read_unaligned() };
+            let p = _mm256_xor_si256(_mm256_set1_epi32(four), flip);
+            let d0 = _mm256_maddubs_epi16(a0, _mm256_sign_epi8(p, w0));
+            let d1 = _mm256_maddubs_epi16(a1, _mm256_sign_epi8(p, w1));
+            lo[r] = _mm256_add_epi32(lo[r], _mm256_madd_epi16(d0, ones));
+            hi[r] = _mm256_add_epi32(hi[r], _mm256_madd_epi16(d1, ones));
+        }
+    }
+    // SAFETY: this function's contract is `store`'s.
+    unsafe { store(&b, &lo, &hi) }
+}
+
+/// Rescales the integer sums (`lo`: columns 0..8, `hi`: 8..16), adds the bias and stores the
+/// valid columns.
+///
+/// # Safety
+/// AVX2 and FMA; `b` as in [`vnni`].
+#[target_feature(enable = "avx2,fma")]
+unsafe fn store<const R: usize>(b: &Block, lo: &[__m256i; R], hi: &[__m256i; R]) {
+    let lanes = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+    let m0 = _mm256_cmpgt_epi32(_mm256_set1_epi32(b.cols.min(8) as i32), lanes);
+    let m1 = _mm256_cmpgt_epi32(_mm256_set1_epi32(b.cols.saturating_sub(8) as i32), lanes);
+    // SAFETY: the scales hold 16 values; the bias is read only in the `cols` lanes the masks
+    // enable (masked-off lanes are not read).
+    let (s0, s1, b0, b1) = unsafe {
+        let (b0, b1) = match b.bias {
+            Some(p) => (
+                _mm256_maskload_ps(p, m0),
+                _mm256_maskload_ps(p.wrapping_add(8), m1),
+            ),
+            None => (_mm256_setzero_ps(), _mm256_setzero_ps()),
+        };
+        (
+            _mm256_loadu_ps(b.scales),
+            _mm256_loadu_ps(b.scales.add(8)),
+            b0,
+            b1,
+        )
+    };
+    for r in 0..R {
+        // SAFETY: r < R: one of the block's row scales.
+        let xs = _mm256_set1_ps(unsafe { *b.x_scales.add(r) });
+        let y0 = _mm256_fmadd_ps(_mm256_cvtepi32_ps(lo[r]), _mm256_mul_ps(s0, xs), b0);
+        let y1 = _mm256_fmadd_ps(_mm256_cvtepi32_ps(hi[r]), _mm256_mul_ps(s1, xs), b1);
+        let d = b.dst.wrapping_add(r * b.ldo);
+        // SAFETY: row r of the block: the masks enable its `cols` valid elements, this call's
+        // alone; masked-off lanes are not written.
+        unsafe {
+            _mm256_maskstore_ps(d, m0, y0);
+            _mm256_maskstore_ps(d.wrapping_add(8), m1, y1);
+        }
+    }
+}
