@@ -9,7 +9,7 @@
 //! Weights are packed into panels of [`NR`] columns like [`PackedF32`](super::packed::PackedF32),
 //! in groups of four `k` (one i32 lane = four bytes of one column), so AVX-512 VNNI's `vpdpbusd`
 //! does 64 multiply-adds per instruction: four times the f32 kernel's rate, a quarter of its
-//! weight bytes. On 256-bit registers ([`avx2`]) the same layout runs with AVX-VNNI's
+//! weight bytes. On 256-bit registers (`quant/avx2.rs`) the same layout runs with AVX-VNNI's
 //! `vpdpbusd`, or on plain AVX2 with `vpmaddubsw` + `vpmaddwd` on `|q|` and `p · sign(q)` (both
 //! within ±127, so the 16-bit pair sums cannot saturate). A portable loop runs the same
 //! arithmetic anywhere. The kernel is chosen when the weight is packed ([`Isa::q8`]).
