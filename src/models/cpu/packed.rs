@@ -200,7 +200,9 @@ pub struct PackedF32 {
     isa: Isa,
     n: usize,
     k: usize,
-    /// Panel `p`, row `kk`: `NR` weights at `(p·k + kk)·NR`; 64-byte aligned.
+    /// Panel `p` (2·k `Lanes`), 64-byte aligned: for AVX-512 row `kk` holds both halves
+    /// (`Lanes` `(p·k + kk)·2 + half`); for AVX2 each half is contiguous (`Lanes`
+    /// `(p·2 + half)·k + kk`), so a 16-column pass streams whole cache lines.
     data: Vec<Lanes>,
 }
 
@@ -228,16 +230,31 @@ impl PackedF32 {
             return None;
         }
         let panels = n.div_ceil(NR);
-        let mut data = vec![Lanes([0.0; 16]); panels * k * 2];
+        let mut packed = Self {
+            isa,
+            n,
+            k,
+            data: vec![Lanes([0.0; 16]); panels * k * 2],
+        };
         for p in 0..panels {
             for c in 0..NR.min(n - p * NR) {
                 let row = &w[(p * NR + c) * k..(p * NR + c + 1) * k];
                 for (kk, &v) in row.iter().enumerate() {
-                    data[(p * k + kk) * 2 + c / 16].0[c % 16] = v;
+                    let i = packed.lanes_index(p, kk, c);
+                    packed.data[i].0[c % 16] = v;
                 }
             }
         }
-        Some(Self { isa, n, k, data })
+        Some(packed)
+    }
+
+    /// Which `Lanes` of `data` holds panel `p`, row `kk`, column `c` (lane `c % 16`).
+    fn lanes_index(&self, p: usize, kk: usize, c: usize) -> usize {
+        if self.isa == Isa::Avx512 {
+            (p * self.k + kk) * 2 + c / 16
+        } else {
+            (p * 2 + c / 16) * self.k + kk
+        }
     }
 
     /// `x` (`m × k`, row-major) times the weight, plus `bias`: `m × n`, row-major.
@@ -251,7 +268,7 @@ impl PackedF32 {
         for (col, row) in w.chunks_mut(self.k.max(1)).enumerate().take(self.n) {
             let (p, c) = (col / NR, col % NR);
             for (kk, v) in row.iter_mut().enumerate() {
-                *v = self.data[(p * self.k + kk) * 2 + c / 16].0[c % 16];
+                *v = self.data[self.lanes_index(p, kk, c)].0[c % 16];
             }
         }
         w
@@ -299,6 +316,8 @@ impl Kernel for PackedF32 {
 
 #[cfg(target_arch = "x86_64")]
 mod avx2;
+#[cfg(target_arch = "x86_64")]
+pub(crate) use avx2::row_blocks;
 
 #[cfg(target_arch = "x86_64")]
 mod avx512 {

@@ -50,6 +50,7 @@ pub struct QuantRows {
 }
 
 /// Symmetric scale of a row: `max |v| / 127`, 1 for an all-zero row.
+#[inline(always)]
 fn row_scale(row: &[f32]) -> f32 {
     let max = row.iter().fold(0f32, |m, v| m.max(v.abs()));
     if max > 0.0 && max.is_finite() {
@@ -60,6 +61,7 @@ fn row_scale(row: &[f32]) -> f32 {
 }
 
 /// `v / scale` rounded to the nearest integer (ties to even, as the vector conversion does).
+#[inline(always)]
 fn quantize(v: f32, inv_scale: f32) -> i8 {
     (v * inv_scale).round_ties_even().clamp(-127.0, 127.0) as i8
 }
@@ -74,6 +76,27 @@ fn quantize_row(row: &[f32], out: &mut [u8], kernel: Q8Kernel) -> f32 {
         // checks), and `out` holds row.len() bytes (sliced so above).
         return unsafe { vnni::quantize_row(row, out) };
     }
+    #[cfg(target_arch = "x86_64")]
+    if matches!(kernel, Q8Kernel::Avx2 | Q8Kernel::AvxVnni) {
+        // SAFETY: these kernels exist only where the CPU has AVX2 and FMA (`with_kernel`
+        // checks).
+        return unsafe { quantize_row_avx2(row, out) };
+    }
+    quantize_row_plain(row, out)
+}
+
+/// [`quantize_row_plain`] compiled for AVX2 (the loops vectorize 8 lanes wide).
+///
+/// # Safety
+/// The CPU must support AVX2 and FMA; the body is safe code.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+unsafe fn quantize_row_avx2(row: &[f32], out: &mut [u8]) -> f32 {
+    quantize_row_plain(row, out)
+}
+
+#[inline(always)]
+fn quantize_row_plain(row: &[f32], out: &mut [u8]) -> f32 {
     let scale = row_scale(row);
     let inv = 1.0 / scale;
     for (o, &v) in out.iter_mut().zip(row) {

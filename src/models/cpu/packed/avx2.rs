@@ -43,14 +43,13 @@ pub(super) unsafe fn block(
             let xt = unsafe { x.as_ptr().add(k * r_tile) };
             for half in 0..cols.div_ceil(16) {
                 let half_cols = 16.min(cols - half * 16);
-                for r0 in (0..mr).step_by(MR2) {
-                    let rn = MR2.min(mr - r0);
+                for (r0, rn) in row_blocks(mr, MR2) {
                     let args = Block {
                         // SAFETY: r0 < mr: the tile's element (0, r0).
                         x: unsafe { xt.add(r0) },
                         x_stride: mr,
-                        // SAFETY: half·16 < NR: inside the panel's first row.
-                        panel: unsafe { panel.add(half * 16) },
+                        // SAFETY: half < 2: the half's k × 16 values follow the first half's.
+                        panel: unsafe { panel.add(half * 16 * k) },
                         k,
                         dst: out.at((r_tile + r0) * w.n + p * NR + half * 16),
                         ldo: w.n,
@@ -60,15 +59,28 @@ pub(super) unsafe fn block(
                     };
                     // SAFETY: AVX2 and FMA (this function's contract); `args` meets `kernel`'s
                     // contract for R = rn: rows r0..r0 + rn of the tile (mr rows, k-major, so
-                    // element (kk, r) is at kk·mr + r), 16 columns of panel p from column
-                    // half·16 (rows NR f32 apart, 32-byte aligned: the panel is 64-byte aligned
-                    // and half·16 f32 is 64 bytes), `half_cols` (1..=16) of them valid, and the
-                    // output rows r_tile + r0.. of this call's block.
+                    // element (kk, r) is at kk·mr + r), the half-panel `half` of panel p (k rows
+                    // of 16 f32, contiguous and 64-byte aligned: AVX2 packing), `half_cols`
+                    // (1..=16) of them valid, and the output rows r_tile + r0.. of this call's
+                    // block.
                     unsafe { with_rows(rn, args) }
                 }
             }
         }
     }
+}
+
+/// Splits `rows` into the fewest blocks of at most `most` rows, as even as possible (8 rows in
+/// blocks of 6 are 4 + 4, not 6 + 2: the panel loads are shared by more rows): `(first, len)`.
+pub(crate) fn row_blocks(rows: usize, most: usize) -> impl Iterator<Item = (usize, usize)> {
+    let blocks = rows.div_ceil(most).max(1);
+    let (base, extra) = (rows / blocks, rows % blocks);
+    (0..blocks).scan(0, move |start, b| {
+        let len = base + usize::from(b < extra);
+        let first = *start;
+        *start += len;
+        Some((first, len))
+    })
 }
 
 /// `kernel::<R>` for `R = rows` (1..=[`MR2`]).
@@ -95,7 +107,7 @@ struct Block {
     /// Element (0, first row) of the tile; element (kk, r) at `kk · x_stride + r`.
     x: *const f32,
     x_stride: usize,
-    /// First column of the 16 in the panel's row 0; row kk at `kk · NR`, 32-byte aligned.
+    /// Row 0 of a half-panel; row kk at `kk · 16`, 64-byte aligned.
     panel: *const f32,
     k: usize,
     dst: *mut f32,
@@ -120,7 +132,7 @@ fn lane_mask(cols: usize, from: usize) -> __m256i {
 /// # Safety
 /// - The CPU must support AVX2 and FMA.
 /// - `b.x + kk · b.x_stride + r` must be readable for every `kk < b.k`, `r < R`; `b.panel +
-///   kk · NR` must be readable for 16 f32 and 32-byte aligned for every `kk < b.k`.
+///   kk · 16` must be readable for 16 f32 and 32-byte aligned for every `kk < b.k`.
 /// - `b.cols` must be in `1..=16`; `b.bias`, when given, readable for `b.cols` f32.
 /// - For each `r < R`, `b.dst + r · b.ldo` must be valid for writes of `b.cols` f32 that no
 ///   other thread reads or writes during the call.
@@ -137,8 +149,8 @@ unsafe fn kernel<const R: usize>(b: Block) {
         // SAFETY: kk < k: 16 f32 of the panel's row kk (aligned), R values of the tile's row.
         let (w0, w1, xr) = unsafe {
             (
-                _mm256_load_ps(b.panel.add(kk * NR)),
-                _mm256_load_ps(b.panel.add(kk * NR + 8)),
+                _mm256_load_ps(b.panel.add(kk * 16)),
+                _mm256_load_ps(b.panel.add(kk * 16 + 8)),
                 b.x.add(kk * b.x_stride),
             )
         };
@@ -169,5 +181,20 @@ unsafe fn kernel<const R: usize>(b: Block) {
             _mm256_maskstore_ps(d, m0, _mm256_add_ps(lo[r], b0));
             _mm256_maskstore_ps(d.wrapping_add(8), m1, _mm256_add_ps(hi[r], b1));
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::row_blocks;
+
+    #[test]
+    fn row_blocks_are_even_and_cover_every_row() {
+        let b = |rows, most| row_blocks(rows, most).collect::<Vec<_>>();
+        assert_eq!(b(8, 6), [(0, 4), (4, 4)]);
+        assert_eq!(b(12, 6), [(0, 6), (6, 6)]);
+        assert_eq!(b(7, 6), [(0, 4), (4, 3)]);
+        assert_eq!(b(5, 6), [(0, 5)]);
+        assert_eq!(b(9, 4), [(0, 3), (3, 3), (6, 3)]);
     }
 }

@@ -80,7 +80,7 @@ unsafe fn for_blocks(job: Job<'_>, block_rows: usize, mut run: impl FnMut(usize,
             let mr = MR.min(rows.end - r_tile);
             for half in 0..cols.div_ceil(16) {
                 let c0 = p * NR + half * 16;
-                for r0 in (0..mr).step_by(block_rows) {
+                for (r0, rn) in crate::models::cpu::packed::row_blocks(mr, block_rows) {
                     // SAFETY: every offset stays inside its buffer: rows r_tile + r0 < rows.end
                     // (k4 bytes and one scale each); column c0 < n (the bias's length), and the
                     // scales and offsets are padded to whole panels, so 16 values from c0 are
@@ -100,7 +100,7 @@ unsafe fn for_blocks(job: Job<'_>, block_rows: usize, mut run: impl FnMut(usize,
                             cols: 16.min(cols - half * 16),
                         }
                     };
-                    run(block_rows.min(mr - r0), block);
+                    run(rn, block);
                 }
             }
         }
