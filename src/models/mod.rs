@@ -70,6 +70,11 @@ pub enum Activation {
 
 impl Activation {
     pub fn apply(self, x: &Tensor) -> Result<Tensor> {
+        if self == Activation::GeluNew && x.device().is_cpu() && x.dtype() == DType::F32 {
+            let mut v = x.flatten_all()?.to_vec1::<f32>()?;
+            cpu::kernels::gelu_tanh(&mut v);
+            return Tensor::from_vec(v, x.shape(), x.device());
+        }
         match self {
             Activation::Swish => candle_nn::ops::silu(x),
             Activation::Gelu => x.gelu_erf(),
