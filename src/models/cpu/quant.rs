@@ -47,6 +47,8 @@ pub struct QuantRows {
     bytes: Vec<u8>,
     /// Per row: `t_r`.
     scales: Vec<f32>,
+    /// The bytes are `p` as signed bytes (the plain AVX2 kernel's form), not `p + 128`.
+    signed: bool,
 }
 
 /// Symmetric scale of a row: `max |v| / 127`, 1 for an all-zero row.
@@ -195,7 +197,16 @@ impl Kernel for QuantI8 {
                 }
             }
         }
-        QuantRows { bytes, scales }
+        // The plain AVX2 kernel multiplies signed bytes: flip them once here, not per panel.
+        let signed = self.kernel == Q8Kernel::Avx2;
+        if signed {
+            bytes.iter_mut().for_each(|b| *b ^= 0x80);
+        }
+        QuantRows {
+            bytes,
+            scales,
+            signed,
+        }
     }
 
     /// # Safety
@@ -260,7 +271,8 @@ unsafe fn portable_block(
                     let block = &w.data[(p * groups + g) * 2 + c / 16].0;
                     for b in 0..4 {
                         let wv = block[(c % 16) * 4 + b] as i32;
-                        acc += wv * tile[(g * mr + j) * 4 + b] as i32;
+                        let xb = tile[(g * mr + j) * 4 + b] ^ if x.signed { 0x80 } else { 0 };
+                        acc += wv * xb as i32;
                     }
                 }
                 let scale = w.scales[col] * x.scales[r];

@@ -36,13 +36,15 @@ pub(super) unsafe fn block(
         // SAFETY: p < panel_count, and `data` holds 2·k `Lanes` (k·NR f32) per panel.
         let panel = unsafe { w.data.as_ptr().add(p * k * 2) } as *const f32;
         let cols = NR.min(w.n - p * NR);
-        for t in 0..rows.len().div_ceil(MR) {
-            let r_tile = rows.start + t * MR;
-            let mr = MR.min(rows.end - r_tile);
-            // SAFETY: the tile starts at row r_tile < rows.end, inside `x`.
-            let xt = unsafe { x.as_ptr().add(k * r_tile) };
-            for half in 0..cols.div_ceil(16) {
-                let half_cols = 16.min(cols - half * 16);
+        // Half-panel outside, tiles inside: a half-panel (k × 16 f32) stays in L1 while every
+        // tile of the chunk runs over it.
+        for half in 0..cols.div_ceil(16) {
+            let half_cols = 16.min(cols - half * 16);
+            for t in 0..rows.len().div_ceil(MR) {
+                let r_tile = rows.start + t * MR;
+                let mr = MR.min(rows.end - r_tile);
+                // SAFETY: the tile starts at row r_tile < rows.end, inside `x`.
+                let xt = unsafe { x.as_ptr().add(k * r_tile) };
                 for (r0, rn) in row_blocks(mr, MR2) {
                     let args = Block {
                         // SAFETY: r0 < mr: the tile's element (0, r0).
