@@ -165,6 +165,7 @@ pub async fn translate(
         .keys()
         .check(&headers, true, req.auth_key.as_deref())?;
     source_lang("source_lang", req.source_lang.as_deref(), &["nl"])?;
+    let detect = req.source_lang.is_none();
     target_lang("target_lang", Some(&req.target_lang))?;
     let how = handling(&req)?;
     let job = CompatJob {
@@ -177,7 +178,7 @@ pub async fn translate(
     let translations: Vec<DeeplTranslation> = out
         .into_iter()
         .map(|g| DeeplTranslation {
-            detected_source_language: "NL".into(),
+            detected_source_language: detected_source(detect, &g.source),
             billed_characters: g.source.chars().count(),
             text: g.text,
         })
@@ -187,6 +188,16 @@ pub async fn translate(
         .characters()
         .fetch_add(billed as u64, Ordering::Relaxed);
     Ok(Json(DeeplResponse { translations }))
+}
+
+/// DeepL's `detected_source_language`: `NL` when the client named it; else the detected
+/// language of the text (reliable detections only; short or unclear text reports `NL`). The
+/// text still goes to the Dutch model: routing per language is the multilingual work.
+fn detected_source(detect: bool, text: &str) -> String {
+    match crate::text::detect_language(text).filter(|_| detect) {
+        Some(d) if d.reliable => d.code.to_ascii_uppercase(),
+        _ => "NL".into(),
+    }
 }
 
 /// DeepL's usage report: the characters this server has translated since it started.

@@ -6,7 +6,9 @@ use std::time::Instant;
 use serde::Serialize;
 
 use super::{DecodeOptions, Service};
-use crate::text::{segment, BlockKind, Dateline, Document};
+use crate::text::{
+    detect_in_context, detect_whole, segment, BlockKind, Dateline, Document, LangGuess,
+};
 use crate::Error;
 
 /// Summary length for summarizers whose config sets none.
@@ -30,6 +32,9 @@ pub struct SentenceOut {
     /// Present (true) when the translation was cut short at the model's position limit.
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub truncated: bool,
+    /// The sentence's source language: `{code, confidence}`, with `from_context: true` when
+    /// the sentence alone was too short or unclear and the article's language is given.
+    pub language: Option<LangGuess>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -77,6 +82,8 @@ pub struct Timings {
 /// A translated article: the segment structure with, per sentence, source and translation.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct ArticleOutput {
+    /// The article's source language as detected over all its sentences.
+    pub language: Option<LangGuess>,
     pub headline: Option<String>,
     pub headline_en: Option<String>,
     /// Present (true) when the headline's translation was cut short at the position limit.
@@ -105,11 +112,12 @@ fn dateline_out(d: &Option<Dateline>) -> Option<DatelineOut> {
 }
 
 /// Source and English sentences side by side; `truncated` yields one flag per sentence in
-/// document order.
+/// document order; each sentence's language is detected within the article's `language`.
 fn pair(
     src: &[String],
     en: &[String],
     truncated: &mut impl Iterator<Item = bool>,
+    language: Option<LangGuess>,
 ) -> Vec<SentenceOut> {
     src.iter()
         .zip(en)
@@ -117,6 +125,7 @@ fn pair(
             source: s.clone(),
             text: t.clone(),
             truncated: truncated.next().unwrap_or(false),
+            language: detect_in_context(s, language),
         })
         .collect()
 }
@@ -157,6 +166,7 @@ impl Service {
         // In the order of `doc.sentences()`: the headline, then blocks, then related items.
         let mut truncated = translated.iter().map(|g| g.truncated);
         let headline_truncated = doc.headline.is_some() && truncated.next().unwrap_or(false);
+        let language = detect_whole(&sentences.join(" "));
         let t2 = Instant::now();
         let summary = if opts.summarize {
             Some(self.summarize_article(doc, &english, opts).await?)
@@ -169,6 +179,7 @@ impl Service {
             revision: w.loaded.revision().map(str::to_string),
         };
         Ok(ArticleOutput {
+            language,
             headline: doc.headline.clone(),
             headline_en: english.headline.clone(),
             headline_truncated,
@@ -179,7 +190,7 @@ impl Service {
                 .zip(&english.blocks)
                 .map(|(s, e)| BlockOut {
                     kind: s.kind,
-                    sentences: pair(&s.sentences, &e.sentences, &mut truncated),
+                    sentences: pair(&s.sentences, &e.sentences, &mut truncated, language),
                 })
                 .collect(),
             related_title: doc.related_title.clone(),
@@ -190,7 +201,7 @@ impl Service {
                 .zip(&english.related)
                 .map(|(s, e)| RelatedOut {
                     dateline: dateline_out(&s.dateline),
-                    sentences: pair(&s.sentences, &e.sentences, &mut truncated),
+                    sentences: pair(&s.sentences, &e.sentences, &mut truncated, language),
                     age: s.age.clone(),
                     age_en: e.age.clone(),
                 })

@@ -30,7 +30,7 @@ const MIN_CONFIDENCE: f64 = 0.5;
 pub struct Detected {
     /// ISO 639-1 code (`nl`, `en`, ...).
     pub code: &'static str,
-    /// 0 to 1: the winner's share among the seven languages.
+    /// 0 to 1 (three decimals): the winner's share among the seven languages.
     pub confidence: f64,
     /// Enough text and a clear enough winner to act on.
     pub reliable: bool,
@@ -55,11 +55,56 @@ pub fn detect_language(text: &str) -> Option<Detected> {
         .into_iter()
         .next()?;
     let code = LANGUAGES.iter().find(|l| l.0 == language)?.1;
+    // Three decimals: lingua's last digits vary from call to call (summation order), and a
+    // reply should not.
+    let confidence = (confidence * 1000.0).round() / 1000.0;
     Some(Detected {
         code,
         confidence,
         reliable: letters >= MIN_LETTERS && confidence >= MIN_CONFIDENCE,
     })
+}
+
+/// The language of a piece of a larger text (a sentence of an article): detected when the
+/// piece says enough, else the larger text's (a name, a number or a two-word line does not
+/// flip the language).
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize)]
+pub struct LangGuess {
+    /// ISO 639-1 code.
+    pub code: &'static str,
+    /// 0 to 1 (the larger text's confidence when taken from it).
+    pub confidence: f64,
+    /// Taken from the larger text: the piece alone was too short or unclear.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub from_context: bool,
+}
+
+/// The language of `text` (an article, a request's texts together), whatever its length.
+pub fn detect_whole(text: &str) -> Option<LangGuess> {
+    detect_language(text).map(|d| LangGuess {
+        code: d.code,
+        confidence: d.confidence,
+        from_context: false,
+    })
+}
+
+/// The language of `piece` within a text of language `context`: see [`LangGuess`].
+pub fn detect_in_context(piece: &str, context: Option<LangGuess>) -> Option<LangGuess> {
+    match (detect_language(piece), context) {
+        (Some(d), Some(_)) if !d.reliable => context.map(|c| LangGuess {
+            from_context: true,
+            ..c
+        }),
+        (None, Some(c)) => Some(LangGuess {
+            from_context: true,
+            ..c
+        }),
+        (d, _) => d.map(|d| LangGuess {
+            code: d.code,
+            confidence: d.confidence,
+            from_context: false,
+        }),
+    }
 }
 
 /// The English name of a language code this module knows.
@@ -90,6 +135,23 @@ mod tests {
         assert!(detect_language("12345 !!").is_none());
         assert!(!detect_language("Rutte").unwrap().reliable);
         assert_eq!(language_name("nl"), Some("Dutch"));
+    }
+
+    #[test]
+    fn short_pieces_take_the_language_of_their_text() {
+        let article = detect_whole(
+            "Het kabinet trekt 2,4 miljard euro extra uit. De oppositie reageerde verdeeld.",
+        )
+        .unwrap();
+        assert_eq!((article.code, article.from_context), ("nl", false));
+        for piece in ["Rutte", "12 procent", "Brussel"] {
+            let g = detect_in_context(piece, Some(article)).unwrap();
+            assert_eq!((g.code, g.from_context), ("nl", true), "{piece}");
+        }
+        let quote = "We will not accept this agreement, the minister told reporters in London.";
+        let g = detect_in_context(quote, Some(article)).unwrap();
+        assert_eq!((g.code, g.from_context), ("en", false));
+        assert!(detect_in_context("...", None).is_none());
     }
 
     /// The labelled set of news sentences and headlines written for the project: the floors

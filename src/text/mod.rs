@@ -34,7 +34,9 @@ mod tests_wire;
 use serde::{Deserialize, Serialize};
 
 pub use furniture::parse_dateline;
-pub use lang::{detect_language, language_name, Detected};
+pub use lang::{
+    detect_in_context, detect_language, detect_whole, language_name, Detected, LangGuess,
+};
 pub use markup::{split_markup, trim_parts, Markup};
 pub use places::{english_age, english_place, english_related_title};
 pub use plain::{join_text, split_text, text_sentence_count, text_sentences, Paragraph};

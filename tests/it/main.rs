@@ -10,6 +10,7 @@ mod http;
 mod http_errors;
 mod http_socket;
 mod kernel_paths;
+mod languages;
 mod ninjs;
 mod openapi_truth;
 mod parity;
