@@ -10,6 +10,8 @@ use super::validate::MAX_ID_CHARS;
 
 /// `nl`, in any case.
 const DUTCH: &str = "^[Nn][Ll]$";
+/// `nl` or `auto`, in any case.
+const DUTCH_OR_AUTO: &str = "^([Nn][Ll]|[Aa][Uu][Tt][Oo])$";
 /// `en`, `en-gb`, `en-us` (also with `_`), in any case.
 const ENGLISH: &str = "^[Ee][Nn]([-_]([Gg][Bb]|[Uu][Ss]))?$";
 
@@ -86,7 +88,7 @@ pub fn apply(doc: &mut Value, f: &DocFacts) {
         schemas,
         "TranslateRequest",
         "source_lang",
-        optional_pattern(DUTCH),
+        optional_pattern(DUTCH_OR_AUTO),
     );
     set(
         schemas,

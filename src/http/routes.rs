@@ -37,9 +37,19 @@ pub async fn translate(
     ApiJson(req): ApiJson<TranslateRequest>,
 ) -> Result<Json<TranslateResponse>, ApiError> {
     let service = state.service()?;
+    let detect = req
+        .source_lang
+        .as_deref()
+        .is_none_or(|l| l.eq_ignore_ascii_case("auto"));
     let job = state.validator(service).translate(req)?;
     let out = service.translate_texts(&job.texts, &job.decode).await?;
-    Ok(Json(TranslateResponse::new(out, job.model)))
+    let mut response = TranslateResponse::new(out, job.model);
+    if detect {
+        for (t, source) in response.translations.iter_mut().zip(&job.texts) {
+            t.detected_language = crate::text::detect_whole(source);
+        }
+    }
+    Ok(Json(response))
 }
 
 /// Summarize texts with the loaded T5-family model and a prompt template.

@@ -2,6 +2,7 @@
 //! here; the `validate` module turns them into checked jobs.
 
 use crate::service::KernelReport;
+use crate::text::LangGuess;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
@@ -91,7 +92,8 @@ pub struct TranslateRequest {
     /// Dutch texts; each may hold several sentences and paragraphs (line breaks are kept).
     #[schema(min_items = 1)]
     pub texts: Vec<String>,
-    /// Source language: `nl`.
+    /// Source language: `nl`, or `auto`/omitted to have each text's language detected and
+    /// reported (`detected_language`); the texts go to the Dutch translator either way.
     #[schema(example = "nl")]
     pub source_lang: Option<String>,
     /// Target language: `en` (`en-gb` and `en-us` are accepted).
@@ -158,6 +160,11 @@ pub struct TextOut {
     /// True when it was cut short at the model's position limit, before the requested
     /// `max_new_tokens` (which is clamped to what the model can represent).
     pub truncated: bool,
+    /// `/v1/translate` with `source_lang` omitted or `auto`: the input's detected language,
+    /// `{code, confidence}` (the text still goes to the loaded translator).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Object>)]
+    pub detected_language: Option<LangGuess>,
 }
 
 /// Tokens read and written for a request.
@@ -181,6 +188,7 @@ fn texts(out: Vec<Generated>) -> Vec<TextOut> {
         .map(|g| TextOut {
             text: g.text,
             finish_reason: g.finish_reason,
+            detected_language: None,
             truncated: g.truncated,
         })
         .collect()

@@ -80,7 +80,7 @@ pub struct ArticlesJob {
 
 impl Validator<'_> {
     pub fn translate(&self, req: TranslateRequest) -> Result<TranslateJob, ApiError> {
-        source_lang("source_lang", req.source_lang.as_deref(), &["nl"])?;
+        source_lang("source_lang", req.source_lang.as_deref(), &["nl", "auto"])?;
         target_lang("target_lang", req.target_lang.as_deref())?;
         self.translation("texts", req.texts, req.model.as_deref(), req.options)
     }

@@ -68,3 +68,27 @@ async fn deepl_reports_the_detected_source_language() {
     let (_, _, v) = call(&app, post_json("/v2/translate", &body)).await;
     assert_eq!(v["translations"][0]["detected_source_language"], "NL");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn v1_translate_reports_each_texts_language_unless_named() {
+    let (app, _) = app().await;
+    let texts = ["The government announced new measures on Tuesday.", "Ja."];
+    let (status, _, v) = call(&app, post_json("/v1/translate", &json!({"texts": texts}))).await;
+    assert_eq!(status, StatusCode::OK, "{v}");
+    assert_eq!(v["translations"][0]["detected_language"]["code"], "en");
+    assert!(
+        v["translations"][0]["detected_language"]["confidence"]
+            .as_f64()
+            .unwrap()
+            > 0.5
+    );
+    let body = json!({"texts": texts, "source_lang": "auto"});
+    let (_, _, auto) = call(&app, post_json("/v1/translate", &body)).await;
+    assert_eq!(auto["translations"], v["translations"]);
+    let body = json!({"texts": texts, "source_lang": "nl"});
+    let (_, _, named) = call(&app, post_json("/v1/translate", &body)).await;
+    assert!(
+        named["translations"][0].get("detected_language").is_none(),
+        "{named}"
+    );
+}

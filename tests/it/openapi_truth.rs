@@ -97,6 +97,8 @@ fn cases() -> Vec<(&'static str, Body)> {
             json!({"texts": ["a"], "source_lang": null, "target_lang": "EN_us"}),
         ),
         json_case(t, json!({"texts": ["a"], "source_lang": "de"})),
+        json_case(t, json!({"texts": ["a"], "source_lang": "AUTO"})),
+        json_case(t, json!({"texts": ["a"], "source_lang": "auto "})),
         json_case(t, json!({"texts": ["a"], "source_lang": " nl"})),
         json_case(t, json!({"texts": ["a"], "target_lang": "fr"})),
         json_case(t, json!({"texts": ["a"], "model": "opus-mt-de-en"})),
