@@ -33,6 +33,11 @@ pub enum Q8Kernel {
 }
 
 impl Q8Kernel {
+    /// Whether this CPU runs the kernel: some family it has chooses it (or it is portable).
+    pub fn available(self) -> bool {
+        self == Q8Kernel::Portable || Isa::ALL.iter().any(|i| i.available() && i.q8() == self)
+    }
+
     pub fn name(self) -> &'static str {
         match self {
             Q8Kernel::Portable => "portable",
@@ -211,8 +216,11 @@ mod tests {
         assert_eq!(Isa::parse("sse"), None);
         assert!(Isa::Portable.available());
         assert!(Isa::detected().available());
-        assert!(Isa::ALL
-            .iter()
-            .all(|i| !i.available() || i.q8() == Q8Kernel::Portable || i.avx2()));
+        // Every family the CPU has chooses an 8-bit kernel the CPU has, and only the portable
+        // family chooses the portable kernel.
+        for isa in Isa::ALL.into_iter().filter(|i| i.available()) {
+            assert!(isa.q8().available(), "{}", isa.name());
+            assert_eq!(isa.q8() == Q8Kernel::Portable, isa == Isa::Portable);
+        }
     }
 }

@@ -68,7 +68,8 @@ fn quantize(v: f32, inv_scale: f32) -> i8 {
     (v * inv_scale).round_ties_even().clamp(-127.0, 127.0) as i8
 }
 
-/// Quantizes one row of activations into `out` (`row.len()` bytes, `p + 128`); returns `t_r`.
+/// Quantizes one row of activations into `out` (`row.len()` bytes: `p` as signed bytes for the
+/// plain AVX2 kernel, `p + 128` for the others); returns `t_r`.
 fn quantize_row(row: &[f32], out: &mut [u8], kernel: Q8Kernel) -> f32 {
     // Checked once per row, so that the AVX-512 stores stay inside `out`.
     let out = &mut out[..row.len()];
@@ -82,9 +83,9 @@ fn quantize_row(row: &[f32], out: &mut [u8], kernel: Q8Kernel) -> f32 {
     if matches!(kernel, Q8Kernel::Avx2 | Q8Kernel::AvxVnni) {
         // SAFETY: these kernels exist only where the CPU has AVX2 and FMA (`with_kernel`
         // checks).
-        return unsafe { quantize_row_avx2(row, out) };
+        return unsafe { quantize_row_avx2(row, out, kernel == Q8Kernel::Avx2) };
     }
-    quantize_row_plain(row, out)
+    quantize_row_plain(row, out, false)
 }
 
 /// [`quantize_row_plain`] compiled for AVX2 (the loops vectorize 8 lanes wide).
@@ -93,16 +94,18 @@ fn quantize_row(row: &[f32], out: &mut [u8], kernel: Q8Kernel) -> f32 {
 /// The CPU must support AVX2 and FMA; the body is safe code.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2,fma")]
-unsafe fn quantize_row_avx2(row: &[f32], out: &mut [u8]) -> f32 {
-    quantize_row_plain(row, out)
+unsafe fn quantize_row_avx2(row: &[f32], out: &mut [u8], signed: bool) -> f32 {
+    quantize_row_plain(row, out, signed)
 }
 
+/// `signed`: store `p` as a signed byte, else `p + 128`.
 #[inline(always)]
-fn quantize_row_plain(row: &[f32], out: &mut [u8]) -> f32 {
+fn quantize_row_plain(row: &[f32], out: &mut [u8], signed: bool) -> f32 {
     let scale = row_scale(row);
     let inv = 1.0 / scale;
+    let offset = if signed { 0 } else { 128 };
     for (o, &v) in out.iter_mut().zip(row) {
-        *o = (quantize(v, inv) as i16 + 128) as u8;
+        *o = (quantize(v, inv) as i16 + offset) as u8;
     }
     scale
 }
@@ -122,12 +125,7 @@ impl QuantI8 {
     /// best one it can.
     pub fn with_kernel(w: &[f32], n: usize, k: usize, kernel: Q8Kernel) -> Self {
         assert_eq!(w.len(), n * k, "w has the wrong length");
-        let runs = |q: Q8Kernel| {
-            Isa::ALL
-                .iter()
-                .any(|i| i.available() && (i.q8() == q || q == Q8Kernel::Portable))
-        };
-        let kernel = if runs(kernel) {
+        let kernel = if kernel.available() {
             kernel
         } else {
             Isa::detected().q8()
@@ -183,9 +181,13 @@ impl Kernel for QuantI8 {
 
     fn pack_rows(&self, x: &[f32], m: usize) -> QuantRows {
         let (k, k4) = (self.k, self.k4);
-        let mut bytes = vec![128u8; m * k4];
+        // The plain AVX2 kernel multiplies signed bytes `p`; the others take `p + 128`. Either
+        // way padding is the form of 0.
+        let signed = self.kernel == Q8Kernel::Avx2;
+        let zero = if signed { 0 } else { 128u8 };
+        let mut bytes = vec![zero; m * k4];
         let mut scales = vec![0f32; m];
-        let mut row_bytes = vec![128u8; k4];
+        let mut row_bytes = vec![zero; k4];
         for (t, tile) in bytes.chunks_mut(k4 * MR).enumerate() {
             let mr = tile.len() / k4;
             for j in 0..mr {
@@ -196,11 +198,6 @@ impl Kernel for QuantI8 {
                     tile[(g * mr + j) * 4..(g * mr + j) * 4 + 4].copy_from_slice(four);
                 }
             }
-        }
-        // The plain AVX2 kernel multiplies signed bytes: flip them once here, not per panel.
-        let signed = self.kernel == Q8Kernel::Avx2;
-        if signed {
-            bytes.iter_mut().for_each(|b| *b ^= 0x80);
         }
         QuantRows {
             bytes,
@@ -224,10 +221,21 @@ impl Kernel for QuantI8 {
         // and VNNI, AVX2 + FMA + AVX-VNNI, or AVX2 + FMA; the memory requirements are this
         // function's own contract, passed on unchanged.
         unsafe {
+            let ymm = |vnni| {
+                let job = avx2::Job {
+                    w: self,
+                    x,
+                    rows: rows.clone(),
+                    panels: panels.clone(),
+                    out,
+                    bias,
+                };
+                avx2::block(job, vnni)
+            };
             match self.kernel {
                 Q8Kernel::Avx512Vnni => return vnni::block(self, x, rows, panels, out, bias),
-                Q8Kernel::AvxVnni => return avx2::block_vnni(self, x, rows, panels, out, bias),
-                Q8Kernel::Avx2 => return avx2::block_avx2(self, x, rows, panels, out, bias),
+                Q8Kernel::AvxVnni => return ymm(true),
+                Q8Kernel::Avx2 => return ymm(false),
                 Q8Kernel::Portable => {}
             }
         }

@@ -20,18 +20,6 @@ pub(super) unsafe fn block(
     bias: Option<&[f32]>,
 ) {
     let k = w.k;
-    let panel_count = w.n.div_ceil(NR);
-    debug_assert!(rows.start.is_multiple_of(MR), "rows start inside a tile");
-    debug_assert!(
-        x.len() >= k * rows.end,
-        "x holds fewer than {} rows",
-        rows.end
-    );
-    debug_assert!(panels.end <= panel_count, "panels beyond the weight's");
-    debug_assert!(
-        bias.is_none_or(|b| b.len() == w.n),
-        "bias has the wrong length"
-    );
     for p in panels {
         // SAFETY: p < panel_count, and `data` holds 2·k `Lanes` (k·NR f32) per panel.
         let panel = unsafe { w.data.as_ptr().add(p * k * 2) } as *const f32;

@@ -39,13 +39,13 @@ struct Block {
 }
 
 /// The arguments of [`super::Kernel::block`].
-struct Job<'a> {
-    w: &'a QuantI8,
-    x: &'a QuantRows,
-    rows: std::ops::Range<usize>,
-    panels: std::ops::Range<usize>,
-    out: OutPtr,
-    bias: Option<&'a [f32]>,
+pub(super) struct Job<'a> {
+    pub w: &'a QuantI8,
+    pub x: &'a QuantRows,
+    pub rows: std::ops::Range<usize>,
+    pub panels: std::ops::Range<usize>,
+    pub out: OutPtr,
+    pub bias: Option<&'a [f32]>,
 }
 
 /// Splits the job's `rows` × `panels` into blocks of up to `block_rows` rows and calls
@@ -64,13 +64,6 @@ unsafe fn for_blocks(job: Job<'_>, block_rows: usize, mut run: impl FnMut(usize,
         bias,
     } = job;
     let groups = w.k4 / 4;
-    debug_assert!(rows.start.is_multiple_of(MR), "rows start inside a tile");
-    debug_assert!(x.bytes.len() >= w.k4 * rows.end && x.scales.len() >= rows.end);
-    debug_assert!(panels.end <= w.n.div_ceil(NR), "panels beyond the weight's");
-    debug_assert!(
-        bias.is_none_or(|b| b.len() == w.n),
-        "bias has the wrong length"
-    );
     for p in panels {
         // SAFETY: p is a panel of the weight: 2·groups 64-byte blocks each.
         let panel = unsafe { w.data.as_ptr().add(p * groups * 2) } as *const u8;
@@ -107,68 +100,32 @@ unsafe fn for_blocks(job: Job<'_>, block_rows: usize, mut run: impl FnMut(usize,
     }
 }
 
-/// [`super::Kernel::block`] with AVX-VNNI.
+/// [`super::Kernel::block`] on 256-bit registers: AVX-VNNI when `with_vnni`, else plain AVX2.
 ///
 /// # Safety
-/// The CPU must support AVX2, FMA and AVX-VNNI; the arguments as [`super::Kernel::block`].
-pub(super) unsafe fn block_vnni(
-    w: &QuantI8,
-    x: &QuantRows,
-    rows: std::ops::Range<usize>,
-    panels: std::ops::Range<usize>,
-    out: OutPtr,
-    bias: Option<&[f32]>,
-) {
-    // SAFETY: the contract passed on; each block meets `vnni`'s contract for its row count (see
-    // `for_blocks`), and the CPU has the features (this function's contract).
+/// The CPU must support AVX2 and FMA, and AVX-VNNI when `with_vnni`; the job meets
+/// [`super::Kernel::block`]'s contract.
+pub(super) unsafe fn block(job: Job<'_>, with_vnni: bool) {
+    // SAFETY: the contract passed on; each block meets the kernels' contract for its row count
+    // (see `for_blocks`), and the CPU has the features (this function's contract).
     unsafe {
-        let job = Job {
-            w,
-            x,
-            rows,
-            panels,
-            out,
-            bias,
-        };
-        for_blocks(job, ROWS_VNNI, |r, b| match r {
-            1 => vnni::<1>(b),
-            2 => vnni::<2>(b),
-            3 => vnni::<3>(b),
-            4 => vnni::<4>(b),
-            5 => vnni::<5>(b),
-            _ => vnni::<ROWS_VNNI>(b),
-        })
-    }
-}
-
-/// [`super::Kernel::block`] with plain AVX2.
-///
-/// # Safety
-/// The CPU must support AVX2 and FMA; the arguments as [`super::Kernel::block`].
-pub(super) unsafe fn block_avx2(
-    w: &QuantI8,
-    x: &QuantRows,
-    rows: std::ops::Range<usize>,
-    panels: std::ops::Range<usize>,
-    out: OutPtr,
-    bias: Option<&[f32]>,
-) {
-    // SAFETY: as for `block_vnni`, with `avx2`'s contract.
-    unsafe {
-        let job = Job {
-            w,
-            x,
-            rows,
-            panels,
-            out,
-            bias,
-        };
-        for_blocks(job, ROWS_AVX2, |r, b| match r {
-            1 => avx2::<1>(b),
-            2 => avx2::<2>(b),
-            3 => avx2::<3>(b),
-            _ => avx2::<ROWS_AVX2>(b),
-        })
+        if with_vnni {
+            for_blocks(job, ROWS_VNNI, |r, b| match r {
+                1 => vnni::<1>(b),
+                2 => vnni::<2>(b),
+                3 => vnni::<3>(b),
+                4 => vnni::<4>(b),
+                5 => vnni::<5>(b),
+                _ => vnni::<ROWS_VNNI>(b),
+            })
+        } else {
+            for_blocks(job, ROWS_AVX2, |r, b| match r {
+                1 => avx2::<1>(b),
+                2 => avx2::<2>(b),
+                3 => avx2::<3>(b),
+                _ => avx2::<ROWS_AVX2>(b),
+            })
+        }
     }
 }
 
