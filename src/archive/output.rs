@@ -276,7 +276,7 @@ pub fn markdown_name(id: &str, used: &HashSet<String>) -> String {
     if base == stem && !used.contains(&plain) {
         return plain;
     }
-    let hashed = format!("{base}-{:08x}", fnv1a(id) as u32);
+    let hashed = format!("{base}-{:08x}", crate::text::fnv1a(id) as u32);
     (1..)
         .map(|k| match k {
             1 => format!("{hashed}.md"),
@@ -302,13 +302,6 @@ fn clean_component(part: &str) -> String {
     } else {
         cleaned
     }
-}
-
-/// 64-bit FNV-1a: stable across runs and Rust versions.
-fn fnv1a(s: &str) -> u64 {
-    s.bytes().fold(0xcbf29ce484222325, |h, b| {
-        (h ^ u64::from(b)).wrapping_mul(0x100000001b3)
-    })
 }
 
 /// Writes `dir/name` whole: a hidden sibling is written, then renamed into place.

@@ -14,7 +14,7 @@ use super::{
     markdown_name, write_markdown, LineError, LineTimings, OutputLine, OutputLog, Record,
     RecordReader, ResumeState,
 };
-use crate::service::ninjs::{english_item_now, ArticleInput};
+use crate::service::ninjs::{english_item_now, ArticleInput, NinjsItem};
 use crate::service::{ArticleOptions, Service};
 use crate::Error;
 
@@ -155,11 +155,8 @@ pub async fn run(
                             used_names.insert(name.clone());
                             name
                         });
-                        let input = match item {
-                            Some(item) => ArticleInput::Item(item),
-                            None => ArticleInput::Text(text),
-                        };
-                        let handle = tasks.spawn(process(service.clone(), spec.task.clone(), input));
+                        let handle =
+                            tasks.spawn(process(service.clone(), spec.task.clone(), text, item));
                         let started = Instant::now();
                         in_flight.insert(handle.id(), InFlight { id, source, started, markdown });
                     }
@@ -234,18 +231,16 @@ fn finish_line(
     make_line(f.id, f.source, task, result, f.started)
 }
 
-/// Runs one record through the service: a ninjs item is translated or summarized as its plain
-/// text, and its article result also holds the English item (`ninjs`).
+/// Runs one record through the service: a ninjs item (`item`, whose plain text `text` is) is
+/// translated or summarized as its text, and its article result also holds the English item
+/// (`ninjs`).
 async fn process(
     service: Service,
     spec: TaskSpec,
-    input: ArticleInput,
+    text: String,
+    item: Option<Box<NinjsItem>>,
 ) -> Result<TaskOutput, Error> {
     let opts = &spec.options;
-    let text = match &input {
-        ArticleInput::Text(t) => t.clone(),
-        ArticleInput::Item(item) => item.plain_text(),
-    };
     let first = |v: Vec<crate::service::Generated>| {
         v.into_iter()
             .next()
@@ -270,6 +265,10 @@ async fn process(
             })
         }
         Task::Article => {
+            let input = match item {
+                Some(item) => ArticleInput::Item(item),
+                None => ArticleInput::Text(text),
+            };
             let out = service.article_input(&input, opts).await?;
             let mut value =
                 serde_json::to_value(&out).map_err(|e| Error::internal(e.to_string()))?;

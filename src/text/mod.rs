@@ -43,6 +43,13 @@ pub use plain::{join_text, split_text, text_sentence_count, text_sentences, Para
 pub use sentences::split_sentences;
 pub use wire::{segment, segment_body};
 
+/// 64-bit FNV-1a of a string: stable across runs and Rust versions (names derived from ids).
+pub fn fnv1a(s: &str) -> u64 {
+    s.bytes().fold(0xcbf2_9ce4_8422_2325, |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+    })
+}
+
 /// A wire dateline: `DEN HAAG (ANP) - ` gives place `DEN HAAG`, agency `ANP`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Dateline {

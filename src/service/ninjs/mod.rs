@@ -21,7 +21,7 @@ mod write;
 
 use std::time::SystemTime;
 
-pub use read::{looks_like_ninjs, parse_item, read_item, Body, NinjsItem, INVALID_NINJS};
+pub use read::{as_ninjs, parse_item, read_item, Body, NinjsItem, INVALID_NINJS};
 pub use write::{english_item, rfc3339};
 
 use super::{ArticleOptions, ArticleOutput, Service};
@@ -95,10 +95,9 @@ pub enum ArticleInput {
 impl ArticleInput {
     /// A ninjs item when `text` looks like one (a JSON object with a `uri`), else wire copy.
     pub fn detect(text: String) -> Result<Self, Error> {
-        if looks_like_ninjs(&text) {
-            Ok(ArticleInput::Item(Box::new(parse_item(&text)?)))
-        } else {
-            Ok(ArticleInput::Text(text))
+        match as_ninjs(&text) {
+            Some(value) => Ok(ArticleInput::Item(Box::new(read_item(&value)?))),
+            None => Ok(ArticleInput::Text(text)),
         }
     }
 }

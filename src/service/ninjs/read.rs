@@ -85,12 +85,16 @@ pub fn parse_item(json: &str) -> Result<NinjsItem, Error> {
     read_item(&value)
 }
 
-/// True when `text` is a JSON object with a `uri`: what `--input-format auto` takes for ninjs.
-pub fn looks_like_ninjs(text: &str) -> bool {
+/// `text` parsed, when it is a JSON object with a `uri`: what `--input-format auto` takes for
+/// ninjs.
+pub fn as_ninjs(text: &str) -> Option<Value> {
     let t = text.trim_start_matches('\u{feff}').trim_start();
-    t.starts_with('{')
-        && serde_json::from_str::<Value>(t)
-            .is_ok_and(|v| v.get("uri").is_some_and(Value::is_string))
+    if !t.starts_with('{') {
+        return None;
+    }
+    serde_json::from_str::<Value>(t)
+        .ok()
+        .filter(|v| v.get("uri").is_some_and(Value::is_string))
 }
 
 /// Reads a ninjs item of any major version (1.x, 2.x, 3.x).

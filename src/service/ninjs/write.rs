@@ -7,7 +7,7 @@ use serde_json::{json, Map, Value};
 use super::html::escape;
 use super::{ArticleInput, NinjsItem, NinjsVersion};
 use crate::service::{ArticleOutput, BodyPart, PartKind};
-use crate::text::english_place;
+use crate::text::{english_place, fnv1a};
 
 /// Field names that differ between major versions.
 struct Names {
@@ -184,12 +184,6 @@ fn body_html(parts: &[BodyPart]) -> String {
         })
         .collect::<Vec<_>>()
         .join("\n")
-}
-
-fn fnv1a(s: &str) -> u64 {
-    s.bytes().fold(0xcbf2_9ce4_8422_2325, |h, b| {
-        (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
-    })
 }
 
 /// `2026-12-01T15:40:00Z`: a time as RFC 3339 in UTC, to the second.
