@@ -150,7 +150,6 @@ impl Service {
         opts: &ArticleOptions,
     ) -> Result<ArticleOutput, Error> {
         let t0 = Instant::now();
-        let t1 = Instant::now();
         let sentences: Vec<String> = doc.sentences().map(str::to_string).collect();
         let translator = self.translator()?;
         let translated = translator.generate(&sentences, &opts.decode).await?;
@@ -162,7 +161,7 @@ impl Service {
                     .collect::<Vec<_>>(),
             )
             .with_english_furniture();
-        let translate_ms = ms(t1);
+        let translate_ms = ms(t0);
         // In the order of `doc.sentences()`: the headline, then blocks, then related items.
         let mut truncated = translated.iter().map(|g| g.truncated);
         let headline_truncated = doc.headline.is_some() && truncated.next().unwrap_or(false);

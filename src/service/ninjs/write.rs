@@ -51,10 +51,9 @@ pub fn english_item(input: &ArticleInput, out: &ArticleOutput, created: SystemTi
     let names = Names::of(version.major);
     let v1 = version.major == 1;
     let mut m = Map::new();
-    let uri = match (source, input) {
-        (Some(s), _) => format!("{}-en", s.uri),
-        (None, ArticleInput::Text(t)) => format!("urn:copydesk:{:016x}-en", fnv1a(t)),
-        (None, ArticleInput::Item(i)) => format!("{}-en", i.uri),
+    let uri = match input {
+        ArticleInput::Text(t) => format!("urn:copydesk:{:016x}-en", fnv1a(t)),
+        ArticleInput::Item(i) => format!("{}-en", i.uri),
     };
     m.insert("uri".into(), uri.into());
     if let Some(s) = source {
