@@ -7,7 +7,7 @@ use std::time::Instant;
 use candle_core::{DType, Device};
 use copydesk::engine::run_batch;
 use copydesk::generate::GenerationConfig;
-use copydesk::models::marian::{Marian, MarianConfig};
+use copydesk::models::bart::{Bart, Family};
 use copydesk::models::synthetic::SeededWeights;
 use copydesk::models::Seq2Seq;
 
@@ -19,15 +19,17 @@ fn main() {
     let batch = args.first().copied().unwrap_or(1);
     let tokens = args.get(1).copied().unwrap_or(40);
     let repeats = args.get(2).copied().unwrap_or(3).max(1);
-    let cfg: MarianConfig = serde_json::from_value(serde_json::json!({
+    let json = serde_json::json!({
         "vocab_size": 67028, "d_model": 512, "encoder_layers": 6, "decoder_layers": 6,
         "encoder_attention_heads": 8, "decoder_attention_heads": 8,
         "encoder_ffn_dim": 2048, "decoder_ffn_dim": 2048, "activation_function": "swish",
         "max_position_embeddings": 512, "scale_embedding": true,
         "pad_token_id": 67027, "eos_token_id": 0, "decoder_start_token_id": 67027
-    }))
-    .expect("config");
-    let mut model = Marian::new(
+    });
+    let cfg = Family::Marian
+        .read_config(&json.to_string())
+        .expect("config");
+    let mut model = Bart::new(
         &cfg,
         SeededWeights { seed: 1, std: 0.05 }.var_builder(DType::F32, &Device::Cpu),
     )

@@ -202,13 +202,13 @@ impl SimpleBackend for SyntheticBackend {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::models::marian::MarianConfig;
+    use crate::models::bart::BartConfig;
     use crate::models::t5::T5Config;
     use candle_core::IndexOp;
 
-    fn marian(name: &str) -> MarianConfig {
+    fn marian(name: &str) -> BartConfig {
         match SyntheticSpec::find(name).unwrap().config().unwrap() {
-            ModelConfig::Marian(c) => c,
+            ModelConfig::Bart(c) => c,
             other => panic!("{name}: {other:?}"),
         }
     }

@@ -1,7 +1,8 @@
 //! Tokenizer files for exported synthetic models, with the real model's vocabulary size: a
 //! SentencePiece unigram model written from scratch (protobuf wire format) with deterministic,
 //! made-up pieces, plus the files transformers' tokenizers expect next to it (Marian:
-//! `source.spm`, `target.spm`, `vocab.json`; T5: `spiece.model`).
+//! `source.spm`, `target.spm`, `vocab.json`; T5: `spiece.model`), or the same pieces as a
+//! unigram `tokenizer.json` (BART, Pegasus).
 //!
 //! The pieces are single characters (with and without the `▁` word marker), letter pairs, and
 //! seeded syllable strings, so any text tokenizes (unknown characters become `<unk>`) into a
@@ -253,6 +254,76 @@ pub fn t5_files(pieces: usize, extra_ids: usize) -> Result<Vec<(String, Vec<u8>)
     ])
 }
 
+/// A unigram `tokenizer.json` of `vocab` ids: the family's `fixed` special tokens at their ids,
+/// made-up pieces elsewhere; inputs get `</s>` appended (and `<s>` prepended when `bos`).
+pub fn tokenizer_json_files(
+    vocab: usize,
+    fixed: &[(u32, String)],
+    bos: Option<u32>,
+) -> Result<Vec<(String, Vec<u8>)>, String> {
+    let token = |id: u32| fixed.iter().find(|(i, _)| *i == id).map(|(_, t)| t.clone());
+    let id_of = |name: &str| fixed.iter().find(|(_, t)| t == name).map(|(i, _)| *i);
+    let (Some(eos), Some(unk)) = (id_of("</s>"), id_of("<unk>")) else {
+        return Err("a tokenizer.json vocabulary needs </s> and <unk>".into());
+    };
+    if fixed.iter().any(|(i, _)| *i as usize >= vocab) {
+        return Err(format!("special ids beyond a vocabulary of {vocab}"));
+    }
+    let mut normals = normal_pieces(vocab - fixed.len()).into_iter();
+    let pieces: Vec<serde_json::Value> = (0..vocab as u32)
+        .map(|i| {
+            let piece = token(i).unwrap_or_else(|| normals.next().unwrap_or_default());
+            serde_json::json!([piece, -1.0 - f64::from(i) / vocab as f64])
+        })
+        .collect();
+    let special = |id: u32| {
+        serde_json::json!({"id": id, "content": token(id), "single_word": false, "lstrip": false,
+                           "rstrip": false, "normalized": false, "special": true})
+    };
+    let piece = |id: u32| serde_json::json!({"SpecialToken": {"id": token(id), "type_id": 0}});
+    let mut single: Vec<serde_json::Value> = bos.map(piece).into_iter().collect();
+    single.push(serde_json::json!({"Sequence": {"id": "A", "type_id": 0}}));
+    single.push(piece(eos));
+    let ends: serde_json::Map<String, serde_json::Value> = bos
+        .into_iter()
+        .chain([eos])
+        .map(|i| {
+            let t = token(i).unwrap_or_default();
+            (
+                t.clone(),
+                serde_json::json!({"id": t, "ids": [i], "tokens": [t]}),
+            )
+        })
+        .collect();
+    let metaspace = serde_json::json!({"type": "Metaspace", "replacement": WORD.to_string(),
+                                       "prepend_scheme": "always", "split": true});
+    let tokenizer = serde_json::json!({
+        "version": "1.0", "truncation": null, "padding": null,
+        "added_tokens": fixed.iter().map(|(i, _)| special(*i)).collect::<Vec<_>>(),
+        "normalizer": null,
+        "pre_tokenizer": metaspace,
+        "post_processor": {"type": "TemplateProcessing", "single": single,
+                           "pair": [{"Sequence": {"id": "A", "type_id": 0}},
+                                    {"Sequence": {"id": "B", "type_id": 0}}],
+                           "special_tokens": ends},
+        "decoder": metaspace,
+        "model": {"type": "Unigram", "unk_id": unk, "vocab": pieces, "byte_fallback": false},
+    });
+    let config = serde_json::json!({
+        "tokenizer_class": "PreTrainedTokenizerFast",
+        "model_max_length": 1024,
+        "eos_token": "</s>",
+        "unk_token": "<unk>",
+        "pad_token": "<pad>",
+        "clean_up_tokenization_spaces": false,
+    });
+    Ok(vec![
+        ("tokenizer.json".into(), json_bytes(&tokenizer)?),
+        ("tokenizer_config.json".into(), json_bytes(&config)?),
+        ("special_tokens_map.json".into(), special_tokens_map()?),
+    ])
+}
+
 fn special_tokens_map() -> Result<Vec<u8>, String> {
     json_bytes(&serde_json::json!({
         "eos_token": "</s>",
@@ -298,6 +369,29 @@ mod tests {
         );
         assert!(spm.pieces[3].score > spm.pieces[200].score);
         assert_eq!(spm.normalizer.name, "identity");
+    }
+
+    #[test]
+    fn tokenizer_json_loads_with_the_specials_in_place() {
+        let fixed: Vec<(u32, String)> = [(0, "<s>"), (1, "<pad>"), (2, "</s>"), (3, "<unk>")]
+            .map(|(i, t)| (i, t.to_string()))
+            .into();
+        let files = tokenizer_json_files(400, &fixed, Some(0)).unwrap();
+        let dir = std::env::temp_dir().join(format!("copydesk-vocab-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        for (name, bytes) in &files {
+            std::fs::write(dir.join(name), bytes).unwrap();
+        }
+        let tok =
+            crate::tokenize::Seq2SeqTokenizer::from_tokenizer_json(&dir.join("tokenizer.json"))
+                .unwrap();
+        std::fs::remove_dir_all(&dir).unwrap();
+        assert_eq!((tok.eos_id(), tok.pad_id(), tok.unk_id()), (2, 1, 3));
+        assert_eq!(tok.source_vocab_size(), 400);
+        let ids = tok.encode("Het kabinet").unwrap();
+        assert!(ids.len() > 3, "{ids:?}");
+        assert_eq!((ids[0], ids[ids.len() - 1]), (0, 2));
+        assert!(ids[1..ids.len() - 1].iter().all(|&i| i > 3 && i < 400));
     }
 
     #[test]

@@ -57,6 +57,8 @@ pub struct GenerationConfig {
     pub no_repeat_ngram_size: usize,
     pub repetition_penalty: f64,
     pub bad_words_ids: Vec<Vec<u32>>,
+    /// The token forced at the first generated position (BART's `<s>` after `</s>`).
+    pub forced_bos_token_id: Option<u32>,
     pub forced_eos_token_id: Option<u32>,
     /// Apply `log_softmax` again after the processors (transformers' `renormalize_logits`).
     pub renormalize_logits: bool,
@@ -78,6 +80,7 @@ impl Default for GenerationConfig {
             no_repeat_ngram_size: 0,
             repetition_penalty: 1.0,
             bad_words_ids: Vec::new(),
+            forced_bos_token_id: None,
             forced_eos_token_id: None,
             renormalize_logits: false,
             eos_token_ids: Vec::new(),
@@ -118,6 +121,13 @@ pub struct GenerationOverrides {
         deserialize_with = "nullable_id",
         skip_serializing_if = "Option::is_none"
     )]
+    pub forced_bos_token_id: Option<Option<u32>>,
+    /// `Some(None)`: explicitly unset (`null`), which overrides a model default.
+    #[serde(
+        default,
+        deserialize_with = "nullable_id",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub forced_eos_token_id: Option<Option<u32>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub renormalize_logits: Option<bool>,
@@ -142,6 +152,7 @@ impl GenerationOverrides {
         "no_repeat_ngram_size",
         "repetition_penalty",
         "bad_words_ids",
+        "forced_bos_token_id",
         "forced_eos_token_id",
         "renormalize_logits",
         "eos_token_id",
@@ -161,6 +172,7 @@ impl GenerationOverrides {
             no_repeat_ngram_size: self.no_repeat_ngram_size.or(f.no_repeat_ngram_size),
             repetition_penalty: self.repetition_penalty.or(f.repetition_penalty),
             bad_words_ids: self.bad_words_ids.or(f.bad_words_ids),
+            forced_bos_token_id: self.forced_bos_token_id.or(f.forced_bos_token_id),
             forced_eos_token_id: self.forced_eos_token_id.or(f.forced_eos_token_id),
             renormalize_logits: self.renormalize_logits.or(f.renormalize_logits),
             eos_token_id: self.eos_token_id.or(f.eos_token_id),
@@ -200,6 +212,7 @@ impl GenerationConfig {
             no_repeat_ngram_size,
             repetition_penalty,
             bad_words_ids,
+            forced_bos_token_id,
             forced_eos_token_id,
             renormalize_logits
         );

@@ -1,5 +1,5 @@
 //! Logits processors with transformers' semantics and order: repetition penalty, no-repeat
-//! n-grams, bad words, minimum length, forced eos at the last position.
+//! n-grams, bad words, minimum length, forced bos at the first position, forced eos at the last.
 
 use super::GenerationConfig;
 
@@ -14,6 +14,7 @@ pub struct Processors {
     banned_sequences: Vec<Vec<u32>>,
     min_length: usize,
     max_length: usize,
+    forced_bos: Option<u32>,
     forced_eos: Option<u32>,
     renormalize: bool,
     eos: Vec<u32>,
@@ -36,6 +37,7 @@ impl Processors {
             banned_sequences: bad.into_iter().filter(|s| s.len() > 1).collect(),
             min_length: cfg.effective_min_length(),
             max_length,
+            forced_bos: cfg.forced_bos_token_id,
             forced_eos: cfg.forced_eos_token_id,
             renormalize: cfg.renormalize_logits,
             eos: eos.to_vec(),
@@ -81,11 +83,16 @@ impl Processors {
                 }
             }
         }
-        if let Some(eos) = self.forced_eos {
-            if seq.len() + 1 == self.max_length && (eos as usize) < vocab {
-                scores.fill(f32::NEG_INFINITY);
-                scores[eos as usize] = 0.0;
-            }
+        // transformers' ForcedBOS then ForcedEOS processors (the later wins when both apply):
+        // every other token -inf, the forced one 0.
+        let forced = match (self.forced_bos, self.forced_eos) {
+            (_, Some(eos)) if seq.len() + 1 == self.max_length => Some(eos),
+            (Some(bos), _) if seq.len() == 1 => Some(bos),
+            _ => None,
+        };
+        if let Some(t) = forced.filter(|&t| (t as usize) < vocab) {
+            scores.fill(f32::NEG_INFINITY);
+            scores[t as usize] = 0.0;
         }
         if self.renormalize {
             log_softmax_in_place(scores);

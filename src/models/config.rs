@@ -9,7 +9,7 @@ use candle_core::Result;
 use candle_nn::VarBuilder;
 use serde::{Deserialize, Serialize};
 
-use super::marian::{Marian, MarianConfig};
+use super::bart::{Bart, BartConfig, Family};
 use super::t5::{T5Config, T5};
 use super::{Seq2Seq, SpecialTokens};
 
@@ -18,6 +18,8 @@ use super::{Seq2Seq, SpecialTokens};
 #[serde(rename_all = "lowercase")]
 pub enum Architecture {
     Marian,
+    Bart,
+    Pegasus,
     T5,
 }
 
@@ -28,12 +30,19 @@ pub enum TokenizerFormat {
     MarianSpm,
     /// `spiece.model` (plus `<extra_id_N>` sentinels).
     T5Spiece,
+    /// Byte-level BPE: `vocab.json` + `merges.txt` (BART, RoBERTa).
+    ByteLevelBpe,
+    /// `tokenizer.json` only (Pegasus: its `spiece.model` ids are offset by 103 special tokens,
+    /// which only the fast tokenizer's file spells out here).
+    TokenizerJsonOnly,
 }
 
 impl Architecture {
     pub fn as_str(self) -> &'static str {
         match self {
             Architecture::Marian => "marian",
+            Architecture::Bart => "bart",
+            Architecture::Pegasus => "pegasus",
             Architecture::T5 => "t5",
         }
     }
@@ -43,6 +52,8 @@ impl Architecture {
     pub fn from_config_json(config: &serde_json::Value) -> std::result::Result<Self, String> {
         const FAMILIES: &[(Architecture, &str, &str)] = &[
             (Architecture::Marian, "marian", "Marian"),
+            (Architecture::Bart, "bart", "Bart"),
+            (Architecture::Pegasus, "pegasus", "Pegasus"),
             (Architecture::T5, "t5", "T5"),
         ];
         let model_type = config.get("model_type").and_then(|v| v.as_str());
@@ -69,7 +80,40 @@ impl Architecture {
     pub fn tokenizer_format(self) -> TokenizerFormat {
         match self {
             Architecture::Marian => TokenizerFormat::MarianSpm,
+            Architecture::Bart => TokenizerFormat::ByteLevelBpe,
+            Architecture::Pegasus => TokenizerFormat::TokenizerJsonOnly,
             Architecture::T5 => TokenizerFormat::T5Spiece,
+        }
+    }
+
+    /// The special tokens the family's real tokenizers hold at fixed ids (for a synthetic
+    /// `tokenizer.json` of `vocab` ids), and the id inputs start with, if any.
+    pub fn fixed_tokens(self, vocab: usize) -> (Vec<(u32, String)>, Option<u32>) {
+        let named = |list: &[(u32, &str)]| list.iter().map(|&(i, t)| (i, t.to_string())).collect();
+        let last = vocab.saturating_sub(1) as u32;
+        match self {
+            Architecture::Bart => (
+                named(&[
+                    (0, "<s>"),
+                    (1, "<pad>"),
+                    (2, "</s>"),
+                    (3, "<unk>"),
+                    (last, "<mask>"),
+                ]),
+                Some(0),
+            ),
+            // PegasusTokenizer: pad, eos, two mask tokens, <unk_2>..<unk_102>, then the
+            // SentencePiece pieces offset by 103 (its <unk> at 105).
+            Architecture::Pegasus => {
+                let mut t: Vec<(u32, String)> =
+                    named(&[(0, "<pad>"), (1, "</s>"), (2, "<mask_1>"), (3, "<mask_2>")]);
+                t.extend((2..103).map(|i| (i + 2, format!("<unk_{i}>"))));
+                t.push((105, "<unk>".into()));
+                (t, None)
+            }
+            Architecture::Marian | Architecture::T5 => {
+                (named(&[(0, "<pad>"), (1, "</s>"), (2, "<unk>")]), None)
+            }
         }
     }
 
@@ -80,24 +124,32 @@ impl Architecture {
 
     /// Reads `config.json` as this family's config.
     pub fn read_config(self, json: &str) -> serde_json::Result<ModelConfig> {
-        Ok(match self {
-            Architecture::Marian => ModelConfig::Marian(serde_json::from_str(json)?),
-            Architecture::T5 => ModelConfig::T5(serde_json::from_str(json)?),
-        })
+        let bart = |family: Family| family.read_config(json).map(ModelConfig::Bart);
+        match self {
+            Architecture::Marian => bart(Family::Marian),
+            Architecture::Bart => bart(Family::Bart),
+            Architecture::Pegasus => bart(Family::Pegasus),
+            Architecture::T5 => Ok(ModelConfig::T5(serde_json::from_str(json)?)),
+        }
     }
 }
 
 /// A parsed `config.json` of one of the families.
 #[derive(Debug, Clone)]
 pub enum ModelConfig {
-    Marian(MarianConfig),
+    /// Marian, BART and Pegasus: one parameterised block ([`Family`]).
+    Bart(BartConfig),
     T5(T5Config),
 }
 
 impl ModelConfig {
     pub fn architecture(&self) -> Architecture {
         match self {
-            ModelConfig::Marian(_) => Architecture::Marian,
+            ModelConfig::Bart(c) => match c.family {
+                Family::Marian => Architecture::Marian,
+                Family::Bart => Architecture::Bart,
+                Family::Pegasus => Architecture::Pegasus,
+            },
             ModelConfig::T5(_) => Architecture::T5,
         }
     }
@@ -105,14 +157,14 @@ impl ModelConfig {
     /// Builds the model from the weights under `vb`.
     pub fn build(&self, vb: VarBuilder) -> Result<Arc<dyn Seq2Seq>> {
         Ok(match self {
-            ModelConfig::Marian(c) => Arc::new(Marian::new(c, vb)?),
+            ModelConfig::Bart(c) => Arc::new(Bart::new(c, vb)?),
             ModelConfig::T5(c) => Arc::new(T5::new(c, vb)?),
         })
     }
 
     pub fn special_tokens(&self) -> SpecialTokens {
         match self {
-            ModelConfig::Marian(c) => c.special_tokens(),
+            ModelConfig::Bart(c) => c.special_tokens(),
             ModelConfig::T5(c) => c.special_tokens(),
         }
     }
@@ -120,7 +172,7 @@ impl ModelConfig {
     /// Rows of the input embedding.
     pub fn vocab_size(&self) -> usize {
         match self {
-            ModelConfig::Marian(c) => c.vocab_size,
+            ModelConfig::Bart(c) => c.vocab_size,
             ModelConfig::T5(c) => c.vocab_size,
         }
     }
@@ -130,7 +182,7 @@ impl ModelConfig {
     /// zero vector).
     pub fn zero_embedding_rows(&self) -> Vec<(&'static str, usize)> {
         match self {
-            ModelConfig::Marian(c) => {
+            ModelConfig::Bart(c) if c.family == Family::Marian => {
                 let pad = c.special_tokens().pad as usize;
                 vec![
                     ("model.shared.weight", pad),
@@ -138,7 +190,7 @@ impl ModelConfig {
                     ("model.decoder.embed_tokens.weight", pad),
                 ]
             }
-            ModelConfig::T5(_) => Vec::new(),
+            ModelConfig::Bart(_) | ModelConfig::T5(_) => Vec::new(),
         }
     }
 }
@@ -164,7 +216,14 @@ mod tests {
             a(&j(r#"{"architectures":["T5ForConditionalGeneration"]}"#)),
             Ok(Architecture::T5)
         );
-        assert_eq!(a(&j(r#"{"model_type":"bart"}"#)), Err("bart".into()));
+        assert_eq!(a(&j(r#"{"model_type":"bart"}"#)), Ok(Architecture::Bart));
+        assert_eq!(
+            a(&j(
+                r#"{"architectures":["PegasusForConditionalGeneration"]}"#
+            )),
+            Ok(Architecture::Pegasus)
+        );
+        assert_eq!(a(&j(r#"{"model_type":"mbart"}"#)), Err("mbart".into()));
         assert_eq!(
             a(&j(r#"{"architectures":["GPT2LMHeadModel"]}"#)),
             Err("GPT2LMHeadModel".into())

@@ -6,9 +6,9 @@
 //! outside the weights, in a session object that implements [`StepDecoder`].
 
 pub mod attention;
+pub mod bart;
 pub mod config;
 pub mod cpu;
-pub mod marian;
 pub mod state;
 pub mod synthetic;
 pub mod t5;

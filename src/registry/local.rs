@@ -147,7 +147,8 @@ fn pick_tokenizer<S: FileSource>(
     p: &mut Picker<'_, S>,
     arch: Architecture,
 ) -> Result<TokenizerFiles, RegistryError> {
-    if arch.tokenizer_format() == TokenizerFormat::MarianSpm {
+    let format = arch.tokenizer_format();
+    if format == TokenizerFormat::MarianSpm {
         if let Some(source_spm) = p.try_get("source.spm")? {
             return Ok(TokenizerFiles::Marian {
                 source_spm,
@@ -156,20 +157,34 @@ fn pick_tokenizer<S: FileSource>(
                 target_vocab: p.try_get("target_vocab.json")?,
             });
         }
-        if let Some(t) = p.try_get("tokenizer.json")? {
-            return Ok(TokenizerFiles::TokenizerJson(t));
-        }
-        return Err(p
-            .src
-            .missing("source.spm + target.spm + vocab.json (or tokenizer.json)"));
     }
     if let Some(t) = p.try_get("tokenizer.json")? {
         return Ok(TokenizerFiles::TokenizerJson(t));
     }
-    if let Some(t) = p.try_get("spiece.model")? {
-        return Ok(TokenizerFiles::Spiece(t));
+    match format {
+        TokenizerFormat::T5Spiece => {
+            if let Some(t) = p.try_get("spiece.model")? {
+                return Ok(TokenizerFiles::Spiece(t));
+            }
+        }
+        TokenizerFormat::ByteLevelBpe => {
+            if let Some(vocab) = p.try_get("vocab.json")? {
+                let merges = p.require("merges.txt")?;
+                return Ok(TokenizerFiles::BytePairs { vocab, merges });
+            }
+        }
+        TokenizerFormat::MarianSpm | TokenizerFormat::TokenizerJsonOnly => {}
     }
-    Err(p.src.missing("tokenizer.json or spiece.model"))
+    Err(p.src.missing(match format {
+        TokenizerFormat::MarianSpm => "source.spm + target.spm + vocab.json (or tokenizer.json)",
+        TokenizerFormat::T5Spiece => "tokenizer.json or spiece.model",
+        TokenizerFormat::ByteLevelBpe => "tokenizer.json or vocab.json + merges.txt",
+        TokenizerFormat::TokenizerJsonOnly => {
+            "tokenizer.json (a spiece.model alone is not read for this architecture: its ids \
+             are offset by special tokens that only tokenizer.json lists; save the tokenizer \
+             with transformers' fast tokenizer to write one)"
+        }
+    }))
 }
 
 fn read_json(path: &Path) -> Result<serde_json::Value, RegistryError> {
@@ -484,12 +499,25 @@ pub(crate) mod tests {
     #[test]
     fn unsupported_or_broken_config() {
         let d = dir_with(&[
-            ("config.json", r#"{"model_type": "bart"}"#),
+            ("config.json", r#"{"model_type": "mbart"}"#),
             ("model.safetensors", "w"),
         ]);
         let e = resolve_dir(d.path(), None).unwrap_err();
         assert_eq!(e.kind(), "unsupported_architecture");
-        assert!(e.to_string().contains("bart"));
+        assert!(e.to_string().contains("mbart"));
+        // A Pegasus directory with a spiece.model but no tokenizer.json says what to do.
+        write(
+            d.path(),
+            &[
+                ("config.json", r#"{"model_type": "pegasus"}"#),
+                ("spiece.model", "s"),
+            ],
+        );
+        let msg = resolve_dir(d.path(), None).unwrap_err().to_string();
+        assert!(
+            msg.contains("tokenizer.json (a spiece.model alone"),
+            "{msg}"
+        );
         write(d.path(), &[("config.json", "{not json")]);
         assert_eq!(
             resolve_dir(d.path(), None).unwrap_err().kind(),

@@ -132,6 +132,11 @@ pub enum TokenizerFiles {
     TokenizerJson(PathBuf),
     /// SentencePiece model (`spiece.model`), used when there is no tokenizer.json.
     Spiece(PathBuf),
+    /// Byte-level BPE (`vocab.json` + `merges.txt`), used when there is no tokenizer.json.
+    BytePairs {
+        vocab: PathBuf,
+        merges: PathBuf,
+    },
 }
 
 /// Everything a loader needs, as local paths.

@@ -131,6 +131,9 @@ fn tokenizer(files: &TokenizerFiles) -> Result<Seq2SeqTokenizer, Error> {
             target_vocab,
         } => Seq2SeqTokenizer::marian(source_spm, target_spm, vocab, target_vocab.as_deref())?,
         TokenizerFiles::TokenizerJson(path) => Seq2SeqTokenizer::from_tokenizer_json(path)?,
+        TokenizerFiles::BytePairs { vocab, merges } => {
+            Seq2SeqTokenizer::byte_level_bpe(vocab, merges)?
+        }
         TokenizerFiles::Spiece(path) => {
             let dir = path.parent().unwrap_or(Path::new("."));
             Seq2SeqTokenizer::t5_from_spiece(path, t5_extra_ids(dir))?

@@ -7,6 +7,7 @@
 //! emulation ([`SpmProcessor`]). Checkpoints with a `tokenizer.json` use the
 //! `tokenizers` crate directly, which is what transformers' fast tokenizers run.
 
+mod bpe;
 mod marian;
 mod normalizer;
 mod proto;
@@ -146,7 +147,24 @@ impl Seq2SeqTokenizer {
                 source: std::io::Error::new(std::io::ErrorKind::NotFound, "no such file"),
             });
         }
-        let mut tokenizer = Tokenizer::from_file(path).map_err(|e| bad(e.to_string()))?;
+        let tokenizer = Tokenizer::from_file(path).map_err(|e| bad(e.to_string()))?;
+        Self::from_tokenizer(tokenizer, path)
+    }
+
+    /// BART's byte-level BPE tokenizer from `vocab.json` and `merges.txt` (checkpoints without
+    /// a `tokenizer.json`), as transformers converts the slow `BartTokenizer`; a
+    /// `tokenizer_config.json` next to them is honoured for `clean_up_tokenization_spaces`.
+    pub fn byte_level_bpe(vocab_json: &Path, merges_txt: &Path) -> Result<Self, TokenizeError> {
+        Self::from_tokenizer(bpe::byte_level(vocab_json, merges_txt)?, vocab_json)
+    }
+
+    /// Wraps a fast tokenizer read from `path` (whose directory may hold a
+    /// `tokenizer_config.json`).
+    fn from_tokenizer(mut tokenizer: Tokenizer, path: &Path) -> Result<Self, TokenizeError> {
+        let bad = |message: String| TokenizeError::TokenizerFile {
+            path: path.to_path_buf(),
+            message,
+        };
         // transformers disables truncation and padding unless asked for them.
         tokenizer
             .with_truncation(None)

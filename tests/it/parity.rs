@@ -4,11 +4,11 @@
 use candle_core::{DType, Device, Tensor};
 use copydesk::engine::{pad_batch, run_batch};
 use copydesk::generate::{GenerationConfig, GenerationOverrides};
-use copydesk::models::marian::{Marian, MarianConfig};
+use copydesk::models::bart::Bart;
 use copydesk::models::state::DecodeState;
-use copydesk::models::t5::{T5Config, T5};
+use copydesk::models::t5::T5;
 use copydesk::models::weights::WeightFiles;
-use copydesk::models::Seq2Seq;
+use copydesk::models::{ModelConfig, Seq2Seq};
 use copydesk::registry::{self, HubOptions, ModelSpec};
 use copydesk::service::loader::generation_config;
 
@@ -21,28 +21,28 @@ const SCORE_TOL_PER_TOKEN: f32 = 3e-5;
 
 /// A fixture model of either architecture, with its multi-token decode for the full-pass checks.
 enum Model {
-    Marian(Marian),
+    Bart(Bart),
     T5(T5),
 }
 
 impl Model {
     fn seq2seq(&self) -> &dyn Seq2Seq {
         match self {
-            Model::Marian(m) => m,
+            Model::Bart(m) => m,
             Model::T5(m) => m,
         }
     }
 
     fn init_state(&self, enc: &Tensor, mask: &Tensor) -> DecodeState {
         match self {
-            Model::Marian(m) => m.init_state(enc, mask).unwrap(),
+            Model::Bart(m) => m.init_state(enc, mask).unwrap(),
             Model::T5(m) => m.init_state(enc, mask).unwrap(),
         }
     }
 
     fn decode(&self, state: &mut DecodeState, tokens: &Tensor) -> Tensor {
         match self {
-            Model::Marian(m) => m.decode(state, tokens).unwrap(),
+            Model::Bart(m) => m.decode(state, tokens).unwrap(),
             Model::T5(m) => m.decode(state, tokens).unwrap(),
         }
     }
@@ -60,12 +60,9 @@ fn load(name: &str) -> (Model, GenerationConfig) {
     let spec = ModelSpec::parse(dir.to_str().unwrap()).unwrap();
     let files = registry::resolve(&spec, &HubOptions::from_env()).unwrap();
     let gen = generation_config(&files).unwrap();
-    let model = if name.starts_with("t5") {
-        let cfg: T5Config = serde_json::from_str(&config).unwrap();
-        Model::T5(T5::new(&cfg, vb).unwrap())
-    } else {
-        let cfg: MarianConfig = serde_json::from_str(&config).unwrap();
-        Model::Marian(Marian::new(&cfg, vb).unwrap())
+    let model = match files.architecture.read_config(&config).unwrap() {
+        ModelConfig::T5(cfg) => Model::T5(T5::new(&cfg, vb).unwrap()),
+        ModelConfig::Bart(cfg) => Model::Bart(Bart::new(&cfg, vb).unwrap()),
     };
     (model, gen)
 }

@@ -1,9 +1,17 @@
-//! MarianMT (the Helsinki-NLP opus-mt models): a post-norm Transformer encoder-decoder with
-//! sinusoidal positions.
+//! The BART family: one parameterised Transformer encoder-decoder for MarianMT (the Helsinki-NLP
+//! opus-mt models), BART / DistilBART and Pegasus, which share transformers' `BartModel` layout and
+//! state-dict names (`model.encoder.layers.N...`, `model.shared`, `lm_head`, `final_logits_bias`)
+//! and differ in a few switches ([`Family::layout`]):
 //!
-//! Weight names follow transformers' `MarianMTModel` state dict (`model.encoder.layers.N...`,
-//! `model.shared`, `lm_head`, `final_logits_bias`). Positions are computed, not read: transformers
-//! does not save them in new checkpoints and recomputes them at load time.
+//! | family  | positions                 | norms                         | `layernorm_embedding` |
+//! |---------|---------------------------|-------------------------------|-----------------------|
+//! | Marian  | sinusoid (computed)       | post-LayerNorm                | no                    |
+//! | BART    | learned, offset 2         | post-LayerNorm                | yes                   |
+//! | Pegasus | sinusoid (computed)       | pre-LayerNorm + final norms   | no                    |
+//!
+//! Sinusoid positions are computed, not read: transformers does not save them in new checkpoints
+//! and recomputes them at load time. Embedding scale (`scale_embedding`), activation, sizes and
+//! special ids come from `config.json`, with each family's transformers defaults for missing keys.
 
 use candle_core::{DType, Device, Module, Result, Tensor};
 use candle_nn::{Embedding, LayerNorm, VarBuilder};
@@ -17,10 +25,95 @@ use super::{
 
 const LAYER_NORM_EPS: f64 = 1e-5;
 
-/// `config.json` of a Marian checkpoint, with transformers' defaults for missing keys.
+/// Which member of the family a checkpoint is: fixes what its `config.json` does not say.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Family {
+    #[default]
+    Marian,
+    Bart,
+    Pegasus,
+}
+
+/// How positions enter the embeddings.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Positions {
+    /// The sinusoid table transformers computes ([`sinusoidal_positions`]).
+    Sinusoid,
+    /// A learned table `embed_positions` per stack whose row `offset + position` is read.
+    Learned { offset: usize },
+}
+
+/// The architectural switches of a family member.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Layout {
+    pub positions: Positions,
+    /// LayerNorm before each sublayer (residual added after), else after the residual.
+    pub pre_norm: bool,
+    /// A LayerNorm on the embeddings (`layernorm_embedding`) of each stack.
+    pub layernorm_embedding: bool,
+    /// A LayerNorm after the last layer of each stack (`encoder.layer_norm`, `decoder.layer_norm`).
+    pub final_norm: bool,
+}
+
+impl Family {
+    pub fn layout(self) -> Layout {
+        match self {
+            Family::Marian => Layout {
+                positions: Positions::Sinusoid,
+                pre_norm: false,
+                layernorm_embedding: false,
+                final_norm: false,
+            },
+            Family::Bart => Layout {
+                positions: Positions::Learned { offset: 2 },
+                pre_norm: false,
+                layernorm_embedding: true,
+                final_norm: false,
+            },
+            Family::Pegasus => Layout {
+                positions: Positions::Sinusoid,
+                pre_norm: true,
+                layernorm_embedding: false,
+                final_norm: true,
+            },
+        }
+    }
+
+    /// transformers' `MarianConfig` / `BartConfig` / `PegasusConfig` defaults that differ between
+    /// the three (the other keys share one default): `(vocab_size, pad, eos, decoder_start)`,
+    /// `None` for a start id that defaults to the config's pad id.
+    fn default_ids(self) -> (usize, u32, u32, Option<u32>) {
+        match self {
+            Family::Marian => (58101, 58100, 0, None),
+            Family::Bart => (50265, 1, 2, Some(2)),
+            Family::Pegasus => (50265, 0, 1, None),
+        }
+    }
+
+    /// Reads `config.json` as this family's config, with the family's defaults for missing keys.
+    pub fn read_config(self, json: &str) -> serde_json::Result<BartConfig> {
+        let mut value: serde_json::Value = serde_json::from_str(json)?;
+        let (vocab, pad, eos, start) = self.default_ids();
+        if let Some(map) = value.as_object_mut() {
+            map.entry("vocab_size").or_insert(vocab.into());
+            map.entry("pad_token_id").or_insert(pad.into());
+            map.entry("eos_token_id").or_insert(eos.into());
+            let pad_now = map.get("pad_token_id").cloned().unwrap_or(pad.into());
+            map.entry("decoder_start_token_id")
+                .or_insert(start.map_or(pad_now, Into::into));
+        }
+        let mut cfg: BartConfig = serde_json::from_value(value)?;
+        cfg.family = self;
+        Ok(cfg)
+    }
+}
+
+/// `config.json` of a BART-family checkpoint. Read it with [`Family::read_config`], which fills
+/// in the family's default ids; the serde defaults are transformers' shared ones.
 #[derive(Debug, Clone, Deserialize)]
-pub struct MarianConfig {
-    #[serde(default = "defaults::vocab_size")]
+pub struct BartConfig {
+    #[serde(skip)]
+    pub family: Family,
     pub vocab_size: usize,
     #[serde(default)]
     pub decoder_vocab_size: Option<usize>,
@@ -44,11 +137,11 @@ pub struct MarianConfig {
     pub max_position_embeddings: usize,
     #[serde(default)]
     pub scale_embedding: bool,
-    #[serde(default = "defaults::pad", deserialize_with = "first_id")]
+    #[serde(default, deserialize_with = "first_id")]
     pub pad_token_id: Option<u32>,
-    #[serde(default = "defaults::eos", deserialize_with = "first_id")]
+    #[serde(default, deserialize_with = "first_id")]
     pub eos_token_id: Option<u32>,
-    #[serde(default = "defaults::pad", deserialize_with = "first_id")]
+    #[serde(default, deserialize_with = "first_id")]
     pub decoder_start_token_id: Option<u32>,
     #[serde(default = "defaults::yes")]
     pub share_encoder_decoder_embeddings: bool,
@@ -58,9 +151,6 @@ pub struct MarianConfig {
 
 mod defaults {
     use super::Activation;
-    pub fn vocab_size() -> usize {
-        58101
-    }
     pub fn d_model() -> usize {
         1024
     }
@@ -79,28 +169,24 @@ mod defaults {
     pub fn max_positions() -> usize {
         1024
     }
-    pub fn pad() -> Option<u32> {
-        Some(58100)
-    }
-    pub fn eos() -> Option<u32> {
-        Some(0)
-    }
     pub fn yes() -> bool {
         true
     }
 }
 
-impl MarianConfig {
+impl BartConfig {
     pub fn target_vocab_size(&self) -> usize {
         self.decoder_vocab_size.unwrap_or(self.vocab_size)
     }
 
+    /// The special ids; an id set to `null` falls back to the family default.
     pub fn special_tokens(&self) -> SpecialTokens {
-        let pad = self.pad_token_id.unwrap_or(58100);
+        let (_, pad, eos, start) = self.family.default_ids();
+        let pad = self.pad_token_id.unwrap_or(pad);
         SpecialTokens {
             pad,
-            eos: self.eos_token_id.unwrap_or(0),
-            decoder_start: self.decoder_start_token_id.unwrap_or(pad),
+            eos: self.eos_token_id.unwrap_or(eos),
+            decoder_start: self.decoder_start_token_id.or(start).unwrap_or(pad),
         }
     }
 }
@@ -186,81 +272,103 @@ fn layer_norm(vb: VarBuilder, d_model: usize) -> Result<LayerNorm> {
     candle_nn::layer_norm(d_model, LAYER_NORM_EPS, vb)
 }
 
+/// A residual sublayer with its LayerNorm before (pre-norm) or after (post-norm) it.
+#[derive(Debug, Clone)]
+struct Residual {
+    norm: LayerNorm,
+    pre_norm: bool,
+}
+
+impl Residual {
+    fn load(vb: VarBuilder, d_model: usize, pre_norm: bool) -> Result<Self> {
+        Ok(Self {
+            norm: layer_norm(vb, d_model)?,
+            pre_norm,
+        })
+    }
+
+    /// `x + f(norm(x))` (pre-norm) or `norm(x + f(x))` (post-norm).
+    fn apply(&self, x: &Tensor, f: impl FnOnce(&Tensor) -> Result<Tensor>) -> Result<Tensor> {
+        if self.pre_norm {
+            x + f(&self.norm.forward(x)?)?
+        } else {
+            self.norm.forward(&(x + f(x)?)?)
+        }
+    }
+}
+
 #[derive(Debug, Clone)]
 struct EncoderLayer {
     self_attn: Attention,
-    self_attn_norm: LayerNorm,
+    self_attn_norm: Residual,
     ffn: FeedForward,
-    final_norm: LayerNorm,
+    final_norm: Residual,
 }
 
 impl EncoderLayer {
-    fn load(vb: VarBuilder, cfg: &MarianConfig) -> Result<Self> {
+    fn load(vb: VarBuilder, cfg: &BartConfig) -> Result<Self> {
         let d = cfg.d_model;
+        let pre = cfg.family.layout().pre_norm;
         Ok(Self {
             self_attn: Attention::load(vb.pp("self_attn"), d, cfg.encoder_attention_heads)?,
-            self_attn_norm: layer_norm(vb.pp("self_attn_layer_norm"), d)?,
+            self_attn_norm: Residual::load(vb.pp("self_attn_layer_norm"), d, pre)?,
             ffn: FeedForward::load(&vb, d, cfg.encoder_ffn_dim, cfg.activation_function)?,
-            final_norm: layer_norm(vb.pp("final_layer_norm"), d)?,
+            final_norm: Residual::load(vb.pp("final_layer_norm"), d, pre)?,
         })
     }
 
     fn forward(&self, x: &Tensor, mask: &Tensor) -> Result<Tensor> {
-        let q = self.self_attn.query(x)?;
-        let (k, v) = self.self_attn.keys_values(x)?;
-        let heads = self.self_attn.heads;
-        let attn = self
-            .self_attn
-            .finish(&multi_head(&q, &k, &v, heads, Some(mask))?)?;
-        let x = self.self_attn_norm.forward(&(x + attn)?)?;
-        let ff = self.ffn.forward(&x)?;
-        self.final_norm.forward(&(x + ff)?)
+        let attn = &self.self_attn;
+        let x = self.self_attn_norm.apply(x, |h| {
+            let q = attn.query(h)?;
+            let (k, v) = attn.keys_values(h)?;
+            attn.finish(&multi_head(&q, &k, &v, attn.heads, Some(mask))?)
+        })?;
+        self.final_norm.apply(&x, |h| self.ffn.forward(h))
     }
 }
 
 #[derive(Debug, Clone)]
 struct DecoderLayer {
     self_attn: Attention,
-    self_attn_norm: LayerNorm,
+    self_attn_norm: Residual,
     cross_attn: Attention,
-    cross_attn_norm: LayerNorm,
+    cross_attn_norm: Residual,
     ffn: FeedForward,
-    final_norm: LayerNorm,
+    final_norm: Residual,
 }
 
 impl DecoderLayer {
-    fn load(vb: VarBuilder, cfg: &MarianConfig) -> Result<Self> {
+    fn load(vb: VarBuilder, cfg: &BartConfig) -> Result<Self> {
         let d = cfg.d_model;
         let heads = cfg.decoder_attention_heads;
+        let pre = cfg.family.layout().pre_norm;
         Ok(Self {
             self_attn: Attention::load(vb.pp("self_attn"), d, heads)?,
-            self_attn_norm: layer_norm(vb.pp("self_attn_layer_norm"), d)?,
+            self_attn_norm: Residual::load(vb.pp("self_attn_layer_norm"), d, pre)?,
             cross_attn: Attention::load(vb.pp("encoder_attn"), d, heads)?,
-            cross_attn_norm: layer_norm(vb.pp("encoder_attn_layer_norm"), d)?,
+            cross_attn_norm: Residual::load(vb.pp("encoder_attn_layer_norm"), d, pre)?,
             ffn: FeedForward::load(&vb, d, cfg.decoder_ffn_dim, cfg.activation_function)?,
-            final_norm: layer_norm(vb.pp("final_layer_norm"), d)?,
+            final_norm: Residual::load(vb.pp("final_layer_norm"), d, pre)?,
         })
     }
 
     fn forward(&self, x: &Tensor, layer: &mut LayerState, state: &SharedState) -> Result<Tensor> {
-        let q = self.self_attn.query(x)?;
-        let (k, v) = self.self_attn.keys_values(x)?;
-        let heads = self.self_attn.heads;
-        let attn = layer
-            .self_kv
-            .attend(&q, &k, &v, heads, state.causal.as_ref())?;
-        let x = self
-            .self_attn_norm
-            .forward(&(x + self.self_attn.finish(&attn)?)?)?;
-
-        let q = self.cross_attn.query(&x)?;
-        let cross = layer.cross_kv.attend(&q, Some(&state.cross_mask))?;
-        let x = self
-            .cross_attn_norm
-            .forward(&(x + self.cross_attn.finish(&cross)?)?)?;
-
-        let ff = self.ffn.forward(&x)?;
-        self.final_norm.forward(&(x + ff)?)
+        let attn = &self.self_attn;
+        let x = self.self_attn_norm.apply(x, |h| {
+            let q = attn.query(h)?;
+            let (k, v) = attn.keys_values(h)?;
+            let context = layer
+                .self_kv
+                .attend(&q, &k, &v, attn.heads, state.causal.as_ref())?;
+            attn.finish(&context)
+        })?;
+        let cross = &self.cross_attn;
+        let x = self.cross_attn_norm.apply(&x, |h| {
+            let q = cross.query(h)?;
+            cross.finish(&layer.cross_kv.attend(&q, Some(&state.cross_mask))?)
+        })?;
+        self.final_norm.apply(&x, |h| self.ffn.forward(h))
     }
 }
 
@@ -270,13 +378,79 @@ struct SharedState {
     cross_mask: Tensor,
 }
 
-/// The weights of a Marian model; immutable after loading.
+/// What one stack (encoder or decoder) adds around its layers.
 #[derive(Debug, Clone)]
-pub struct Marian {
-    cfg: MarianConfig,
-    encoder_embed: Embedding,
-    decoder_embed: Embedding,
+struct Stack {
+    embed: Embedding,
+    /// Row `p` is position `p` (a learned table's offset already skipped).
     positions: Tensor,
+    layernorm_embedding: Option<LayerNorm>,
+    final_norm: Option<LayerNorm>,
+}
+
+impl Stack {
+    /// The `name` stack (`encoder` or `decoder`) over the token table `table`.
+    fn load(vb: &VarBuilder, cfg: &BartConfig, table: Tensor, name: &str) -> Result<Self> {
+        let d = cfg.d_model;
+        let layout = cfg.family.layout();
+        let stack = vb.pp("model").pp(name);
+        let positions = match layout.positions {
+            Positions::Sinusoid => {
+                sinusoidal_positions(cfg.max_position_embeddings, d, vb.device())?
+                    .to_dtype(vb.dtype())?
+            }
+            Positions::Learned { offset } => {
+                let rows = cfg.max_position_embeddings + offset;
+                stack.get((rows, d), "embed_positions.weight")?.narrow(
+                    0,
+                    offset,
+                    cfg.max_position_embeddings,
+                )?
+            }
+        };
+        let optional_norm = |on: bool, name: &str| -> Result<Option<LayerNorm>> {
+            on.then(|| layer_norm(stack.pp(name), d)).transpose()
+        };
+        Ok(Self {
+            embed: Embedding::new(table, d),
+            positions,
+            layernorm_embedding: optional_norm(layout.layernorm_embedding, "layernorm_embedding")?,
+            final_norm: optional_norm(layout.final_norm, "layer_norm")?,
+        })
+    }
+
+    /// Token embeddings (scaled) plus positions `offset..offset + T`, then the embedding norm.
+    fn embed(&self, ids: &Tensor, offset: usize, scale: f64) -> Result<Tensor> {
+        let t = ids.dim(1)?;
+        let max = self.positions.dim(0)?;
+        if offset + t > max {
+            return Err(candle_core::Error::Msg(format!(
+                "sequence of {} positions exceeds the model's {max} max_position_embeddings",
+                offset + t,
+            )));
+        }
+        let x = (self.embed.forward(ids)? * scale)?;
+        let x = x.broadcast_add(&self.positions.narrow(0, offset, t)?)?;
+        match &self.layernorm_embedding {
+            Some(norm) => norm.forward(&x),
+            None => Ok(x),
+        }
+    }
+
+    fn finish(&self, x: Tensor) -> Result<Tensor> {
+        match &self.final_norm {
+            Some(norm) => norm.forward(&x),
+            None => Ok(x),
+        }
+    }
+}
+
+/// The weights of a BART-family model; immutable after loading.
+#[derive(Debug, Clone)]
+pub struct Bart {
+    cfg: BartConfig,
+    encoder_stack: Stack,
+    decoder_stack: Stack,
     embed_scale: f64,
     encoder: Vec<EncoderLayer>,
     decoder: Vec<DecoderLayer>,
@@ -285,8 +459,8 @@ pub struct Marian {
     dtype: DType,
 }
 
-impl Marian {
-    pub fn new(cfg: &MarianConfig, vb: VarBuilder) -> Result<Self> {
+impl Bart {
+    pub fn new(cfg: &BartConfig, vb: VarBuilder) -> Result<Self> {
         let d = cfg.d_model;
         let (src_v, tgt_v) = (cfg.vocab_size, cfg.target_vocab_size());
         let model = vb.pp("model");
@@ -334,13 +508,10 @@ impl Marian {
         let decoder = (0..cfg.decoder_layers)
             .map(|i| DecoderLayer::load(model.pp("decoder.layers").pp(i), cfg))
             .collect::<Result<Vec<_>>>()?;
-        let positions = sinusoidal_positions(cfg.max_position_embeddings, d, vb.device())?
-            .to_dtype(vb.dtype())?;
         Ok(Self {
             cfg: cfg.clone(),
-            encoder_embed: Embedding::new(enc_w, d),
-            decoder_embed: Embedding::new(dec_w, d),
-            positions,
+            encoder_stack: Stack::load(&vb, cfg, enc_w, "encoder")?,
+            decoder_stack: Stack::load(&vb, cfg, dec_w, "decoder")?,
             embed_scale: if cfg.scale_embedding {
                 (d as f64).sqrt()
             } else {
@@ -370,31 +541,18 @@ impl Marian {
         out
     }
 
-    pub fn config(&self) -> &MarianConfig {
+    pub fn config(&self) -> &BartConfig {
         &self.cfg
-    }
-
-    fn embed(&self, table: &Embedding, ids: &Tensor, offset: usize) -> Result<Tensor> {
-        let t = ids.dim(1)?;
-        if offset + t > self.cfg.max_position_embeddings {
-            return Err(candle_core::Error::Msg(format!(
-                "sequence of {} positions exceeds the model's {} max_position_embeddings",
-                offset + t,
-                self.cfg.max_position_embeddings
-            )));
-        }
-        let x = (table.forward(ids)? * self.embed_scale)?;
-        x.broadcast_add(&self.positions.narrow(0, offset, t)?)
     }
 
     /// Runs the encoder over a padded batch.
     pub fn encode(&self, input_ids: &Tensor, attention_mask: &Tensor) -> Result<Tensor> {
         let mask = padding_mask(attention_mask, self.dtype)?;
-        let mut x = self.embed(&self.encoder_embed, input_ids, 0)?;
+        let mut x = self.encoder_stack.embed(input_ids, 0, self.embed_scale)?;
         for layer in &self.encoder {
             x = layer.forward(&x, &mask)?;
         }
-        Ok(x)
+        self.encoder_stack.finish(x)
     }
 
     /// Prepares decoding: cross-attention keys/values are computed here, once per batch.
@@ -416,7 +574,9 @@ impl Marian {
     /// The decoder stack up to the LM head's input `(B, T, D)`.
     fn decode_hidden(&self, state: &mut DecodeState, tokens: &Tensor) -> Result<Tensor> {
         let t = tokens.dim(1)?;
-        let mut x = self.embed(&self.decoder_embed, tokens, state.past)?;
+        let mut x = self
+            .decoder_stack
+            .embed(tokens, state.past, self.embed_scale)?;
         let shared = SharedState {
             causal: if t > 1 {
                 Some(causal_mask(t, state.past, self.dtype, &self.device)?)
@@ -429,13 +589,13 @@ impl Marian {
             x = layer.forward(&x, ls, &shared)?;
         }
         state.past += t;
-        Ok(x)
+        self.decoder_stack.finish(x)
     }
 }
 
-impl CachedDecoder for Marian {
+impl CachedDecoder for Bart {
     fn decode_hidden(&self, state: &mut DecodeState, tokens: &Tensor) -> Result<Tensor> {
-        Marian::decode_hidden(self, state, tokens)
+        Bart::decode_hidden(self, state, tokens)
     }
 
     fn lm_head(&self) -> &Dense {
@@ -455,9 +615,9 @@ impl CachedDecoder for Marian {
     }
 }
 
-impl Seq2Seq for Marian {
+impl Seq2Seq for Bart {
     fn encode(&self, input_ids: &Tensor, attention_mask: &Tensor) -> Result<Tensor> {
-        Marian::encode(self, input_ids, attention_mask)
+        Bart::encode(self, input_ids, attention_mask)
     }
 
     fn start<'a>(
