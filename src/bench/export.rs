@@ -96,10 +96,9 @@ pub fn export(spec: &'static SyntheticSpec, dir: &Path) -> Result<Exported, Erro
         Ok(())
     };
     put("config.json", spec.config_json.as_bytes())?;
-    put(
-        "generation_config.json",
-        spec.generation_config_json.as_bytes(),
-    )?;
+    if let Some(json) = spec.generation_config_json {
+        put("generation_config.json", json.as_bytes())?;
+    }
     let config = spec.config()?;
     let special = config.special_tokens();
     let tokenizer_files = match config.architecture().tokenizer_format() {

@@ -27,7 +27,8 @@ pub struct SyntheticSpec {
     /// The hub repository whose shape this is.
     pub hub_repo: &'static str,
     pub config_json: &'static str,
-    pub generation_config_json: &'static str,
+    /// `None` where the hub repository has none (its config.json holds the defaults).
+    pub generation_config_json: Option<&'static str>,
     /// Number of tokens of the real tokenizer (T5: 32000 SentencePiece pieces + 100 sentinels;
     /// the embedding has 32128 rows).
     pub tokenizer_vocab: u32,
@@ -45,34 +46,65 @@ macro_rules! hub_config {
 }
 
 /// The synthetic models `--synthetic` knows.
-pub const SYNTHETIC_MODELS: [SyntheticSpec; 4] = [
+pub const SYNTHETIC_MODELS: [SyntheticSpec; 8] = [
     SyntheticSpec {
         name: "opus-mt-nl-en",
         hub_repo: "Helsinki-NLP/opus-mt-nl-en",
         config_json: hub_config!("opus-mt-nl-en", "config.json"),
-        generation_config_json: hub_config!("opus-mt-nl-en", "generation_config.json"),
+        generation_config_json: Some(hub_config!("opus-mt-nl-en", "generation_config.json")),
         tokenizer_vocab: 67028,
     },
     SyntheticSpec {
         name: "flan-t5-small",
         hub_repo: "google/flan-t5-small",
         config_json: hub_config!("flan-t5-small", "config.json"),
-        generation_config_json: hub_config!("flan-t5-small", "generation_config.json"),
+        generation_config_json: Some(hub_config!("flan-t5-small", "generation_config.json")),
         tokenizer_vocab: 32100,
     },
     SyntheticSpec {
         name: "flan-t5-base",
         hub_repo: "google/flan-t5-base",
         config_json: hub_config!("flan-t5-base", "config.json"),
-        generation_config_json: hub_config!("flan-t5-base", "generation_config.json"),
+        generation_config_json: Some(hub_config!("flan-t5-base", "generation_config.json")),
         tokenizer_vocab: 32100,
     },
     SyntheticSpec {
         name: "t5-small",
         hub_repo: "google-t5/t5-small",
         config_json: hub_config!("t5-small", "config.json"),
-        generation_config_json: hub_config!("t5-small", "generation_config.json"),
+        generation_config_json: Some(hub_config!("t5-small", "generation_config.json")),
         tokenizer_vocab: 32100,
+    },
+    SyntheticSpec {
+        name: "distilbart-cnn-12-6",
+        hub_repo: "sshleifer/distilbart-cnn-12-6",
+        config_json: hub_config!("distilbart-cnn-12-6", "config.json"),
+        generation_config_json: None,
+        tokenizer_vocab: 50264,
+    },
+    SyntheticSpec {
+        name: "bart-large-cnn",
+        hub_repo: "facebook/bart-large-cnn",
+        config_json: hub_config!("bart-large-cnn", "config.json"),
+        generation_config_json: Some(hub_config!("bart-large-cnn", "generation_config.json")),
+        tokenizer_vocab: 50264,
+    },
+    SyntheticSpec {
+        name: "pegasus-xsum",
+        hub_repo: "google/pegasus-xsum",
+        config_json: hub_config!("pegasus-xsum", "config.json"),
+        generation_config_json: Some(hub_config!("pegasus-xsum", "generation_config.json")),
+        tokenizer_vocab: 96103,
+    },
+    SyntheticSpec {
+        name: "pegasus-cnn_dailymail",
+        hub_repo: "google/pegasus-cnn_dailymail",
+        config_json: hub_config!("pegasus-cnn_dailymail", "config.json"),
+        generation_config_json: Some(hub_config!(
+            "pegasus-cnn_dailymail",
+            "generation_config.json"
+        )),
+        tokenizer_vocab: 96103,
     },
 ];
 
@@ -110,10 +142,17 @@ impl SyntheticSpec {
             .map_err(|e| self.bad(e))
     }
 
-    /// The model's decoding defaults, as `copydesk` reads them from `generation_config.json`.
+    /// The model's decoding defaults, as `copydesk` reads them: `generation_config.json`, then
+    /// `config.json`.
     pub fn generation(&self) -> Result<GenerationConfig, Error> {
-        let o: GenerationOverrides =
-            serde_json::from_str(self.generation_config_json).map_err(|e| self.bad(e))?;
+        let from_config =
+            GenerationOverrides::from_model_config(self.config_json).map_err(|e| self.bad(e))?;
+        let o = match self.generation_config_json {
+            Some(json) => serde_json::from_str::<GenerationOverrides>(json)
+                .map_err(|e| self.bad(e))?
+                .or(&from_config),
+            None => from_config,
+        };
         let mut cfg = GenerationConfig::default();
         cfg.apply(&o);
         Ok(cfg)

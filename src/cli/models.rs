@@ -31,10 +31,11 @@ pub fn run(cmd: ModelsCommand) -> Result<(), Error> {
                     ManifestSource::Local { path } => path.display().to_string(),
                 };
                 println!(
-                    "{:<16} {:<10} {:<7} {source}  {}",
+                    "{:<22} {:<10} {:<8} {:<11} {source}  {}",
                     m.name,
                     format!("{:?}", m.task).to_lowercase(),
                     m.architecture.as_str(),
+                    m.license.as_deref().unwrap_or("-"),
                     m.description
                 );
             }

@@ -158,6 +158,23 @@ impl GenerationOverrides {
         "eos_token_id",
     ];
 
+    /// The generation keys of a model's `config.json`, as transformers'
+    /// `GenerationConfig.from_model_config` reads them: the legacy
+    /// `force_bos_token_to_be_generated: true` of old BART configs means
+    /// `forced_bos_token_id = bos_token_id` when that key is absent.
+    pub fn from_model_config(json: &str) -> serde_json::Result<Self> {
+        let value: serde_json::Value = serde_json::from_str(json)?;
+        let mut o: GenerationOverrides = serde_json::from_value(value.clone())?;
+        let legacy = value.get("force_bos_token_to_be_generated") == Some(&true.into());
+        if o.forced_bos_token_id.is_none() && legacy {
+            let bos = value
+                .get("bos_token_id")
+                .and_then(serde_json::Value::as_u64);
+            o.forced_bos_token_id = Some(bos.and_then(|b| u32::try_from(b).ok()));
+        }
+        Ok(o)
+    }
+
     /// Key by key: `self` where set, else `fallback`.
     pub fn or(self, fallback: &GenerationOverrides) -> GenerationOverrides {
         let f = fallback.clone();
@@ -235,10 +252,10 @@ impl GenerationConfig {
         }
     }
 
-    /// The `min_length` in effect, in decoder positions (start token included).
+    /// The `min_length` in effect, in decoder positions (start token included): as in
+    /// transformers, a set `min_new_tokens` (even 0) replaces `min_length`.
     pub fn effective_min_length(&self) -> usize {
-        let from_new = self.min_new_tokens.map_or(0, |n| n + 1);
-        self.min_length.max(from_new)
+        self.min_new_tokens.map_or(self.min_length, |n| n + 1)
     }
 
     pub fn validate(&self) -> Result<(), String> {
@@ -320,6 +337,25 @@ mod tests {
         assert_eq!((c.num_beams, c.max_length), (4, 512));
         let wrong = serde_json::from_str::<GenerationOverrides>(r#"{"num_beams": "four"}"#);
         assert!(wrong.unwrap_err().to_string().contains("invalid type"));
+    }
+
+    #[test]
+    fn legacy_force_bos_means_forced_bos_token_id() {
+        let o = GenerationOverrides::from_model_config(
+            r#"{"bos_token_id": 0, "force_bos_token_to_be_generated": true}"#,
+        )
+        .unwrap();
+        assert_eq!(o.forced_bos_token_id, Some(Some(0)));
+        let explicit = GenerationOverrides::from_model_config(
+            r#"{"bos_token_id": 0, "forced_bos_token_id": 5, "force_bos_token_to_be_generated": true}"#,
+        )
+        .unwrap();
+        assert_eq!(explicit.forced_bos_token_id, Some(Some(5)));
+        let off = GenerationOverrides::from_model_config(
+            r#"{"bos_token_id": 0, "force_bos_token_to_be_generated": false}"#,
+        )
+        .unwrap();
+        assert_eq!(off.forced_bos_token_id, None);
     }
 
     #[test]

@@ -17,6 +17,8 @@ use candle_core::{DType, Device, Module, Result, Tensor};
 use candle_nn::{Embedding, LayerNorm, VarBuilder};
 use serde::Deserialize;
 
+pub mod keys;
+
 use super::attention::multi_head;
 use super::state::{CachedDecoder, DecodeState, LayerState, Session};
 use super::{

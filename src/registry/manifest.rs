@@ -51,6 +51,8 @@ pub enum ManifestSource {
 pub struct Manifest {
     pub name: String,
     pub description: String,
+    /// The license of the weights, as the hub repository's card states it (SPDX id).
+    pub license: Option<String>,
     pub task: Task,
     pub architecture: Architecture,
     pub source: ManifestSource,
@@ -74,6 +76,7 @@ struct RawManifest {
     name: String,
     #[serde(default)]
     description: String,
+    license: Option<String>,
     task: Task,
     architecture: Architecture,
     repo: Option<String>,
@@ -134,6 +137,7 @@ pub fn parse_manifest(label: &str, text: &str) -> Result<Manifest, RegistryError
     Ok(Manifest {
         name: raw.name,
         description: raw.description,
+        license: raw.license,
         task: raw.task,
         architecture: raw.architecture,
         source,

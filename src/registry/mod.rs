@@ -184,14 +184,18 @@ impl ModelFiles {
 
     /// Decoding defaults: the manifest's, then generation_config.json's, then config.json's.
     pub fn generation_defaults(&self) -> Result<GenerationOverrides, RegistryError> {
-        let read = |p: &Path| -> Result<GenerationOverrides, RegistryError> {
+        let read = |p: &Path, model_config: bool| -> Result<GenerationOverrides, RegistryError> {
             let text = std::fs::read_to_string(p).map_err(|e| RegistryError::io(p, e))?;
-            serde_json::from_str(&text)
-                .map_err(|e| RegistryError::bad_config(p, format!("generation settings: {e}")))
+            let parsed = if model_config {
+                GenerationOverrides::from_model_config(&text)
+            } else {
+                serde_json::from_str(&text)
+            };
+            parsed.map_err(|e| RegistryError::bad_config(p, format!("generation settings: {e}")))
         };
-        let from_config = read(&self.config)?;
+        let from_config = read(&self.config, true)?;
         let from_generation = match &self.generation_config {
-            Some(p) => read(p)?,
+            Some(p) => read(p, false)?,
             None => GenerationOverrides::default(),
         };
         let from_manifest = self

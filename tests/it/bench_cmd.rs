@@ -135,9 +135,11 @@ static TINY_MARIAN: SyntheticSpec = SyntheticSpec {
         "max_position_embeddings": 64, "scale_embedding": true, "pad_token_id": 299,
         "eos_token_id": 0, "decoder_start_token_id": 299,
         "share_encoder_decoder_embeddings": true, "tie_word_embeddings": true}"#,
-    generation_config_json: r#"{"bad_words_ids": [[299]], "decoder_start_token_id": 299,
+    generation_config_json: Some(
+        r#"{"bad_words_ids": [[299]], "decoder_start_token_id": 299,
         "eos_token_id": 0, "forced_eos_token_id": 0, "max_length": 64, "num_beams": 2,
         "pad_token_id": 299}"#,
+    ),
     tokenizer_vocab: 300,
 };
 
@@ -148,9 +150,38 @@ static TINY_T5: SyntheticSpec = SyntheticSpec {
         "vocab_size": 168, "d_model": 16, "d_kv": 8, "d_ff": 32, "num_layers": 1,
         "num_heads": 2, "feed_forward_proj": "gated-gelu", "tie_word_embeddings": false,
         "pad_token_id": 0, "eos_token_id": 1, "decoder_start_token_id": 0}"#,
-    generation_config_json: r#"{"decoder_start_token_id": 0, "eos_token_id": 1,
+    generation_config_json: Some(
+        r#"{"decoder_start_token_id": 0, "eos_token_id": 1,
         "pad_token_id": 0}"#,
+    ),
     tokenizer_vocab: 160,
+};
+
+/// BART: learned positions and `layernorm_embedding`; no generation_config.json (the
+/// defaults are in config.json, as in distilbart-cnn-12-6).
+static TINY_BART: SyntheticSpec = SyntheticSpec {
+    name: "tiny-bart",
+    hub_repo: "test/tiny-bart",
+    config_json: r#"{"model_type": "bart", "vocab_size": 300, "d_model": 16,
+        "encoder_layers": 1, "decoder_layers": 1, "encoder_attention_heads": 2,
+        "decoder_attention_heads": 2, "encoder_ffn_dim": 32, "decoder_ffn_dim": 32,
+        "max_position_embeddings": 64, "forced_bos_token_id": 0, "num_beams": 2,
+        "min_length": 3, "max_length": 20}"#,
+    generation_config_json: None,
+    tokenizer_vocab: 300,
+};
+
+/// Pegasus: pre-norm with final norms, sinusoid positions, 105 fixed special ids.
+static TINY_PEGASUS: SyntheticSpec = SyntheticSpec {
+    name: "tiny-pegasus",
+    hub_repo: "test/tiny-pegasus",
+    config_json: r#"{"model_type": "pegasus", "vocab_size": 400, "d_model": 16,
+        "encoder_layers": 1, "decoder_layers": 1, "encoder_attention_heads": 2,
+        "decoder_attention_heads": 2, "encoder_ffn_dim": 32, "decoder_ffn_dim": 32,
+        "activation_function": "relu", "max_position_embeddings": 64,
+        "scale_embedding": true}"#,
+    generation_config_json: Some(r#"{"num_beams": 2, "max_length": 20}"#),
+    tokenizer_vocab: 400,
 };
 
 /// Encoder output of the first wire-like input, from a model loaded any way.
@@ -171,7 +202,7 @@ fn encode_once(model: &dyn copydesk::models::Seq2Seq, ids: &[u32]) -> Vec<f32> {
 
 #[test]
 fn exported_synthetic_models_load_back_with_identical_weights() {
-    for spec in [&TINY_MARIAN, &TINY_T5] {
+    for spec in [&TINY_MARIAN, &TINY_T5, &TINY_BART, &TINY_PEGASUS] {
         let dir = tempfile::tempdir().unwrap();
         let done = export(spec, dir.path()).unwrap();
         assert!(done.files.contains(&"model.safetensors".to_string()));

@@ -113,6 +113,39 @@ fn summarize_json_matches_transformers() {
     );
 }
 
+/// `copydesk summarize --model DIR` with no decoding flags: the model's own defaults
+/// (generation_config.json: beams, min_length, length_penalty, no_repeat_ngram_size,
+/// forced_bos_token_id, ...) give transformers' ids for the golden case run with them.
+fn check_model_defaults(model: &str, eos: u32) {
+    let g = golden(model);
+    let case = g
+        .generate
+        .iter()
+        .find(|c| c.name == "beam4_generation_config_defaults")
+        .unwrap();
+    let dir = model_dir(model);
+    let args = ["summarize", "--model", dir.to_str().unwrap(), "--json"];
+    let out = copydesk(&args, &case.texts.join("\n"));
+    let lines = stdout_json_lines(&out);
+    assert_eq!(lines.len(), case.texts.len());
+    for (line, seq) in lines.iter().zip(&case.sequences) {
+        let ids: Vec<u64> = line["token_ids"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v.as_u64().unwrap())
+            .collect();
+        assert_eq!(ids, golden_ids(seq, eos), "{model}");
+        assert!(!line["summary"].as_str().unwrap().contains("<s>"), "{line}");
+    }
+}
+
+#[test]
+fn bart_and_pegasus_summarize_with_their_own_defaults() {
+    check_model_defaults("bart-tiny", 2);
+    check_model_defaults("pegasus-tiny", 1);
+}
+
 #[test]
 fn plain_translate_prints_one_line_per_input_and_keeps_empty_lines() {
     let dir = model_dir("marian-tied");

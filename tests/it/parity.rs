@@ -289,6 +289,26 @@ fn t5_gated_untied_generate_matches_transformers() {
 }
 
 #[test]
+fn bart_forward_matches_transformers() {
+    check_forward("bart-tiny");
+}
+
+#[test]
+fn bart_generate_matches_transformers() {
+    check_generate("bart-tiny");
+}
+
+#[test]
+fn pegasus_forward_matches_transformers() {
+    check_forward("pegasus-tiny");
+}
+
+#[test]
+fn pegasus_generate_matches_transformers() {
+    check_generate("pegasus-tiny");
+}
+
+#[test]
 fn marian_short_positions_match_transformers() {
     // A 16-position table: the forward case feeds all 16 decoder positions; the generate cases
     // run to transformers' max_length 17 (the most the table allows) and to max_length 6.
