@@ -32,9 +32,8 @@ pub enum TokenizerFormat {
     T5Spiece,
     /// Byte-level BPE: `vocab.json` + `merges.txt` (BART, RoBERTa).
     ByteLevelBpe,
-    /// `tokenizer.json` only (Pegasus: its `spiece.model` ids are offset by 103 special tokens,
-    /// which only the fast tokenizer's file spells out here).
-    TokenizerJsonOnly,
+    /// `spiece.model` with its ids offset by 103 special tokens (Pegasus).
+    PegasusSpiece,
 }
 
 impl Architecture {
@@ -81,7 +80,7 @@ impl Architecture {
         match self {
             Architecture::Marian => TokenizerFormat::MarianSpm,
             Architecture::Bart => TokenizerFormat::ByteLevelBpe,
-            Architecture::Pegasus => TokenizerFormat::TokenizerJsonOnly,
+            Architecture::Pegasus => TokenizerFormat::PegasusSpiece,
             Architecture::T5 => TokenizerFormat::T5Spiece,
         }
     }

@@ -173,17 +173,19 @@ fn pick_tokenizer<S: FileSource>(
                 return Ok(TokenizerFiles::BytePairs { vocab, merges });
             }
         }
-        TokenizerFormat::MarianSpm | TokenizerFormat::TokenizerJsonOnly => {}
+        TokenizerFormat::PegasusSpiece => {
+            if let Some(t) = p.try_get("spiece.model")? {
+                return Ok(TokenizerFiles::PegasusSpiece(t));
+            }
+        }
+        TokenizerFormat::MarianSpm => {}
     }
     Err(p.src.missing(match format {
         TokenizerFormat::MarianSpm => "source.spm + target.spm + vocab.json (or tokenizer.json)",
-        TokenizerFormat::T5Spiece => "tokenizer.json or spiece.model",
-        TokenizerFormat::ByteLevelBpe => "tokenizer.json or vocab.json + merges.txt",
-        TokenizerFormat::TokenizerJsonOnly => {
-            "tokenizer.json (a spiece.model alone is not read for this architecture: its ids \
-             are offset by special tokens that only tokenizer.json lists; save the tokenizer \
-             with transformers' fast tokenizer to write one)"
+        TokenizerFormat::T5Spiece | TokenizerFormat::PegasusSpiece => {
+            "tokenizer.json or spiece.model"
         }
+        TokenizerFormat::ByteLevelBpe => "tokenizer.json or vocab.json + merges.txt",
     }))
 }
 
@@ -505,7 +507,7 @@ pub(crate) mod tests {
         let e = resolve_dir(d.path(), None).unwrap_err();
         assert_eq!(e.kind(), "unsupported_architecture");
         assert!(e.to_string().contains("mbart"));
-        // A Pegasus directory with a spiece.model but no tokenizer.json says what to do.
+        // A Pegasus directory with a spiece.model but no tokenizer.json reads it as Pegasus's.
         write(
             d.path(),
             &[
@@ -513,10 +515,10 @@ pub(crate) mod tests {
                 ("spiece.model", "s"),
             ],
         );
-        let msg = resolve_dir(d.path(), None).unwrap_err().to_string();
-        assert!(
-            msg.contains("tokenizer.json (a spiece.model alone"),
-            "{msg}"
+        let f = resolve_dir(d.path(), None).unwrap();
+        assert_eq!(
+            f.tokenizer,
+            TokenizerFiles::PegasusSpiece(d.path().join("spiece.model"))
         );
         write(d.path(), &[("config.json", "{not json")]);
         assert_eq!(

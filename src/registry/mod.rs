@@ -132,6 +132,9 @@ pub enum TokenizerFiles {
     TokenizerJson(PathBuf),
     /// SentencePiece model (`spiece.model`), used when there is no tokenizer.json.
     Spiece(PathBuf),
+    /// Pegasus's `spiece.model` (ids offset by its special tokens), when there is no
+    /// tokenizer.json.
+    PegasusSpiece(PathBuf),
     /// Byte-level BPE (`vocab.json` + `merges.txt`), used when there is no tokenizer.json.
     BytePairs {
         vocab: PathBuf,

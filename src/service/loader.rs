@@ -131,6 +131,7 @@ fn tokenizer(files: &TokenizerFiles) -> Result<Seq2SeqTokenizer, Error> {
             target_vocab,
         } => Seq2SeqTokenizer::marian(source_spm, target_spm, vocab, target_vocab.as_deref())?,
         TokenizerFiles::TokenizerJson(path) => Seq2SeqTokenizer::from_tokenizer_json(path)?,
+        TokenizerFiles::PegasusSpiece(path) => Seq2SeqTokenizer::pegasus_from_spiece(path)?,
         TokenizerFiles::BytePairs { vocab, merges } => {
             Seq2SeqTokenizer::byte_level_bpe(vocab, merges)?
         }

@@ -10,6 +10,7 @@
 mod bpe;
 mod marian;
 mod normalizer;
+mod pegasus;
 mod proto;
 mod special;
 mod spm;
@@ -99,6 +100,7 @@ pub(crate) fn config_clean_up(file: &Path) -> Result<bool, TokenizeError> {
 enum Backend {
     Marian(Box<marian::Marian>),
     T5(Box<t5::T5Slow>),
+    Pegasus(Box<pegasus::PegasusSlow>),
     /// A `tokenizer.json`, used for both source and target.
     Json {
         eos: u32,
@@ -197,10 +199,21 @@ impl Seq2SeqTokenizer {
         })
     }
 
+    /// A Pegasus tokenizer from `spiece.model` alone, reproducing transformers' slow
+    /// `PegasusTokenizer` (ids offset by `offset`, 103, special tokens; `</s>` appended). A
+    /// `tokenizer_config.json` next to it is honoured for `offset`, `mask_token_sent`,
+    /// `mask_token` and `clean_up_tokenization_spaces`.
+    pub fn pegasus_from_spiece(spiece_model: &Path) -> Result<Self, TokenizeError> {
+        Ok(Self {
+            backend: Backend::Pegasus(Box::new(pegasus::PegasusSlow::load(spiece_model)?)),
+        })
+    }
+
     fn name(&self) -> &'static str {
         match self.backend {
             Backend::Marian(_) => "Marian",
             Backend::T5(_) => "T5",
+            Backend::Pegasus(_) => "Pegasus",
             Backend::Json { .. } => "tokenizer.json",
         }
     }
@@ -214,6 +227,7 @@ impl Seq2SeqTokenizer {
         match &self.backend {
             Backend::Marian(m) => m.encode(text).map_err(err),
             Backend::T5(t) => t.encode(text).map_err(err),
+            Backend::Pegasus(t) => t.encode(text).map_err(err),
             Backend::Json { tokenizer, .. } => tokenizer
                 .encode(text, true)
                 .map(|e| e.get_ids().to_vec())
@@ -230,6 +244,7 @@ impl Seq2SeqTokenizer {
         match &self.backend {
             Backend::Marian(m) => m.decode(ids, skip_special_tokens).map_err(err),
             Backend::T5(t) => t.decode(ids, skip_special_tokens).map_err(err),
+            Backend::Pegasus(t) => t.decode(ids, skip_special_tokens).map_err(err),
             Backend::Json {
                 clean_up_tokenization_spaces,
                 tokenizer,
@@ -251,6 +266,7 @@ impl Seq2SeqTokenizer {
         match &self.backend {
             Backend::Marian(m) => m.eos_id,
             Backend::T5(t) => t.eos_id,
+            Backend::Pegasus(t) => t.eos_id,
             Backend::Json { eos, .. } => *eos,
         }
     }
@@ -259,6 +275,7 @@ impl Seq2SeqTokenizer {
         match &self.backend {
             Backend::Marian(m) => m.pad_id,
             Backend::T5(t) => t.pad_id,
+            Backend::Pegasus(t) => t.pad_id,
             Backend::Json { pad, .. } => *pad,
         }
     }
@@ -267,6 +284,7 @@ impl Seq2SeqTokenizer {
         match &self.backend {
             Backend::Marian(m) => m.unk_id,
             Backend::T5(t) => t.unk_id,
+            Backend::Pegasus(t) => t.unk_id,
             Backend::Json { unk, .. } => *unk,
         }
     }
@@ -277,6 +295,7 @@ impl Seq2SeqTokenizer {
         match &self.backend {
             Backend::Marian(m) => m.source_vocab_size(),
             Backend::T5(t) => t.vocab_size(),
+            Backend::Pegasus(t) => t.vocab_size(),
             Backend::Json { tokenizer, .. } => tokenizer.get_vocab_size(true),
         }
     }
@@ -285,6 +304,7 @@ impl Seq2SeqTokenizer {
         match &self.backend {
             Backend::Marian(m) => m.target_vocab_size(),
             Backend::T5(t) => t.vocab_size(),
+            Backend::Pegasus(t) => t.vocab_size(),
             Backend::Json { tokenizer, .. } => tokenizer.get_vocab_size(true),
         }
     }
@@ -300,6 +320,7 @@ impl Seq2SeqTokenizer {
         match &self.backend {
             Backend::Marian(m) => m.tokenize(text).map_err(err),
             Backend::T5(t) => t.tokenize(text).map_err(err),
+            Backend::Pegasus(t) => t.tokenize(text).map_err(err),
             Backend::Json { tokenizer, .. } => tokenizer
                 .encode(text, true)
                 .map(|e| e.get_tokens().to_vec())
