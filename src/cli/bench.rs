@@ -7,6 +7,7 @@ use clap::Args;
 use super::{print_lines, DeviceArgs};
 use crate::bench::compare::compare;
 use crate::bench::export::{export, WorkloadsFile};
+use crate::bench::synthetic::SYNTHETIC_MODELS;
 use crate::bench::workload::Workload;
 use crate::bench::{self, BenchConfig, ModelChoice, Plan, Report, SyntheticSpec};
 use crate::Error;
@@ -19,7 +20,8 @@ use crate::Error;
 /// (segment, translate, summarize with --summarizer) through the same service the server uses.
 ///
 /// `--synthetic NAME` builds seeded random weights with the exact shape of a real model
-/// (opus-mt-nl-en, flan-t5-small, flan-t5-base, t5-small), no download; `--export DIR` writes
+/// (opus-mt-nl-en, the FLAN-T5 and T5 sizes, distilbart-cnn-12-6, bart-large-cnn, pegasus-xsum,
+/// pegasus-cnn_dailymail; an unknown NAME lists them), no download; `--export DIR` writes
 /// that model in the hub layout for the server, the batch command and other engines
 /// (benches/peers/). `--compare a.json b.json` prints reports side by side with ratios.
 #[derive(Debug, Args)]
@@ -93,7 +95,10 @@ impl BenchArgs {
             (None, Some(m)) => Ok(ModelChoice::Spec(m.clone())),
             (None, None) => Err(Error::invalid(
                 "invalid_argument",
-                "name a model: --model M or --synthetic NAME (opus-mt-nl-en, flan-t5-small, flan-t5-base, t5-small)",
+                format!(
+                    "name a model: --model M or --synthetic NAME ({})",
+                    SYNTHETIC_MODELS.map(|s| s.name).join(", ")
+                ),
             )),
         }
     }

@@ -28,6 +28,11 @@ const EMBEDDED: &[(&str, &str)] = embed![
     "flan-t5-large",
     "t5-small",
     "t5-dutch-cnn",
+    "distilbart-cnn-12-6",
+    "bart-large-cnn",
+    "bart-large-xsum",
+    "pegasus-xsum",
+    "pegasus-cnn_dailymail",
 ];
 
 /// What a model is for.
@@ -62,6 +67,11 @@ pub struct Manifest {
     pub target_lang: Option<String>,
     /// Name of the prompt template to wrap the input with; `None` feeds the text as is.
     pub prompt: Option<String>,
+    /// Summary styles (prompt names) the model was trained to write, for models that read the
+    /// article as is rather than follow an instruction: a request for one of them gets the
+    /// model's own prompt, any other style is refused with the models that write it. Empty
+    /// for instruction-following models, which take any prompt template.
+    pub styles: Vec<String>,
     /// Decoding defaults over the model's generation_config.json and config.json.
     pub generation: GenerationOverrides,
     /// Exactly the files to fetch; `None` detects them from the repository listing.
@@ -85,6 +95,8 @@ struct RawManifest {
     source_lang: Option<String>,
     target_lang: Option<String>,
     prompt: Option<String>,
+    #[serde(default)]
+    styles: Vec<String>,
     generation: Option<toml::Table>,
     files: Option<Vec<String>>,
     #[serde(default)]
@@ -144,6 +156,7 @@ pub fn parse_manifest(label: &str, text: &str) -> Result<Manifest, RegistryError
         source_lang: raw.source_lang,
         target_lang: raw.target_lang,
         prompt: raw.prompt,
+        styles: raw.styles,
         generation,
         files: raw.files,
         optional_files: raw.optional_files,

@@ -69,6 +69,14 @@ impl LoadedModel {
         self.files.architecture
     }
 
+    /// The summary styles the manifest says the model was trained for (empty: any prompt).
+    pub fn styles(&self) -> &[String] {
+        self.files
+            .manifest
+            .as_ref()
+            .map_or(&[], |m| m.styles.as_slice())
+    }
+
     /// The prompt template the manifest names, if any.
     pub fn prompt(&self) -> Option<&str> {
         self.files

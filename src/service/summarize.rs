@@ -1,21 +1,26 @@
 //! Summaries with prompt templates, and map-reduce for texts longer than the model's window:
 //! summarize chunks cut at sentence boundaries, then summarize the joined chunk summaries.
 
+use super::loader::LoadedModel;
 use super::{DecodeOptions, Generated, ModelHandle, Service};
 use crate::prompts::Template;
 use crate::text::{split_text, text_sentences};
 use crate::Error;
 
-/// Input window of the T5 summarizers, in tokens (prompt included).
+/// Input window of summarizers without a position table (T5's relative positions), in tokens
+/// (prompt included); models with one (BART 1024, Pegasus-XSum 512) use their table's size.
 pub const SUMMARY_WINDOW: usize = 512;
 /// Map-reduce rounds before giving up.
 const MAX_ROUNDS: usize = 4;
 
 impl Service {
-    /// The template for `prompt`, else the model's manifest prompt, else `raw`.
+    /// The template for `prompt`, else the model's manifest prompt, else `raw`. A model
+    /// trained for fixed styles ([`crate::registry::Manifest::styles`]) reads the text its own
+    /// way for those styles and refuses the others, naming the models that write them.
     pub fn template(&self, worker: &ModelHandle, prompt: Option<&str>) -> Result<Template, Error> {
-        let name = prompt.or(worker.loaded.prompt()).unwrap_or("raw");
-        self.prompts.get(name).cloned()
+        self.prompts
+            .get(template_name(&worker.loaded, prompt)?)
+            .cloned()
     }
 
     /// Summarizes each text; texts longer than the window are summarized by map-reduce.
@@ -78,12 +83,56 @@ impl Service {
     }
 }
 
+/// The prompt template name [`Service::template`] uses.
+fn template_name<'a>(loaded: &'a LoadedModel, prompt: Option<&'a str>) -> Result<&'a str, Error> {
+    let own = loaded.prompt().unwrap_or("raw");
+    let styles = loaded.styles();
+    Ok(match prompt {
+        Some(p) if !styles.is_empty() && p != "raw" => {
+            if !styles.iter().any(|s| s == p) {
+                return Err(style_refused(&loaded.name, p, styles));
+            }
+            own
+        }
+        Some(p) => p,
+        None => own,
+    })
+}
+
+/// The error for a style a fixed-style model does not write.
+fn style_refused(model: &str, style: &str, styles: &[String]) -> Error {
+    let writers: Vec<String> = crate::registry::manifests()
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|m| m.styles.iter().any(|s| s == style))
+        .map(|m| m.name)
+        .collect();
+    let alternatives = if writers.is_empty() {
+        String::new()
+    } else {
+        format!("; models trained for it: {}", writers.join(", "))
+    };
+    Error::invalid(
+        "unsupported_style",
+        format!(
+            "{model} writes {} summaries, not {style:?}; it does not follow instructions, so \
+             pick a summarizer for that style{alternatives} (or an instruction model such as \
+             flan-t5-base)",
+            styles.join("/")
+        ),
+    )
+}
+
 /// Splits `text` at sentence boundaries into pieces whose rendered prompt fits the window.
 fn chunks(worker: &ModelHandle, template: &Template, text: &str) -> Result<Vec<String>, Error> {
     let tok = &worker.loaded.tokenizer;
-    let mut fits = |s: &str| -> Result<bool, Error> {
-        Ok(tok.encode(&template.render(s))?.len() <= SUMMARY_WINDOW)
-    };
+    let window = worker
+        .loaded
+        .model
+        .max_source_positions()
+        .unwrap_or(SUMMARY_WINDOW);
+    let mut fits =
+        |s: &str| -> Result<bool, Error> { Ok(tok.encode(&template.render(s))?.len() <= window) };
     if fits(text)? {
         return Ok(vec![text.to_string()]);
     }
@@ -115,4 +164,36 @@ fn chunks(worker: &ModelHandle, template: &Template, text: &str) -> Result<Vec<S
         out.push(current);
     }
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::service::loader::{load, LoadOptions};
+
+    #[test]
+    fn fixed_style_models_read_the_text_as_is_and_refuse_other_styles() {
+        let dir = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/tests/fixtures/models/bart-tiny"
+        );
+        let mut loaded = load(dir, &LoadOptions::default()).unwrap();
+        // A directory has no manifest: any template goes.
+        assert_eq!(template_name(&loaded, Some("brief")).unwrap(), "brief");
+        let mut manifest = crate::registry::manifest("distilbart-cnn-12-6")
+            .unwrap()
+            .unwrap();
+        manifest.name = "bart-tiny".into();
+        loaded.files.manifest = Some(manifest);
+        assert_eq!(template_name(&loaded, None).unwrap(), "raw");
+        assert_eq!(template_name(&loaded, Some("brief")).unwrap(), "raw");
+        assert_eq!(template_name(&loaded, Some("raw")).unwrap(), "raw");
+        let e = template_name(&loaded, Some("headline")).unwrap_err();
+        assert_eq!(e.kind(), "unsupported_style");
+        let msg = e.to_string();
+        assert!(
+            msg.contains("bart-large-xsum") && msg.contains("pegasus-xsum"),
+            "{msg}"
+        );
+    }
 }
