@@ -6,7 +6,7 @@
 #
 # Knobs (environment): SUMMARIZERS (distilbart-cnn-12-6,bart-large-cnn,pegasus-xsum,
 # flan-t5-base), BATCHES (1,8), THREADS (2), RUNS (1), WARMUP (0), PYTHON, MODELS, OUT, ENGINES,
-# DTYPES, as in run_all.sh.
+# DTYPES, as in run_all.sh; KEEP=1 keeps the exported models (removed after each by default).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 SUMMARIZERS=${SUMMARIZERS:-distilbart-cnn-12-6,bart-large-cnn,pegasus-xsum,flan-t5-base}
@@ -40,5 +40,7 @@ for m in ${SUMMARIZERS//,/ }; do
   fi
   echo "== $m"
   "$BIN" bench --compare "${reports[@]}" | tee "$OUT/$m/compare.md"
+  # Full-size exports take gigabytes each (and their CTranslate2 copies as much again).
+  [ "${KEEP:-0}" = 1 ] || rm -rf "$MODELS/$m" "$MODELS/$m"-ct2-*
 done
 echo "== load after: $(cut -d' ' -f1-3 /proc/loadavg)"
