@@ -309,7 +309,7 @@ pub fn tokenizer_json_files(
         "decoder": metaspace,
         "model": {"type": "Unigram", "unk_id": unk, "vocab": pieces, "byte_fallback": false},
     });
-    let config = serde_json::json!({
+    let mut config = serde_json::json!({
         "tokenizer_class": "PreTrainedTokenizerFast",
         "model_max_length": 1024,
         "eos_token": "</s>",
@@ -317,10 +317,17 @@ pub fn tokenizer_json_files(
         "pad_token": "<pad>",
         "clean_up_tokenization_spaces": false,
     });
+    let mut map: serde_json::Value = serde_json::from_slice(&special_tokens_map()?)
+        .map_err(|e| e.to_string())?;
+    // Converters (CTranslate2's) read the bos token from the tokenizer.
+    if let Some(b) = bos.and_then(token) {
+        config["bos_token"] = b.clone().into();
+        map["bos_token"] = b.into();
+    }
     Ok(vec![
         ("tokenizer.json".into(), json_bytes(&tokenizer)?),
         ("tokenizer_config.json".into(), json_bytes(&config)?),
-        ("special_tokens_map.json".into(), special_tokens_map()?),
+        ("special_tokens_map.json".into(), json_bytes(&map)?),
     ])
 }
 

@@ -413,3 +413,51 @@ fn retry_errors_redoes_failed_records_once() {
     assert_eq!(lines.len(), 2);
     assert!(lines["b.txt"]["result"]["translation"].is_string());
 }
+
+#[test]
+fn bart_summarizes_a_batch_with_transformers_ids() {
+    // The golden case run with bart-tiny's own generation defaults: no decoding flags here.
+    let golden = crate::common::golden("bart-tiny");
+    let case = golden
+        .generate
+        .iter()
+        .find(|c| c.name == "beam4_generation_config_defaults")
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("in.jsonl");
+    let records: Vec<String> = case
+        .texts
+        .iter()
+        .enumerate()
+        .map(|(i, t)| serde_json::json!({"id": format!("s{i}"), "text": t}).to_string() + "\n")
+        .collect();
+    std::fs::write(&input, records.concat()).unwrap();
+    let out_path = dir.path().join("out.jsonl");
+    let out = Command::new(env!("CARGO_BIN_EXE_copydesk"))
+        .args(["batch", input.to_str().unwrap(), "--task", "summarize"])
+        .arg("--summarizer")
+        .arg(model_dir("bart-tiny"))
+        .arg("-o")
+        .arg(&out_path)
+        .env("HF_HUB_OFFLINE", "1")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let lines = by_id(&read_lines(&out_path));
+    for (i, seq) in case.sequences.iter().enumerate() {
+        let got = &lines[&format!("s{i}")]["result"];
+        let ids: Vec<u64> = got["token_ids"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v.as_u64().unwrap())
+            .collect();
+        let want: Vec<u64> = seq[1..]
+            .iter()
+            .take_while(|&&t| t != 2)
+            .map(|&t| t as u64)
+            .collect();
+        assert_eq!(ids, want, "record s{i}");
+        assert!(!got["summary"].as_str().unwrap().is_empty());
+    }
+}

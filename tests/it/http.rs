@@ -555,3 +555,53 @@ async fn a_request_over_its_timeout_is_504_and_its_jobs_are_dropped() {
         1
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bart_summarizes_over_rest_and_in_articles() {
+    let service = Service::start(&ServiceConfig {
+        translator: Some(model_dir("marian-tied").to_string_lossy().into_owned()),
+        summarizer: Some(model_dir("bart-tiny").to_string_lossy().into_owned()),
+        load: LoadOptions::default(),
+        policy: BatchPolicy::default(),
+    })
+    .unwrap();
+    // No decoding defaults: the model's own generation_config.json applies, as in the golden.
+    let cfg = HttpConfig {
+        limits: Limits {
+            max_texts_per_request: 8,
+            max_chars_per_text: 20_000,
+        },
+        max_body_bytes: 1 << 20,
+        ..HttpConfig::default()
+    };
+    let state = AppState::ready(cfg, service.clone()).await.unwrap();
+    let app = router(state);
+    let golden = crate::common::golden("bart-tiny");
+    let case = golden
+        .generate
+        .iter()
+        .find(|c| c.name == "beam4_generation_config_defaults")
+        .unwrap();
+    let (status, _, v) = call(
+        &app,
+        post_json("/v1/summarize", &json!({"texts": case.texts})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{v}");
+    let tok = copydesk::tokenize::Seq2SeqTokenizer::from_tokenizer_json(
+        &model_dir("bart-tiny").join("tokenizer.json"),
+    )
+    .unwrap();
+    let want: Vec<String> = case
+        .sequences
+        .iter()
+        .map(|s| tok.decode(s, true).unwrap())
+        .collect();
+    assert_eq!(texts(&v, "summaries"), want);
+    // An article (translated by Marian, summarized by BART) gets a summary.
+    let article = std::fs::read_to_string(fixtures().join("samples/zorgpremie.txt")).unwrap();
+    let body = json!({"articles": [{"id": "a1", "text": article}]});
+    let (status, _, v) = call(&app, post_json("/v1/articles", &body)).await;
+    assert_eq!(status, StatusCode::OK, "{v}");
+    assert!(!v["articles"][0]["summary"].as_str().unwrap().is_empty(), "{v}");
+}
