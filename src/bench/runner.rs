@@ -174,9 +174,8 @@ fn first_token(
 
 /// Generated-token counters of the service's engines.
 fn generated_so_far(service: &Service) -> u64 {
-    [&service.translator, &service.summarizer]
-        .into_iter()
-        .flatten()
+    service
+        .workers()
         .map(|w| {
             w.batcher
                 .engine()

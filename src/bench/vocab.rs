@@ -317,8 +317,8 @@ pub fn tokenizer_json_files(
         "pad_token": "<pad>",
         "clean_up_tokenization_spaces": false,
     });
-    let mut map: serde_json::Value = serde_json::from_slice(&special_tokens_map()?)
-        .map_err(|e| e.to_string())?;
+    let mut map: serde_json::Value =
+        serde_json::from_slice(&special_tokens_map()?).map_err(|e| e.to_string())?;
     // Converters (CTranslate2's) read the bos token from the tokenizer.
     if let Some(b) = bos.and_then(token) {
         config["bos_token"] = b.clone().into();

@@ -85,6 +85,7 @@ pub fn run(args: ArticleArgs) -> Result<(), Error> {
         prompt: args.models.prompt.clone(),
         decode: args.decode.options(),
         summarize_from: args.models.summarize_from.clone(),
+        source_lang: args.models.source_lang.clone(),
     };
     let out = with_service(cfg, async |s| s.article_input(&input, &opts).await)?;
     let rendered = match args.format {

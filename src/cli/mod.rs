@@ -104,9 +104,15 @@ impl DeviceArgs {
 /// uses only the translator and summarize task only the summarizer).
 #[derive(Debug, Clone, Args)]
 pub struct ArticleModelArgs {
-    /// Translation model.
+    /// Translation models: comma-separated `[LANG[+LANG]=]MODEL` entries. Each sentence goes to
+    /// the one for its detected language (English is copied through, a language none reads is
+    /// left untranslated with an error); the first also takes text of unknown language.
     #[arg(long, env = "COPYDESK_TRANSLATOR", default_value = DEFAULT_TRANSLATOR)]
     pub translator: String,
+    /// The articles' source language, when known: every sentence goes to its translator (no
+    /// detection). Default: route each sentence by its detected language.
+    #[arg(long, env = "COPYDESK_SOURCE_LANG")]
+    pub source_lang: Option<String>,
     /// Summarization model.
     #[arg(long, env = "COPYDESK_SUMMARIZER", default_value = DEFAULT_SUMMARIZER)]
     pub summarizer: String,

@@ -30,7 +30,10 @@ pub struct ServeArgs {
     /// Port; 0 picks a free one.
     #[arg(long, env = "COPYDESK_PORT", default_value_t = 8080)]
     pub port: u16,
-    /// Translation model: manifest name, hub id (org/name[@revision]) or local directory.
+    /// Translation models: comma-separated `[LANG[+LANG]=]MODEL` entries (manifest name, hub id
+    /// org/name[@revision] or local directory), all loaded at start. Each text or sentence goes
+    /// to the one for its language (manifest `source_lang(s)`, or the `LANG=` prefix; a
+    /// directory with neither reads Dutch); the first also takes text of unknown language.
     #[arg(long, env = "COPYDESK_TRANSLATOR", default_value = DEFAULT_TRANSLATOR)]
     pub translator: String,
     /// Summarization model (none: /v1/summarize answers 422 and articles are not summarized).

@@ -45,6 +45,8 @@ pub(super) struct CompatJob<'a> {
     /// The field the texts came in, for error messages.
     pub field: &'a str,
     pub texts: Vec<String>,
+    /// The source language the client named (`None`: detect each text's).
+    pub source_lang: Option<String>,
     pub how: TextHandling,
     /// Alternatives to return besides the best.
     pub alternatives: usize,
@@ -61,7 +63,15 @@ pub(super) async fn translate(
         .validator(service)
         .translation(job.field, job.texts, None, None)?;
     checked.decode.alternatives = job.alternatives;
+    let langs: Vec<Option<String>> = checked
+        .texts
+        .iter()
+        .map(|t| match &job.source_lang {
+            Some(l) => Some(l.to_ascii_lowercase()),
+            None => crate::service::routing::routing_lang(t, None),
+        })
+        .collect();
     Ok(service
-        .translate_handled(&checked.texts, &checked.decode, job.how)
+        .translate_handled(&checked.texts, &langs, &checked.decode, job.how)
         .await?)
 }

@@ -20,7 +20,7 @@ use super::compat::{self, body_value, CompatJob, StringOrList};
 use super::errors::{ApiError, InferenceErrors};
 use super::extract::{from_value, JsonOrForm, OneOrMany};
 use super::state::AppState;
-use super::validate::{source_lang, target_lang};
+use super::validate::{served_source, target_lang};
 use crate::service::{Splitting, TextHandling};
 
 /// What `/v2/usage` reports as the limit: copydesk meters nothing.
@@ -164,13 +164,15 @@ pub async fn translate(
     state
         .keys()
         .check(&headers, true, req.auth_key.as_deref())?;
-    source_lang("source_lang", req.source_lang.as_deref(), &["nl"])?;
-    let detect = req.source_lang.is_none();
+    let service = state.service()?;
+    served_source(service, "source_lang", req.source_lang.as_deref(), false)?;
+    let named = req.source_lang.clone();
     target_lang("target_lang", Some(&req.target_lang))?;
     let how = handling(&req)?;
     let job = CompatJob {
         field: "text",
         texts: req.text.into_vec(),
+        source_lang: req.source_lang.clone(),
         how,
         alternatives: 0,
     };
@@ -178,7 +180,7 @@ pub async fn translate(
     let translations: Vec<DeeplTranslation> = out
         .into_iter()
         .map(|g| DeeplTranslation {
-            detected_source_language: detected_source(detect, &g.source),
+            detected_source_language: detected_source(named.as_deref(), &g.source),
             billed_characters: g.source.chars().count(),
             text: g.text,
         })
@@ -190,11 +192,14 @@ pub async fn translate(
     Ok(Json(DeeplResponse { translations }))
 }
 
-/// DeepL's `detected_source_language`: `NL` when the client named it; else the detected
-/// language of the text (reliable detections only; short or unclear text reports `NL`). The
-/// text still goes to the Dutch model: routing per language is the multilingual work.
-fn detected_source(detect: bool, text: &str) -> String {
-    match crate::text::detect_language(text).filter(|_| detect) {
+/// DeepL's `detected_source_language`: the language the client named; else the detected
+/// language of the text, which also picks its translator (reliable detections only; short or
+/// unclear text reports `NL` and goes to the first translator).
+fn detected_source(named: Option<&str>, text: &str) -> String {
+    if let Some(l) = named {
+        return l.to_ascii_uppercase();
+    }
+    match crate::text::detect_language(text) {
         Some(d) if d.reliable => d.code.to_ascii_uppercase(),
         _ => "NL".into(),
     }

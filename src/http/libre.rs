@@ -14,7 +14,7 @@ use super::compat::{self, body_value, CompatJob, StringOrList};
 use super::errors::{ApiError, InferenceErrors};
 use super::extract::{from_value, JsonOrForm, OneOrMany};
 use super::state::AppState;
-use super::validate::{source_lang, target_lang, MAX_BEAMS};
+use super::validate::{served_source, target_lang, MAX_BEAMS};
 use crate::service::TextHandling;
 use crate::text::{detect_language, Detected};
 
@@ -161,7 +161,7 @@ pub async fn translate(
         .keys()
         .check(&headers, false, req.api_key.as_deref())?;
     let auto = req.source.eq_ignore_ascii_case("auto");
-    source_lang("source", Some(&req.source), &["nl", "auto"])?;
+    served_source(state.service()?, "source", Some(&req.source), true)?;
     target_lang("target", Some(&req.target))?;
     let how = format(req.format.as_deref())?;
     let wanted = alternatives(req.alternatives.as_ref())?;
@@ -175,6 +175,7 @@ pub async fn translate(
     let job = CompatJob {
         field: "q",
         texts,
+        source_lang: (!auto).then(|| req.source.clone()),
         how,
         alternatives: wanted,
     };

@@ -17,7 +17,7 @@ use utoipa::ToSchema;
 use super::compat::{self, CompatJob};
 use super::errors::{ApiError, InferenceErrors};
 use super::state::AppState;
-use super::validate::{source_lang, target_lang};
+use super::validate::{served_source, target_lang};
 use crate::service::TextHandling;
 
 /// Translated files kept for download.
@@ -160,15 +160,14 @@ pub async fn translate_file(
     })?;
     let up = read_upload(form).await?;
     state.keys().check(&headers, false, up.api_key.as_deref())?;
-    source_lang(
-        "source",
-        Some(up.source.as_deref().unwrap_or("")),
-        &["nl", "auto"],
-    )?;
+    let source = up.source.as_deref().unwrap_or("");
+    served_source(state.service()?, "source", Some(source), true)?;
+    let named = (!source.eq_ignore_ascii_case("auto")).then(|| source.to_string());
     target_lang("target", Some(up.target.as_deref().unwrap_or("")))?;
     let job = CompatJob {
         field: "file",
         texts: vec![up.text],
+        source_lang: named,
         how: TextHandling::default(),
         alternatives: 0,
     };

@@ -80,13 +80,12 @@ pub struct DocFacts {
 impl DocFacts {
     /// The facts of a server with `service` loaded (or, while loading, only its limits).
     pub fn of(limits: Limits, service: Option<&Service>) -> DocFacts {
-        let name =
-            |w: &Option<crate::service::ModelHandle>| w.as_ref().map(|w| w.loaded.name.clone());
+        let name = |w: Option<&crate::service::ModelHandle>| w.map(|w| w.loaded.name.clone());
         DocFacts {
             limits,
             loaded: service.is_some(),
-            translator: service.and_then(|s| name(&s.translator)),
-            summarizer: service.and_then(|s| name(&s.summarizer)),
+            translator: service.and_then(|s| name(s.first_translator())),
+            summarizer: service.and_then(|s| name(s.summarizer.as_ref())),
             prompts: service
                 .map(|s| s.prompts.names().into_iter().map(str::to_string).collect())
                 .unwrap_or_default(),

@@ -17,6 +17,7 @@ use super::types::{
 };
 use super::validate::ArticlesJob;
 use crate::service::ninjs::{english_item_now, ArticleInput};
+use crate::service::routing::{routing_lang, Item, Unit};
 use crate::service::KernelReport;
 use crate::service::{ArticleOutput, ModelHandle, Service};
 use crate::Error;
@@ -41,13 +42,35 @@ pub async fn translate(
         .source_lang
         .as_deref()
         .is_none_or(|l| l.eq_ignore_ascii_case("auto"));
+    let given = req.source_lang.as_deref().map(str::to_ascii_lowercase);
     let job = state.validator(service).translate(req)?;
-    let out = service.translate_texts(&job.texts, &job.decode).await?;
+    // Each text goes to the translator for its language: the one given, else the detected one.
+    let items: Vec<Item> = job
+        .texts
+        .iter()
+        .map(|t| Item {
+            text: t.clone(),
+            lang: match detect {
+                true => routing_lang(t, None),
+                false => given.clone(),
+            },
+        })
+        .collect();
+    let routed = service
+        .translate_routed(&items, Unit::Text, &job.decode)
+        .await?;
+    let (out, routings): (Vec<_>, Vec<_>) = routed.into_iter().unzip();
     let mut response = TranslateResponse::new(out, job.model);
-    if detect {
-        for (t, source) in response.translations.iter_mut().zip(&job.texts) {
+    for ((t, source), routing) in response
+        .translations
+        .iter_mut()
+        .zip(&job.texts)
+        .zip(routings)
+    {
+        if detect {
             t.detected_language = crate::text::detect_whole(source);
         }
+        t.routing = Some(routing);
     }
     Ok(Json(response))
 }
@@ -156,7 +179,7 @@ async fn run_articles(
 )]
 pub async fn models(State(state): State<AppState>) -> Result<Json<ModelsResponse>, ApiError> {
     let service = state.service()?;
-    let info = |w: &ModelHandle, task: &str| ModelInfo {
+    let info = |w: &ModelHandle, task: &str, langs: &[String]| ModelInfo {
         name: w.loaded.name.clone(),
         task: task.to_string(),
         architecture: w.loaded.architecture().as_str().to_string(),
@@ -165,13 +188,15 @@ pub async fn models(State(state): State<AppState>) -> Result<Json<ModelsResponse
         dtype: format!("{:?}", w.loaded.model.dtype()).to_ascii_lowercase(),
         max_input_tokens: w.loaded.model.max_source_positions(),
         kernels: (w.loaded.device_name() == "cpu").then(KernelReport::active),
+        source_langs: langs.to_vec(),
     };
-    let mut models = Vec::new();
-    if let Some(w) = &service.translator {
-        models.push(info(w, "translate"));
-    }
+    let mut models: Vec<ModelInfo> = service
+        .routes
+        .iter()
+        .map(|r| info(&r.handle, "translate", &r.langs))
+        .collect();
     if let Some(w) = &service.summarizer {
-        models.push(info(w, "summarize"));
+        models.push(info(w, "summarize", &[]));
     }
     Ok(Json(ModelsResponse { models }))
 }

@@ -6,6 +6,7 @@ use crate::text::LangGuess;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
+use crate::service::routing::Routing;
 use crate::service::{ArticleOutput, FinishReason, Generated};
 
 /// Decoding options; unset values come from the server's flags, then the model's defaults.
@@ -165,6 +166,11 @@ pub struct TextOut {
     #[serde(skip_serializing_if = "Option::is_none")]
     #[schema(value_type = Option<Object>)]
     pub detected_language: Option<LangGuess>,
+    /// `/v1/translate`: how the text was routed — `handling` (`translated`, `copied` when it
+    /// is already English, `untranslated` with an `error` when no loaded translator reads its
+    /// language), the `language` it was routed by, and the `model` that translated it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub routing: Option<Routing>,
 }
 
 /// Tokens read and written for a request.
@@ -189,6 +195,7 @@ fn texts(out: Vec<Generated>) -> Vec<TextOut> {
             text: g.text,
             finish_reason: g.finish_reason,
             detected_language: None,
+            routing: None,
             truncated: g.truncated,
         })
         .collect()
@@ -267,6 +274,9 @@ pub struct ModelInfo {
     #[serde(skip_serializing_if = "Option::is_none")]
     #[schema(value_type = Option<Object>)]
     pub kernels: Option<KernelReport>,
+    /// Translators: the source languages it is routed (`mul`: any).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub source_langs: Vec<String>,
 }
 
 #[derive(Debug, Serialize, ToSchema)]

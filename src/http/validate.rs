@@ -80,7 +80,12 @@ pub struct ArticlesJob {
 
 impl Validator<'_> {
     pub fn translate(&self, req: TranslateRequest) -> Result<TranslateJob, ApiError> {
-        source_lang("source_lang", req.source_lang.as_deref(), &["nl", "auto"])?;
+        served_source(
+            self.service,
+            "source_lang",
+            req.source_lang.as_deref(),
+            true,
+        )?;
         target_lang("target_lang", req.target_lang.as_deref())?;
         self.translation("texts", req.texts, req.model.as_deref(), req.options)
     }
@@ -287,6 +292,27 @@ impl Validator<'_> {
             .map_err(|e| ApiError::from(e).at(field))?;
         Ok(out)
     }
+}
+
+/// Optional source language: one a loaded translator reads, English (copied through), or, with
+/// `auto`, `auto`; any language when a many-to-English translator is loaded.
+pub fn served_source(
+    service: &Service,
+    field: &str,
+    lang: Option<&str>,
+    auto: bool,
+) -> Result<(), ApiError> {
+    use crate::service::routing::{ANY_LANG, TARGET_LANG};
+    let langs = service.source_langs();
+    if langs.iter().any(|l| l == ANY_LANG) {
+        return Ok(());
+    }
+    let mut accepted: Vec<&str> = langs.iter().map(String::as_str).collect();
+    accepted.push(TARGET_LANG);
+    if auto {
+        accepted.push("auto");
+    }
+    source_lang(field, lang, &accepted)
 }
 
 /// Optional source language; `accepted` are lower-case codes.

@@ -39,7 +39,7 @@ pub enum Family {
 /// How positions enter the embeddings.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Positions {
-    /// The sinusoid table transformers computes ([`sinusoidal_positions`]).
+    /// The sinusoid table transformers computes (sines in the first half of the columns).
     Sinusoid,
     /// A learned table `embed_positions` per stack whose row `offset + position` is read.
     Learned { offset: usize },

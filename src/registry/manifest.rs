@@ -33,6 +33,9 @@ const EMBEDDED: &[(&str, &str)] = embed![
     "bart-large-xsum",
     "pegasus-xsum",
     "pegasus-cnn_dailymail",
+    "opus-mt-de-en",
+    "opus-mt-fr-en",
+    "opus-mt-mul-en",
 ];
 
 /// What a model is for.
@@ -63,6 +66,9 @@ pub struct Manifest {
     pub source: ManifestSource,
     /// Language of the text the model reads (`nl` for Dutch-input models).
     pub source_lang: Option<String>,
+    /// Every source language a translator reads, when more than one (`mul`: any); else
+    /// `source_lang` alone.
+    pub source_langs: Vec<String>,
     /// Language the model writes.
     pub target_lang: Option<String>,
     /// Name of the prompt template to wrap the input with; `None` feeds the text as is.
@@ -93,6 +99,8 @@ struct RawManifest {
     revision: Option<String>,
     path: Option<PathBuf>,
     source_lang: Option<String>,
+    #[serde(default)]
+    source_langs: Vec<String>,
     target_lang: Option<String>,
     prompt: Option<String>,
     #[serde(default)]
@@ -101,6 +109,17 @@ struct RawManifest {
     files: Option<Vec<String>>,
     #[serde(default)]
     optional_files: Vec<String>,
+}
+
+impl Manifest {
+    /// The source languages the model reads: `source_langs`, else `source_lang`.
+    pub fn serves(&self) -> Vec<String> {
+        if self.source_langs.is_empty() {
+            self.source_lang.iter().cloned().collect()
+        } else {
+            self.source_langs.clone()
+        }
+    }
 }
 
 /// Parses and checks one manifest. `label` names it in errors (file stem).
@@ -154,6 +173,7 @@ pub fn parse_manifest(label: &str, text: &str) -> Result<Manifest, RegistryError
         architecture: raw.architecture,
         source,
         source_lang: raw.source_lang,
+        source_langs: raw.source_langs,
         target_lang: raw.target_lang,
         prompt: raw.prompt,
         styles: raw.styles,

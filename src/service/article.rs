@@ -5,6 +5,7 @@ use std::time::Instant;
 
 use serde::Serialize;
 
+use super::routing::{main_language, routing_lang, Handling, Item, ItemError, Routing, Unit};
 use super::{DecodeOptions, Service};
 use crate::text::{
     detect_in_context, detect_whole, segment, BlockKind, Dateline, Document, LangGuess,
@@ -23,6 +24,10 @@ pub struct ArticleOptions {
     /// translated), `Some("en")` the English translation, `None` what the summarizer's manifest
     /// says it reads (English when it says nothing).
     pub summarize_from: Option<String>,
+    /// The articles' source language when the caller knows it: every sentence goes to that
+    /// language's translator. `None`: each sentence is routed by its detected language (English
+    /// copied through, unknown languages left untranslated with an error).
+    pub source_lang: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -35,6 +40,14 @@ pub struct SentenceOut {
     /// The sentence's source language: `{code, confidence}`, with `from_context: true` when
     /// the sentence alone was too short or unclear and the article's language is given.
     pub language: Option<LangGuess>,
+    /// `translated`, `copied` (already English) or `untranslated` (see `error`).
+    pub handling: Handling,
+    /// The translator that translated it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub model: Option<String>,
+    /// Why it was not translated (`unsupported_language`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<ItemError>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -111,21 +124,43 @@ fn dateline_out(d: &Option<Dateline>) -> Option<DatelineOut> {
     })
 }
 
-/// Source and English sentences side by side; `truncated` yields one flag per sentence in
-/// document order; each sentence's language is detected within the article's `language`.
+/// What each sentence of the document got, in document order.
+struct SentenceResult {
+    truncated: bool,
+    language: Option<LangGuess>,
+    routing: Routing,
+}
+
+/// Source and English sentences side by side, taking one result per sentence in document
+/// order from `results`.
 fn pair(
     src: &[String],
     en: &[String],
-    truncated: &mut impl Iterator<Item = bool>,
-    language: Option<LangGuess>,
+    results: &mut impl Iterator<Item = SentenceResult>,
 ) -> Vec<SentenceOut> {
     src.iter()
         .zip(en)
-        .map(|(s, t)| SentenceOut {
-            source: s.clone(),
-            text: t.clone(),
-            truncated: truncated.next().unwrap_or(false),
-            language: detect_in_context(s, language),
+        .map(|(s, t)| {
+            let r = results.next();
+            let (truncated, language, routing) = match r {
+                Some(r) => (r.truncated, r.language, Some(r.routing)),
+                None => (false, None, None),
+            };
+            let routing = routing.unwrap_or(Routing {
+                handling: Handling::Translated,
+                language: None,
+                model: None,
+                error: None,
+            });
+            SentenceOut {
+                source: s.clone(),
+                text: t.clone(),
+                truncated,
+                language,
+                handling: routing.handling,
+                model: routing.model,
+                error: routing.error,
+            }
         })
         .collect()
 }
@@ -152,7 +187,24 @@ impl Service {
         let t0 = Instant::now();
         let sentences: Vec<String> = doc.sentences().map(str::to_string).collect();
         let translator = self.translator()?;
-        let translated = translator.generate(&sentences, &opts.decode).await?;
+        let whole_text = sentences.join(" ");
+        let language = detect_whole(&whole_text);
+        let whole = main_language(&sentences);
+        let guesses: Vec<Option<LangGuess>> = sentences
+            .iter()
+            .map(|s| detect_in_context(s, language))
+            .collect();
+        let items: Vec<Item> = sentences
+            .iter()
+            .map(|s| Item {
+                text: s.clone(),
+                lang: opts.source_lang.clone().or_else(|| routing_lang(s, whole)),
+            })
+            .collect();
+        let routed = self
+            .translate_routed(&items, Unit::Sentence, &opts.decode)
+            .await?;
+        let (translated, routings): (Vec<_>, Vec<_>) = routed.into_iter().unzip();
         let english = doc
             .with_sentences(
                 &translated
@@ -163,9 +215,18 @@ impl Service {
             .with_english_furniture();
         let translate_ms = ms(t0);
         // In the order of `doc.sentences()`: the headline, then blocks, then related items.
-        let mut truncated = translated.iter().map(|g| g.truncated);
-        let headline_truncated = doc.headline.is_some() && truncated.next().unwrap_or(false);
-        let language = detect_whole(&sentences.join(" "));
+        let mut results =
+            translated
+                .iter()
+                .zip(guesses)
+                .zip(routings)
+                .map(|((g, language), routing)| SentenceResult {
+                    truncated: g.truncated,
+                    language,
+                    routing,
+                });
+        let headline_truncated =
+            doc.headline.is_some() && results.next().is_some_and(|r| r.truncated);
         let t2 = Instant::now();
         let summary = if opts.summarize {
             Some(self.summarize_article(doc, &english, opts).await?)
@@ -189,7 +250,7 @@ impl Service {
                 .zip(&english.blocks)
                 .map(|(s, e)| BlockOut {
                     kind: s.kind,
-                    sentences: pair(&s.sentences, &e.sentences, &mut truncated, language),
+                    sentences: pair(&s.sentences, &e.sentences, &mut results),
                 })
                 .collect(),
             related_title: doc.related_title.clone(),
@@ -200,7 +261,7 @@ impl Service {
                 .zip(&english.related)
                 .map(|(s, e)| RelatedOut {
                     dateline: dateline_out(&s.dateline),
-                    sentences: pair(&s.sentences, &e.sentences, &mut truncated, language),
+                    sentences: pair(&s.sentences, &e.sentences, &mut results),
                     age: s.age.clone(),
                     age_en: e.age.clone(),
                 })

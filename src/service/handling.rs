@@ -2,6 +2,7 @@
 //! `tag_handling`, LibreTranslate's `format: html`. Tags are kept as they are and the text
 //! between them is translated; the runs of all texts share the model's batches.
 
+use super::routing::{Item, Unit};
 use super::{DecodeOptions, Generated, Service};
 use crate::text::{split_markup, trim_parts, Markup};
 use crate::Error;
@@ -27,15 +28,26 @@ pub struct TextHandling {
 }
 
 impl Service {
-    /// Translates `texts` read as `how` says.
+    /// Translates `texts` read as `how` says, each with the translator for its language
+    /// (`langs[i]`, `None`: the first translator; see [`super::routing`]).
     pub async fn translate_handled(
         &self,
         texts: &[String],
+        langs: &[Option<String>],
         opts: &DecodeOptions,
         how: TextHandling,
     ) -> Result<Vec<Generated>, Error> {
+        let item = |text: String, i: usize| Item {
+            text,
+            lang: langs.get(i).cloned().flatten(),
+        };
+        let routed = |items: Vec<Item>, unit: Unit| async move {
+            let out = self.translate_routed(&items, unit, opts).await?;
+            Ok::<_, Error>(out.into_iter().map(|(g, _)| g).collect::<Vec<_>>())
+        };
         if how == TextHandling::default() {
-            return self.translate_texts(texts, opts).await;
+            let items = texts.iter().enumerate().map(|(i, t)| item(t.clone(), i));
+            return routed(items.collect(), Unit::Text).await;
         }
         // Every text as runs to translate (the text between tags, or the whole text).
         let runs: Vec<Vec<&str>> = texts
@@ -52,19 +64,22 @@ impl Service {
                 false => vec![t.as_str()],
             })
             .collect();
-        let flat: Vec<String> = runs
+        let flat: Vec<Item> = runs
             .iter()
-            .flatten()
-            .map(|r| match how.splitting {
-                Splitting::NoNewlines => r.split_whitespace().collect::<Vec<_>>().join(" "),
-                _ => r.to_string(),
+            .enumerate()
+            .flat_map(|(i, rs)| rs.iter().map(move |r| (i, r)))
+            .map(|(i, r)| match how.splitting {
+                Splitting::NoNewlines => {
+                    item(r.split_whitespace().collect::<Vec<_>>().join(" "), i)
+                }
+                _ => item(r.to_string(), i),
             })
             .collect();
-        let mut done = match how.splitting {
-            Splitting::Off => self.translate_whole(&flat, opts).await?,
-            _ => self.translate_texts(&flat, opts).await?,
-        }
-        .into_iter();
+        let unit = match how.splitting {
+            Splitting::Off => Unit::Sentence,
+            _ => Unit::Text,
+        };
+        let mut done = routed(flat, unit).await?.into_iter();
         Ok(texts
             .iter()
             .zip(&runs)

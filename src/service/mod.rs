@@ -6,6 +6,7 @@ mod fit;
 mod handling;
 pub mod loader;
 pub mod ninjs;
+pub mod routing;
 mod summarize;
 
 /// Which CPU kernels run (reported by `/v1/models`, `models info` and bench reports).
@@ -65,6 +66,9 @@ pub enum FinishReason {
     Length,
     /// The input was empty or blank: nothing to generate, no model call.
     Empty,
+    /// The text was returned as it is, without a model call: already English, or in a language
+    /// no loaded translator reads (see `routing`).
+    Passthrough,
 }
 
 impl FinishReason {
@@ -153,6 +157,9 @@ impl Generated {
 /// What to load and how to batch.
 #[derive(Debug, Clone)]
 pub struct ServiceConfig {
+    /// Translators, comma-separated `[LANG[+LANG]=]MODEL` entries ([`routing`]): the first is
+    /// the default for text of unknown language; each serves the languages its `LANG=` prefix,
+    /// else its manifest, names (a directory without either reads Dutch).
     pub translator: Option<String>,
     pub summarizer: Option<String>,
     pub load: LoadOptions,
@@ -304,7 +311,8 @@ pub fn local_runtime() -> Result<tokio::runtime::Runtime, Error> {
 /// The models of this process and the operations on them.
 #[derive(Clone)]
 pub struct Service {
-    pub translator: Option<ModelHandle>,
+    /// Every translator with the languages it reads; the first takes text of unknown language.
+    pub routes: Vec<routing::Route>,
     pub summarizer: Option<ModelHandle>,
     pub prompts: Prompts,
 }
@@ -312,21 +320,33 @@ pub struct Service {
 impl Service {
     /// Loads the configured models and starts their threads.
     pub fn start(cfg: &ServiceConfig) -> Result<Service, Error> {
-        let start = |spec: &Option<String>| -> Result<Option<ModelHandle>, Error> {
-            spec.as_deref()
-                .map(|s| ModelHandle::start(load(s, &cfg.load)?, cfg.policy))
-                .transpose()
-        };
+        let start = |spec: &str| ModelHandle::start(load(spec, &cfg.load)?, cfg.policy);
+        let mut routes = Vec::new();
+        for entry in cfg.translator.iter().flat_map(|t| t.split(',')) {
+            let (langs, spec) = routing::parse_translator_entry(entry);
+            if spec.is_empty() {
+                continue;
+            }
+            let handle = start(spec)?;
+            let langs = langs
+                .or_else(|| handle.loaded.files.manifest.as_ref().map(|m| m.serves()))
+                .filter(|l| !l.is_empty())
+                .unwrap_or_else(|| vec![routing::DEFAULT_SOURCE_LANG.to_string()]);
+            routes.push(routing::Route { langs, handle });
+        }
         Ok(Service {
-            translator: start(&cfg.translator)?,
-            summarizer: start(&cfg.summarizer)?,
+            routes,
+            summarizer: cfg.summarizer.as_deref().map(start).transpose()?,
             prompts: Prompts::builtin()?,
         })
     }
 
     /// Every loaded model.
     pub fn workers(&self) -> impl Iterator<Item = &ModelHandle> {
-        [&self.translator, &self.summarizer].into_iter().flatten()
+        self.routes
+            .iter()
+            .map(|r| &r.handle)
+            .chain(self.summarizer.as_ref())
     }
 
     /// The names of loaded models whose thread has stopped.
@@ -337,9 +357,13 @@ impl Service {
             .collect()
     }
 
+    /// The first translator, if any.
+    pub fn first_translator(&self) -> Option<&ModelHandle> {
+        self.routes.first().map(|r| &r.handle)
+    }
+
     pub fn translator(&self) -> Result<&ModelHandle, Error> {
-        self.translator
-            .as_ref()
+        self.first_translator()
             .ok_or_else(|| Error::invalid("no_translator", "no translation model is loaded"))
     }
 
@@ -366,12 +390,23 @@ impl Service {
         texts: &[String],
         opts: &DecodeOptions,
     ) -> Result<Vec<Generated>, Error> {
+        self.translator()?.translate_texts(texts, opts).await
+    }
+}
+
+impl ModelHandle {
+    /// [`Service::translate_texts`] with this model.
+    pub async fn translate_texts(
+        &self,
+        texts: &[String],
+        opts: &DecodeOptions,
+    ) -> Result<Vec<Generated>, Error> {
         let structures: Vec<_> = texts.iter().map(|t| split_text(t)).collect();
         let sentences: Vec<String> = structures
             .iter()
             .flat_map(|p| text_sentences(p).map(str::to_string))
             .collect();
-        let translated = self.translator()?.generate(&sentences, opts).await?;
+        let translated = self.generate(&sentences, opts).await?;
         let mut at = 0;
         Ok(structures
             .iter()

@@ -93,7 +93,10 @@ async fn a_model_that_keeps_panicking_is_reported_down() {
     let panics = Arc::new(AtomicUsize::new(0));
     let worker = flaky_worker(&panics);
     let service = Service {
-        translator: Some(worker.clone()),
+        routes: vec![copydesk::service::routing::Route {
+            langs: vec!["nl".into()],
+            handle: worker.clone(),
+        }],
         summarizer: None,
         prompts: copydesk::prompts::Prompts::builtin().unwrap(),
     };

@@ -285,7 +285,7 @@ async fn not_ready_until_loaded() {
     assert_eq!(status, StatusCode::OK);
     // The warm-up ran one tiny generation.
     let svc = state.loaded_service().unwrap();
-    let stats = svc.translator.as_ref().unwrap().batcher.engine().stats();
+    let stats = svc.first_translator().unwrap().batcher.engine().stats();
     assert_eq!(stats.rows.load(std::sync::atomic::Ordering::Relaxed), 1);
     state.begin_drain();
     let (status, _, v) = call(&app, get("/ready")).await;
@@ -525,7 +525,7 @@ async fn a_request_over_its_timeout_is_504_and_its_jobs_are_dropped() {
     let (status, _, v) = call(&app, post_json("/v1/translate", &body)).await;
     assert_eq!(status, StatusCode::GATEWAY_TIMEOUT, "{v}");
     assert_eq!(v["error"]["code"], "timeout");
-    let worker = svc.translator.as_ref().unwrap();
+    let worker = svc.first_translator().unwrap();
     let cancelled = || {
         worker
             .batcher
@@ -588,10 +588,7 @@ async fn bart_summarizes_over_rest_and_in_articles() {
     )
     .await;
     assert_eq!(status, StatusCode::OK, "{v}");
-    let tok = copydesk::tokenize::Seq2SeqTokenizer::from_tokenizer_json(
-        &model_dir("bart-tiny").join("tokenizer.json"),
-    )
-    .unwrap();
+    let tok = &service.summarizer.as_ref().unwrap().loaded.tokenizer;
     let want: Vec<String> = case
         .sequences
         .iter()
@@ -603,5 +600,8 @@ async fn bart_summarizes_over_rest_and_in_articles() {
     let body = json!({"articles": [{"id": "a1", "text": article}]});
     let (status, _, v) = call(&app, post_json("/v1/articles", &body)).await;
     assert_eq!(status, StatusCode::OK, "{v}");
-    assert!(!v["articles"][0]["summary"].as_str().unwrap().is_empty(), "{v}");
+    assert!(
+        !v["articles"][0]["summary"].as_str().unwrap().is_empty(),
+        "{v}"
+    );
 }

@@ -66,7 +66,7 @@ impl Server {
     }
 
     fn worker(&self) -> &ModelHandle {
-        self.service.translator.as_ref().unwrap()
+        self.service.first_translator().unwrap()
     }
 
     /// Rows the model thread computed, and jobs dropped unseen (queue and engine).

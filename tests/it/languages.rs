@@ -3,7 +3,7 @@
 //! when the client leaves `source_lang` out.
 
 use axum::http::StatusCode;
-use serde_json::json;
+use serde_json::{json, Value};
 
 use copydesk::batching::BatchPolicy;
 use copydesk::service::ArticleOptions;
@@ -91,4 +91,167 @@ async fn v1_translate_reports_each_texts_language_unless_named() {
         named["translations"][0].get("detected_language").is_none(),
         "{named}"
     );
+}
+
+/// Dutch to marian-tied, French to marian-untied (`fr=DIR`): two fixture translators.
+fn two_translators() -> copydesk::service::Service {
+    let dir = |m: &str| crate::common::model_dir(m).to_string_lossy().into_owned();
+    copydesk::service::Service::start(&copydesk::service::ServiceConfig {
+        translator: Some(format!(
+            "{},fr={}",
+            dir("marian-tied"),
+            dir("marian-untied")
+        )),
+        summarizer: None,
+        load: copydesk::service::LoadOptions::default(),
+        policy: BatchPolicy::default(),
+    })
+    .unwrap()
+}
+
+const GERMAN: &str = "Die Bundesregierung hat am Dienstag neue Maßnahmen gegen die Inflation \
+    beschlossen.";
+const FRENCH: &str = "Le gouvernement français a présenté mardi un nouveau plan pour les \
+    agriculteurs.";
+const ENGLISH: &str = "\"We will not accept this agreement in its current form\", the British \
+    minister said.";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn article_sentences_are_routed_by_language() {
+    let service = two_translators();
+    let (tied, untied) = (
+        crate::common::model_dir("marian-tied"),
+        crate::common::model_dir("marian-untied"),
+    );
+    let article = format!(
+        "Kabinet trekt extra geld uit\n\
+         DEN HAAG (ANP) - Het kabinet trekt de komende vier jaar 2,4 miljard euro extra uit. \
+         {ENGLISH} {FRENCH} {GERMAN} Rutte.\n"
+    );
+    let opts = ArticleOptions {
+        decode: decode(),
+        ..ArticleOptions::default()
+    };
+    let out = service.article(&article, &opts).await.unwrap();
+    let s = &out.blocks[0].sentences;
+    assert_eq!(s.len(), 5, "{s:?}");
+    let v = serde_json::to_value(s).unwrap();
+    let handling: Vec<&str> = (0..5).map(|i| v[i]["handling"].as_str().unwrap()).collect();
+    assert_eq!(
+        handling,
+        [
+            "translated",
+            "copied",
+            "translated",
+            "untranslated",
+            "translated"
+        ]
+    );
+    let model = |i: usize| v[i]["model"].as_str().map(str::to_string);
+    assert_eq!(model(0), Some(tied.to_string_lossy().into_owned()));
+    assert_eq!(model(2), Some(untied.to_string_lossy().into_owned()));
+    assert_eq!(
+        model(4),
+        Some(tied.to_string_lossy().into_owned()),
+        "short: the article's"
+    );
+    assert_eq!((model(1), model(3)), (None, None));
+    // English and German come back as they were; German says why.
+    assert_eq!(s[1].text, s[1].source);
+    assert_eq!(s[3].text, GERMAN);
+    assert_eq!(v[3]["error"]["code"], "unsupported_language");
+    // The French sentence is what the French translator makes of it alone.
+    let alone = service.routes[1]
+        .handle
+        .generate(&[FRENCH.to_string()], &decode())
+        .await
+        .unwrap();
+    assert_eq!(s[2].text, alone[0].text);
+    // A named source language sends every sentence to its translator.
+    let named = ArticleOptions {
+        source_lang: Some("nl".into()),
+        ..opts
+    };
+    let out = service.article(&article, &named).await.unwrap();
+    assert!(out.blocks[0]
+        .sentences
+        .iter()
+        .all(|s| s.model.as_deref() == Some(tied.to_string_lossy().as_ref())));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn v1_translate_routes_each_text() {
+    let service = two_translators();
+    let state = copydesk::http::AppState::ready(crate::http::config(), service)
+        .await
+        .unwrap();
+    let app = copydesk::http::router(state);
+    let texts = [
+        "Het kabinet heeft nieuwe maatregelen aangekondigd.",
+        "The government announced new measures on Tuesday.",
+        FRENCH,
+        GERMAN,
+    ];
+    let (status, _, v) = call(&app, post_json("/v1/translate", &json!({"texts": texts}))).await;
+    assert_eq!(status, StatusCode::OK, "{v}");
+    let routing = |i: usize| v["translations"][i]["routing"].clone();
+    let handling: Vec<Value> = (0..4).map(|i| routing(i)["handling"].clone()).collect();
+    assert_eq!(
+        handling,
+        [
+            json!("translated"),
+            json!("copied"),
+            json!("translated"),
+            json!("untranslated")
+        ]
+    );
+    assert_eq!(routing(2)["language"], "fr");
+    assert!(routing(2)["model"]
+        .as_str()
+        .unwrap()
+        .ends_with("marian-untied"));
+    assert_eq!(v["translations"][1]["text"], texts[1]);
+    assert_eq!(v["translations"][3]["text"], GERMAN);
+    assert_eq!(routing(3)["error"]["code"], "unsupported_language");
+    assert_eq!(v["translations"][3]["finish_reason"], "passthrough");
+    // Named: honoured, and a language no translator reads is the client's error.
+    let body = json!({"texts": [FRENCH], "source_lang": "fr"});
+    let (status, _, v) = call(&app, post_json("/v1/translate", &body)).await;
+    assert_eq!(status, StatusCode::OK, "{v}");
+    assert!(v["translations"][0]["routing"]["model"]
+        .as_str()
+        .unwrap()
+        .ends_with("marian-untied"));
+    let body = json!({"texts": [GERMAN], "source_lang": "de"});
+    let (status, _, v) = call(&app, post_json("/v1/translate", &body)).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{v}");
+    assert_eq!(v["error"]["code"], "unsupported_language");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn deepl_and_libretranslate_route_too() {
+    let service = two_translators();
+    let french_alone = service.routes[1]
+        .handle
+        .translate_texts(&[FRENCH.to_string()], &decode())
+        .await
+        .unwrap();
+    let state = copydesk::http::AppState::ready(crate::http::config(), service)
+        .await
+        .unwrap();
+    let app = copydesk::http::router(state);
+    let body = json!({"text": [FRENCH, GERMAN], "target_lang": "EN-GB"});
+    let (status, _, v) = call(&app, post_json("/v2/translate", &body)).await;
+    assert_eq!(status, StatusCode::OK, "{v}");
+    assert_eq!(v["translations"][0]["detected_source_language"], "FR");
+    assert_eq!(v["translations"][0]["text"], french_alone[0].text.as_str());
+    assert_eq!(v["translations"][1]["detected_source_language"], "DE");
+    assert_eq!(v["translations"][1]["text"], GERMAN);
+    let body = json!({"q": FRENCH, "source": "fr", "target": "en"});
+    let (status, _, v) = call(&app, post_json("/translate", &body)).await;
+    assert_eq!(status, StatusCode::OK, "{v}");
+    assert_eq!(v["translatedText"], french_alone[0].text.as_str());
+    let body = json!({"q": GERMAN, "source": "de", "target": "en"});
+    let (status, _, _) = call(&app, post_json("/translate", &body)).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
 }

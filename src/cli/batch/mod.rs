@@ -201,6 +201,7 @@ impl Plan {
                         prompt: args.models.prompt,
                         decode: args.decode.options(),
                         summarize_from: args.models.summarize_from,
+                        source_lang: args.models.source_lang,
                     },
                 },
                 jobs: args.jobs as usize,
@@ -221,9 +222,8 @@ impl Plan {
         let total = count_records(&self.files);
         announce(&self, total, &state);
         let previous_failed = state.failed as u64;
-        let engines = [&service.translator, &service.summarizer]
-            .into_iter()
-            .flatten()
+        let engines = service
+            .workers()
             .map(|w| w.batcher.engine().clone())
             .collect();
         let mut progress = Progress::new(total, engines);

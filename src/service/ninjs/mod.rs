@@ -121,21 +121,15 @@ impl Service {
     }
 
     fn check_item_language(&self, item: &NinjsItem) -> Result<(), Error> {
-        let translator = self.translator()?;
-        let reads = translator
-            .loaded
-            .files
-            .manifest
-            .as_ref()
-            .and_then(|m| m.source_lang.as_deref());
-        if !reads_language(item, reads) {
+        self.translator()?;
+        let reads = self.source_langs();
+        if !reads_language(item, &reads) {
             return Err(Error::invalid(
                 "unsupported_language",
                 format!(
-                    "the item is in {:?}; the loaded translator {} reads {}",
+                    "the item is in {:?}; the loaded translators read {}",
                     item.language.as_deref().unwrap_or_default(),
-                    translator.loaded.name,
-                    reads.unwrap_or_default()
+                    reads.join(", ")
                 ),
             ));
         }
@@ -143,12 +137,14 @@ impl Service {
     }
 }
 
-/// Whether a translator that reads `reads` (unknown: anything) takes the item: an item that
-/// names no language is taken; `nl-BE` is Dutch.
-fn reads_language(item: &NinjsItem, reads: Option<&str>) -> bool {
-    match (item.primary_language(), reads) {
-        (Some(lang), Some(reads)) => lang.eq_ignore_ascii_case(reads),
-        _ => true,
+/// Whether translators that read `reads` (`mul`: anything) take the item: an item that names
+/// no language is taken; `nl-BE` is Dutch.
+fn reads_language(item: &NinjsItem, reads: &[String]) -> bool {
+    match item.primary_language() {
+        Some(lang) => reads
+            .iter()
+            .any(|r| r.eq_ignore_ascii_case(&lang) || r == super::routing::ANY_LANG),
+        None => true,
     }
 }
 
@@ -188,12 +184,14 @@ mod tests {
     #[test]
     fn items_in_another_language_are_refused() {
         let lang = |l: &str| item(json!({"uri": "u:1", "language": l, "headline": "x"}));
-        assert!(reads_language(&lang("nl-BE"), Some("nl")));
-        assert!(reads_language(&lang("NL"), Some("nl")));
-        assert!(!reads_language(&lang("fr"), Some("nl")));
-        assert!(!reads_language(&lang("en-GB"), Some("nl")));
-        assert!(reads_language(&lang("fr"), None));
-        assert!(reads_language(&item(json!({"uri": "u:1"})), Some("nl")));
+        let nl = ["nl".to_string()];
+        assert!(reads_language(&lang("nl-BE"), &nl));
+        assert!(reads_language(&lang("NL"), &nl));
+        assert!(!reads_language(&lang("fr"), &nl));
+        assert!(!reads_language(&lang("en-GB"), &nl));
+        assert!(reads_language(&lang("fr"), &["nl".into(), "fr".into()]));
+        assert!(reads_language(&lang("fr"), &["mul".to_string()]));
+        assert!(reads_language(&item(json!({"uri": "u:1"})), &nl));
     }
 
     #[test]
