@@ -110,7 +110,9 @@ pub fn export(spec: &'static SyntheticSpec, dir: &Path) -> Result<Exported, Erro
             let extra = 100;
             vocab::t5_files(spec.tokenizer_vocab as usize - extra, extra)
         }
-        TokenizerFormat::ByteLevelBpe | TokenizerFormat::PegasusSpiece => {
+        TokenizerFormat::ByteLevelBpe
+        | TokenizerFormat::PegasusSpiece
+        | TokenizerFormat::TokenizerJsonOnly => {
             let (fixed, bos) = config.architecture().fixed_tokens(config.vocab_size());
             vocab::tokenizer_json_files(config.vocab_size(), &fixed, bos)
         }

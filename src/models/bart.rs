@@ -8,6 +8,7 @@
 //! | Marian  | sinusoid (computed)       | post-LayerNorm                | no                    |
 //! | BART    | learned, offset 2         | post-LayerNorm                | yes                   |
 //! | Pegasus | sinusoid (computed)       | pre-LayerNorm + final norms   | no                    |
+//! | mBART   | learned, offset 2         | pre-LayerNorm + final norms   | yes                   |
 //!
 //! Sinusoid positions are computed, not read: transformers does not save them in new checkpoints
 //! and recomputes them at load time. Embedding scale (`scale_embedding`), activation, sizes and
@@ -34,6 +35,8 @@ pub enum Family {
     Marian,
     Bart,
     Pegasus,
+    /// mBART / mBART-50 (the many-to-one translation checkpoints).
+    MBart,
 }
 
 /// How positions enter the embeddings.
@@ -78,6 +81,12 @@ impl Family {
                 layernorm_embedding: false,
                 final_norm: true,
             },
+            Family::MBart => Layout {
+                positions: Positions::Learned { offset: 2 },
+                pre_norm: true,
+                layernorm_embedding: true,
+                final_norm: true,
+            },
         }
     }
 
@@ -88,6 +97,7 @@ impl Family {
         match self {
             Family::Marian => (58101, 58100, 0, None),
             Family::Bart => (50265, 1, 2, Some(2)),
+            Family::MBart => (50265, 1, 2, Some(2)),
             Family::Pegasus => (50265, 0, 1, None),
         }
     }

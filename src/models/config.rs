@@ -20,6 +20,7 @@ pub enum Architecture {
     Marian,
     Bart,
     Pegasus,
+    MBart,
     T5,
 }
 
@@ -34,6 +35,9 @@ pub enum TokenizerFormat {
     ByteLevelBpe,
     /// `spiece.model` with its ids offset by 103 special tokens (Pegasus).
     PegasusSpiece,
+    /// `tokenizer.json` only (mBART-50: its `sentencepiece.bpe.model` is a BPE model, which the
+    /// SentencePiece reader here does not run).
+    TokenizerJsonOnly,
 }
 
 impl Architecture {
@@ -42,6 +46,7 @@ impl Architecture {
             Architecture::Marian => "marian",
             Architecture::Bart => "bart",
             Architecture::Pegasus => "pegasus",
+            Architecture::MBart => "mbart",
             Architecture::T5 => "t5",
         }
     }
@@ -53,6 +58,7 @@ impl Architecture {
             (Architecture::Marian, "marian", "Marian"),
             (Architecture::Bart, "bart", "Bart"),
             (Architecture::Pegasus, "pegasus", "Pegasus"),
+            (Architecture::MBart, "mbart", "MBart"),
             (Architecture::T5, "t5", "T5"),
         ];
         let model_type = config.get("model_type").and_then(|v| v.as_str());
@@ -81,6 +87,7 @@ impl Architecture {
             Architecture::Marian => TokenizerFormat::MarianSpm,
             Architecture::Bart => TokenizerFormat::ByteLevelBpe,
             Architecture::Pegasus => TokenizerFormat::PegasusSpiece,
+            Architecture::MBart => TokenizerFormat::TokenizerJsonOnly,
             Architecture::T5 => TokenizerFormat::T5Spiece,
         }
     }
@@ -110,7 +117,7 @@ impl Architecture {
                 t.push((105, "<unk>".into()));
                 (t, None)
             }
-            Architecture::Marian | Architecture::T5 => {
+            Architecture::Marian | Architecture::MBart | Architecture::T5 => {
                 (named(&[(0, "<pad>"), (1, "</s>"), (2, "<unk>")]), None)
             }
         }
@@ -128,6 +135,7 @@ impl Architecture {
             Architecture::Marian => bart(Family::Marian),
             Architecture::Bart => bart(Family::Bart),
             Architecture::Pegasus => bart(Family::Pegasus),
+            Architecture::MBart => bart(Family::MBart),
             Architecture::T5 => Ok(ModelConfig::T5(serde_json::from_str(json)?)),
         }
     }
@@ -148,6 +156,7 @@ impl ModelConfig {
                 Family::Marian => Architecture::Marian,
                 Family::Bart => Architecture::Bart,
                 Family::Pegasus => Architecture::Pegasus,
+                Family::MBart => Architecture::MBart,
             },
             ModelConfig::T5(_) => Architecture::T5,
         }
@@ -222,7 +231,8 @@ mod tests {
             )),
             Ok(Architecture::Pegasus)
         );
-        assert_eq!(a(&j(r#"{"model_type":"mbart"}"#)), Err("mbart".into()));
+        assert_eq!(a(&j(r#"{"model_type":"mbart"}"#)), Ok(Architecture::MBart));
+        assert_eq!(a(&j(r#"{"model_type":"m2m_100"}"#)), Err("m2m_100".into()));
         assert_eq!(
             a(&j(r#"{"architectures":["GPT2LMHeadModel"]}"#)),
             Err("GPT2LMHeadModel".into())

@@ -178,7 +178,7 @@ fn pick_tokenizer<S: FileSource>(
                 return Ok(TokenizerFiles::PegasusSpiece(t));
             }
         }
-        TokenizerFormat::MarianSpm => {}
+        TokenizerFormat::MarianSpm | TokenizerFormat::TokenizerJsonOnly => {}
     }
     Err(p.src.missing(match format {
         TokenizerFormat::MarianSpm => "source.spm + target.spm + vocab.json (or tokenizer.json)",
@@ -186,6 +186,10 @@ fn pick_tokenizer<S: FileSource>(
             "tokenizer.json or spiece.model"
         }
         TokenizerFormat::ByteLevelBpe => "tokenizer.json or vocab.json + merges.txt",
+        TokenizerFormat::TokenizerJsonOnly => {
+            "tokenizer.json (this architecture's sentencepiece.bpe.model alone is not read: \
+             save the tokenizer with transformers' fast tokenizer to write one)"
+        }
     }))
 }
 
@@ -501,12 +505,12 @@ pub(crate) mod tests {
     #[test]
     fn unsupported_or_broken_config() {
         let d = dir_with(&[
-            ("config.json", r#"{"model_type": "mbart"}"#),
+            ("config.json", r#"{"model_type": "m2m_100"}"#),
             ("model.safetensors", "w"),
         ]);
         let e = resolve_dir(d.path(), None).unwrap_err();
         assert_eq!(e.kind(), "unsupported_architecture");
-        assert!(e.to_string().contains("mbart"));
+        assert!(e.to_string().contains("m2m_100"));
         // A Pegasus directory with a spiece.model but no tokenizer.json reads it as Pegasus's.
         write(
             d.path(),

@@ -36,6 +36,7 @@ const EMBEDDED: &[(&str, &str)] = embed![
     "opus-mt-de-en",
     "opus-mt-fr-en",
     "opus-mt-mul-en",
+    "mbart-large-50-many-to-one-mmt",
 ];
 
 /// What a model is for.

@@ -202,19 +202,20 @@ impl ModelHandle {
 
     /// Encodes `text` as one sequence, or, when it is longer than the model accepts, as several
     /// pieces cut between words that each fit ([`fit::pieces`]).
-    fn encode_fitting(&self, text: &str) -> Result<Vec<Vec<u32>>, Error> {
+    fn encode_fitting(&self, text: &str, lang: Option<&str>) -> Result<Vec<Vec<u32>>, Error> {
         let tok = &self.loaded.tokenizer;
-        let ids = tok.encode(text)?;
+        let ids = tok.encode_in(text, lang)?;
         let Some(max) = self.loaded.model.max_source_positions() else {
             return Ok(vec![ids]);
         };
         if ids.len() <= max {
             return Ok(vec![ids]);
         }
-        let mut fits = |s: &str| -> Result<bool, Error> { Ok(tok.encode(s)?.len() <= max) };
+        let mut fits =
+            |s: &str| -> Result<bool, Error> { Ok(tok.encode_in(s, lang)?.len() <= max) };
         fit::pieces(text, &mut fits)?
             .iter()
-            .map(|p| Ok(tok.encode(p)?))
+            .map(|p| Ok(tok.encode_in(p, lang)?))
             .collect()
     }
 
@@ -245,6 +246,17 @@ impl ModelHandle {
         texts: &[String],
         opts: &DecodeOptions,
     ) -> Result<Vec<Generated>, Error> {
+        self.generate_in(texts, None, opts).await
+    }
+
+    /// [`Self::generate`] for texts in source language `lang`, for models whose inputs carry a
+    /// language token (mBART-50); other models ignore it.
+    pub async fn generate_in(
+        &self,
+        texts: &[String],
+        lang: Option<&str>,
+        opts: &DecodeOptions,
+    ) -> Result<Vec<Generated>, Error> {
         let cfg = opts.resolve(&self.loaded.generation)?;
         let nonempty: Vec<usize> = (0..texts.len())
             .filter(|&i| !texts[i].trim().is_empty())
@@ -254,7 +266,7 @@ impl ModelHandle {
         let mut owner: Vec<usize> = Vec::new();
         let mut ids: Vec<Vec<u32>> = Vec::new();
         for &i in &nonempty {
-            for piece in self.encode_fitting(&texts[i])? {
+            for piece in self.encode_fitting(&texts[i], lang)? {
                 owner.push(i);
                 ids.push(piece);
             }
@@ -401,12 +413,23 @@ impl ModelHandle {
         texts: &[String],
         opts: &DecodeOptions,
     ) -> Result<Vec<Generated>, Error> {
+        self.translate_texts_in(texts, None, opts).await
+    }
+
+    /// [`Self::translate_texts`] for texts in source language `lang` (see
+    /// [`Self::generate_in`]).
+    pub async fn translate_texts_in(
+        &self,
+        texts: &[String],
+        lang: Option<&str>,
+        opts: &DecodeOptions,
+    ) -> Result<Vec<Generated>, Error> {
         let structures: Vec<_> = texts.iter().map(|t| split_text(t)).collect();
         let sentences: Vec<String> = structures
             .iter()
             .flat_map(|p| text_sentences(p).map(str::to_string))
             .collect();
-        let translated = self.generate(&sentences, opts).await?;
+        let translated = self.generate_in(&sentences, lang, opts).await?;
         let mut at = 0;
         Ok(structures
             .iter()

@@ -172,18 +172,31 @@ impl Service {
                 None => Ok(0),
             });
         }
-        let mut jobs = Vec::new();
-        for (r, route) in self.routes.iter().enumerate() {
-            let mine: Vec<usize> = (0..items.len()).filter(|&i| plan[i] == Ok(r)).collect();
-            if mine.is_empty() {
-                continue;
+        // One job per translator, or per translator and language for one whose inputs carry
+        // a language token (mBART-50).
+        let mut groups: Vec<((usize, Option<String>), Vec<usize>)> = Vec::new();
+        for (i, p) in plan.iter().enumerate() {
+            let Ok(r) = *p else { continue };
+            let tagged = self.routes[r]
+                .handle
+                .loaded
+                .tokenizer
+                .takes_language_token();
+            let key = (r, items[i].lang.clone().filter(|_| tagged));
+            match groups.iter_mut().find(|(k, _)| *k == key) {
+                Some((_, members)) => members.push(i),
+                None => groups.push((key, vec![i])),
             }
+        }
+        let mut jobs = Vec::new();
+        for ((r, lang), mine) in groups {
             let texts: Vec<String> = mine.iter().map(|&i| items[i].text.clone()).collect();
-            let (handle, opts) = (route.handle.clone(), opts.clone());
+            let (handle, opts) = (self.routes[r].handle.clone(), opts.clone());
             let job = tokio::spawn(async move {
+                let lang = lang.as_deref();
                 match unit {
-                    Unit::Sentence => handle.generate(&texts, &opts).await,
-                    Unit::Text => handle.translate_texts(&texts, &opts).await,
+                    Unit::Sentence => handle.generate_in(&texts, lang, &opts).await,
+                    Unit::Text => handle.translate_texts_in(&texts, lang, &opts).await,
                 }
             });
             jobs.push((mine, AbortOnDrop(job)));

@@ -8,6 +8,7 @@
 //! `tokenizers` crate directly, which is what transformers' fast tokenizers run.
 
 mod bpe;
+mod langs;
 mod marian;
 mod normalizer;
 mod pegasus;
@@ -71,24 +72,31 @@ pub(crate) fn load_spm(path: &Path) -> Result<SpmProcessor, TokenizeError> {
 /// A boolean setting of the `tokenizer_config.json` next to `file`, as
 /// `from_pretrained` would read it; `default` when the file or key is absent.
 pub(crate) fn config_flag(file: &Path, key: &str, default: bool) -> Result<bool, TokenizeError> {
-    let Some(dir) = file.parent() else {
-        return Ok(default);
-    };
-    let path = dir.join("tokenizer_config.json");
+    Ok(tokenizer_config(file)?
+        .and_then(|c| c.get(key).and_then(serde_json::Value::as_bool))
+        .unwrap_or(default))
+}
+
+/// A string setting of the `tokenizer_config.json` next to `file`, if present.
+pub(crate) fn config_string(file: &Path, key: &str) -> Result<Option<String>, TokenizeError> {
+    Ok(tokenizer_config(file)?
+        .and_then(|c| c.get(key).and_then(|v| v.as_str()).map(str::to_string)))
+}
+
+/// The `tokenizer_config.json` next to `file`; `None` when there is none.
+pub(crate) fn tokenizer_config(file: &Path) -> Result<Option<serde_json::Value>, TokenizeError> {
+    let path = file.with_file_name("tokenizer_config.json");
     let text = match std::fs::read_to_string(&path) {
         Ok(text) => text,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(default),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
         Err(source) => return Err(TokenizeError::Io { path, source }),
     };
-    let json: serde_json::Value =
-        serde_json::from_str(&text).map_err(|e| TokenizeError::TokenizerFile {
-            path: path.clone(),
+    serde_json::from_str(&text)
+        .map(Some)
+        .map_err(|e| TokenizeError::TokenizerFile {
+            path,
             message: e.to_string(),
-        })?;
-    Ok(json
-        .get(key)
-        .and_then(serde_json::Value::as_bool)
-        .unwrap_or(default))
+        })
 }
 
 /// `clean_up_tokenization_spaces` (transformers 4.57 default: false).
@@ -108,6 +116,8 @@ enum Backend {
         unk: u32,
         clean_up_tokenization_spaces: bool,
         tokenizer: Box<Tokenizer>,
+        /// Source-language tokens, for multilingual checkpoints that take one (mBART-50).
+        langs: Option<langs::LangTokens>,
     },
 }
 
@@ -177,11 +187,13 @@ impl Seq2SeqTokenizer {
                 .token_to_id(token)
                 .ok_or_else(|| bad(format!("{token} is not in the vocabulary")))
         };
+        let class = config_string(path, "tokenizer_class")?;
         let backend = Backend::Json {
             eos: id("</s>")?,
             pad: id("<pad>")?,
             unk: id("<unk>")?,
             clean_up_tokenization_spaces: config_clean_up(path)?,
+            langs: langs::LangTokens::detect(&tokenizer, class.as_deref()),
             tokenizer: Box::new(tokenizer),
         };
         Ok(Self { backend })
@@ -233,6 +245,55 @@ impl Seq2SeqTokenizer {
                 .map(|e| e.get_ids().to_vec())
                 .map_err(|e| err(e.to_string())),
         }
+    }
+
+    /// Whether inputs carry a source-language token (mBART-50's `nl_XX`), so that
+    /// [`Self::encode_in`] needs the language.
+    pub fn takes_language_token(&self) -> bool {
+        matches!(&self.backend, Backend::Json { langs: Some(_), .. })
+    }
+
+    /// Source text -> input ids, with the source-language token for `lang` (a code like `nl`
+    /// or the token itself, `nl_XX`) where the model takes one; [`Self::encode`] otherwise or
+    /// when `lang` is `None`.
+    pub fn encode_in(&self, text: &str, lang: Option<&str>) -> Result<Vec<u32>, TokenizeError> {
+        let (
+            Backend::Json {
+                tokenizer,
+                eos,
+                langs: Some(langs),
+                ..
+            },
+            Some(lang),
+        ) = (&self.backend, lang)
+        else {
+            return self.encode(text);
+        };
+        let err = |message: String| TokenizeError::Encode {
+            tokenizer: self.name().to_string(),
+            message,
+        };
+        let code = langs
+            .id(lang)
+            .ok_or_else(|| err(format!("the tokenizer has no language token for {lang:?}")))?;
+        let body = tokenizer
+            .encode(text, false)
+            .map_err(|e| err(e.to_string()))?
+            .get_ids()
+            .to_vec();
+        let mut ids = Vec::with_capacity(body.len() + 2);
+        match langs.placement {
+            langs::Placement::Prefix => {
+                ids.push(code);
+                ids.extend(body);
+                ids.push(*eos);
+            }
+            langs::Placement::Suffix => {
+                ids.extend(body);
+                ids.extend([*eos, code]);
+            }
+        }
+        Ok(ids)
     }
 
     /// Target ids -> text, like transformers' `tokenizer.decode(ids, skip_special_tokens=...)`.

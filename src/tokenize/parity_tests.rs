@@ -1,5 +1,5 @@
 //! Parity with transformers 4.57: replays every `tests/fixtures/golden/*.json`
-//! that has a `"tokenizer"` section (`encode`: `{text, ids}`, `decode`:
+//! that has a `"tokenizer"` section (`encode`: `{text, ids[, src_lang]}`, `decode`:
 //! `{ids, text[, skip_special_tokens]}`) against the tokenizer of its model
 //! directory, and requires every case to match exactly.
 
@@ -27,6 +27,8 @@ struct TokenizerCases {
 struct EncodeCase {
     text: String,
     ids: Vec<u32>,
+    /// The source-language token transformers was given (`tok.src_lang`, mBART-50).
+    src_lang: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -94,7 +96,7 @@ fn replay(tok: &Seq2SeqTokenizer, cases: &TokenizerCases) -> Outcome {
         failures: Vec::new(),
     };
     for case in &cases.encode {
-        match tok.encode(&case.text) {
+        match tok.encode_in(&case.text, case.src_lang.as_deref()) {
             Ok(ids) if ids == case.ids => out.encode_ok += 1,
             Ok(ids) => out.failures.push(format!(
                 "encode {:?}: expected {:?}, got {:?} (tokens {:?})",

@@ -30,15 +30,7 @@ struct Settings {
 }
 
 fn settings(spiece_model: &Path) -> Result<Settings, TokenizeError> {
-    let path = spiece_model.with_file_name("tokenizer_config.json");
-    let json: serde_json::Value = match std::fs::read_to_string(&path) {
-        Ok(text) => serde_json::from_str(&text).map_err(|e| TokenizeError::TokenizerFile {
-            path: path.clone(),
-            message: e.to_string(),
-        })?,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => serde_json::Value::Null,
-        Err(source) => return Err(TokenizeError::Io { path, source }),
-    };
+    let json = super::tokenizer_config(spiece_model)?.unwrap_or_default();
     let text = |key: &str| json.get(key).and_then(serde_json::Value::as_str);
     Ok(Settings {
         offset: json

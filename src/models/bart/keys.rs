@@ -168,6 +168,7 @@ mod tests {
                 Architecture::Marian => Family::Marian,
                 Architecture::Bart => Family::Bart,
                 Architecture::Pegasus => Family::Pegasus,
+                Architecture::MBart => Family::MBart,
                 Architecture::T5 => panic!("{dir} is T5"),
             };
             let layout = family.layout();
