@@ -113,6 +113,9 @@ pub struct Routing {
     pub error: Option<ItemError>,
 }
 
+/// A job's translator (route index) and, for a model that takes language tokens, language.
+type GroupKey = (usize, Option<String>);
+
 /// How items are fed to their translator.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Unit {
@@ -174,7 +177,7 @@ impl Service {
         }
         // One job per translator, or per translator and language for one whose inputs carry
         // a language token (mBART-50).
-        let mut groups: Vec<((usize, Option<String>), Vec<usize>)> = Vec::new();
+        let mut groups: Vec<(GroupKey, Vec<usize>)> = Vec::new();
         for (i, p) in plan.iter().enumerate() {
             let Ok(r) = *p else { continue };
             let tagged = self.routes[r]
