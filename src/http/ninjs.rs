@@ -52,6 +52,7 @@ impl<S: Send + Sync> FromRequest<S> for ArticlesBody {
                 }],
                 summarize: None,
                 prompt: None,
+                source_lang: None,
                 options: None,
             },
             single_item: true,

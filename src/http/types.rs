@@ -146,6 +146,10 @@ pub struct ArticlesRequest {
     pub summarize: Option<bool>,
     /// Prompt template for the summaries.
     pub prompt: Option<String>,
+    /// The articles' source language; omitted or `auto`: each sentence is routed by its
+    /// detected language (English copied through, a language no translator reads left
+    /// untranslated with an error).
+    pub source_lang: Option<String>,
     /// Decoding options for the translation.
     #[serde(default, deserialize_with = "object_or_null")]
     pub options: Option<DecodeRequest>,
@@ -162,7 +166,7 @@ pub struct TextOut {
     /// `max_new_tokens` (which is clamped to what the model can represent).
     pub truncated: bool,
     /// `/v1/translate` with `source_lang` omitted or `auto`: the input's detected language,
-    /// `{code, confidence}` (the text still goes to the loaded translator).
+    /// `{code, confidence}` (`routing` says where the text went).
     #[serde(skip_serializing_if = "Option::is_none")]
     #[schema(value_type = Option<Object>)]
     pub detected_language: Option<LangGuess>,

@@ -141,12 +141,22 @@ impl Validator<'_> {
             }
             articles.push((a.id, input));
         }
+        served_source(
+            self.service,
+            "source_lang",
+            req.source_lang.as_deref(),
+            true,
+        )?;
         Ok(ArticlesJob {
             articles,
             options: ArticleOptions {
                 summarize,
                 prompt: self.prompt("prompt", req.prompt)?,
                 decode: self.decode("options", req.options, translator)?,
+                source_lang: req
+                    .source_lang
+                    .map(|l| l.to_ascii_lowercase())
+                    .filter(|l| l != "auto"),
                 ..ArticleOptions::default()
             },
         })
