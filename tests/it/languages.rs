@@ -279,3 +279,58 @@ async fn deepl_and_libretranslate_route_too() {
     let (status, _, _) = call(&app, post_json("/translate", &body)).await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_many_to_english_model_gets_each_sentences_language_token() {
+    // mbart50-tiny reads German and French: its inputs start with de_DE / fr_XX.
+    let dir = |m: &str| crate::common::model_dir(m).to_string_lossy().into_owned();
+    let service = copydesk::service::Service::start(&copydesk::service::ServiceConfig {
+        translator: Some(format!(
+            "{},de+fr={}",
+            dir("marian-tied"),
+            dir("mbart50-tiny")
+        )),
+        summarizer: None,
+        load: copydesk::service::LoadOptions::default(),
+        policy: BatchPolicy::default(),
+    })
+    .unwrap();
+    let mbart = &service.routes[1].handle;
+    let tok = &mbart.loaded.tokenizer;
+    assert!(tok.takes_language_token());
+    let ids = |text: &str, lang: &str| tok.encode_in(text, Some(lang)).unwrap();
+    assert_eq!(
+        ids(FRENCH, "fr")[0],
+        tok.encode_in(FRENCH, Some("fr_XX")).unwrap()[0]
+    );
+    assert_ne!(ids(FRENCH, "fr")[0], ids(FRENCH, "de")[0]);
+    let article = format!("DEN HAAG (ANP) - Het kabinet trekt extra geld uit. {FRENCH} {GERMAN}");
+    let opts = ArticleOptions {
+        decode: decode(),
+        ..ArticleOptions::default()
+    };
+    let out = service.article(&article, &opts).await.unwrap();
+    let s = &out.blocks[0].sentences;
+    // Each sentence is what the model makes of it alone with its own language token.
+    for (sentence, lang) in [(&s[1], "fr"), (&s[2], "de")] {
+        assert!(sentence.model.as_deref().unwrap().ends_with("mbart50-tiny"));
+        let alone = mbart
+            .generate_in(&[sentence.source.clone()], Some(lang), &decode())
+            .await
+            .unwrap();
+        assert_eq!(sentence.text, alone[0].text, "{lang}");
+    }
+    let french_as_german = mbart
+        .generate_in(&[FRENCH.to_string()], Some("de"), &decode())
+        .await
+        .unwrap();
+    assert_ne!(
+        french_as_german[0].token_ids,
+        mbart
+            .generate_in(&[FRENCH.to_string()], Some("fr"), &decode())
+            .await
+            .unwrap()[0]
+            .token_ids,
+        "the language token changes the output"
+    );
+}

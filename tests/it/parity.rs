@@ -309,6 +309,17 @@ fn pegasus_generate_matches_transformers() {
 }
 
 #[test]
+fn mbart50_forward_matches_transformers() {
+    check_forward("mbart50-tiny");
+}
+
+#[test]
+fn mbart50_generate_matches_transformers() {
+    // Includes batches whose rows carry different source-language tokens.
+    check_generate("mbart50-tiny");
+}
+
+#[test]
 fn marian_short_positions_match_transformers() {
     // A 16-position table: the forward case feeds all 16 decoder positions; the generate cases
     // run to transformers' max_length 17 (the most the table allows) and to max_length 6.
