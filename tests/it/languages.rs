@@ -315,7 +315,11 @@ async fn a_many_to_english_model_gets_each_sentences_language_token() {
     for (sentence, lang) in [(&s[1], "fr"), (&s[2], "de")] {
         assert!(sentence.model.as_deref().unwrap().ends_with("mbart50-tiny"));
         let alone = mbart
-            .generate_in(&[sentence.source.clone()], Some(lang), &decode())
+            .generate_in(
+                std::slice::from_ref(&sentence.source),
+                Some(lang),
+                &decode(),
+            )
             .await
             .unwrap();
         assert_eq!(sentence.text, alone[0].text, "{lang}");
