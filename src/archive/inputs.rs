@@ -224,6 +224,8 @@ pub struct RecordReader {
     pending: std::collections::VecDeque<Record>,
     stdin: Option<Box<dyn BufRead + Send>>,
     seen: HashSet<String>,
+    /// Only this shard's records are returned (all are read, so ids are made unique alike).
+    shard: Option<super::shard::Shard>,
 }
 
 impl RecordReader {
@@ -235,7 +237,14 @@ impl RecordReader {
             pending: Default::default(),
             stdin: None,
             seen: HashSet::new(),
+            shard: None,
         }
+    }
+
+    /// Returns only the records of `shard` (see [`super::shard`]).
+    pub fn with_shard(mut self, shard: Option<super::shard::Shard>) -> Self {
+        self.shard = shard;
+        self
     }
 
     /// Reads `-` from `reader` instead of the process's standard input (for tests).
@@ -312,8 +321,13 @@ impl Iterator for RecordReader {
     type Item = Record;
 
     fn next(&mut self) -> Option<Record> {
-        let rec = self.next_raw()?;
-        Some(self.dedupe(rec))
+        loop {
+            let rec = self.next_raw()?;
+            let rec = self.dedupe(rec);
+            if self.shard.is_none_or(|s| s.owns(&rec.id)) {
+                return Some(rec);
+            }
+        }
     }
 }
 

@@ -12,8 +12,10 @@
 //! - a repeated id: `<id>#2`, `<id>#3`, ... in input order, reported as a `duplicate_id` error.
 
 pub mod inputs;
+pub mod merge;
 pub mod output;
 pub mod runner;
+pub mod shard;
 
 #[cfg(test)]
 mod tests;

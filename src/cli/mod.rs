@@ -56,7 +56,7 @@ pub enum Command {
     /// Translate a wire-copy article with its structure, and summarize it.
     Article(article::ArticleArgs),
     /// Process a folder or JSONL archive into resumable JSONL (or markdown files).
-    Batch(batch::BatchArgs),
+    Batch(batch::BatchCli),
     /// Time the same work on any hardware: a comparable report (JSON/Markdown), synthetic
     /// full-size models, export for other engines, and side-by-side comparison.
     Bench(bench::BenchArgs),

@@ -461,3 +461,104 @@ fn bart_summarizes_a_batch_with_transformers_ids() {
         assert!(!got["summary"].as_str().unwrap().is_empty());
     }
 }
+
+fn refs(a: &[String]) -> Vec<&str> {
+    a.iter().map(String::as_str).collect()
+}
+
+#[test]
+fn three_shards_one_killed_and_resumed_then_merged_hold_every_id_once() {
+    const N: usize = 240;
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("in.jsonl");
+    write_records(&input, N);
+    let part = |k: usize| dir.path().join(format!("part-{k}.jsonl"));
+    let args = |k: usize| -> Vec<String> {
+        let mut a: Vec<String> = [
+            input.to_str().unwrap(),
+            "--task",
+            "translate",
+            "--jobs",
+            "2",
+        ]
+        .map(String::from)
+        .into();
+        a.extend(["-o".into(), part(k).to_string_lossy().into_owned()]);
+        a
+    };
+    // Shard 1 takes K from JOB_COMPLETION_INDEX, as a Kubernetes Indexed Job sets it.
+    let mut children: Vec<Child> = (0..3)
+        .map(|k| {
+            let mut a = args(k);
+            let shard = if k == 1 {
+                "/3".to_string()
+            } else {
+                format!("{k}/3")
+            };
+            a.extend(["--shard".into(), shard]);
+            let mut cmd = batch_cmd(&refs(&a));
+            if k == 1 {
+                cmd.env("JOB_COMPLETION_INDEX", "1");
+            }
+            cmd.spawn().unwrap()
+        })
+        .collect();
+    // Shard 2 is killed mid-run, then resumed.
+    wait_for_lines(&mut children[2], &part(2), 10);
+    children[2].kill().unwrap();
+    children[2].wait().unwrap();
+    let killed_at = line_count(&part(2));
+    for c in children.iter_mut().take(2) {
+        let status = c.wait().unwrap();
+        assert_eq!(status.code(), Some(0));
+    }
+    let mut again = args(2);
+    again.extend(["--shard".into(), "2/3".into(), "--resume".into()]);
+    let resumed = run(&refs(&again));
+    assert_eq!(resumed.status.code(), Some(0), "{}", stderr(&resumed));
+    assert!(
+        stderr(&resumed).contains("shard 2/3"),
+        "{}",
+        stderr(&resumed)
+    );
+    // Each shard holds only its own ids, and the three are disjoint and complete.
+    let mut all = Vec::new();
+    for k in 0..3 {
+        let lines = read_lines(&part(k));
+        assert!(
+            !lines.is_empty() && lines.len() < N,
+            "shard {k}: {}",
+            lines.len()
+        );
+        all.extend(lines);
+    }
+    assert!(killed_at <= line_count(&part(2)));
+    let ids = by_id(&all);
+    assert_eq!(ids.len(), N);
+    let merged = dir.path().join("all.jsonl");
+    let out = Command::new(env!("CARGO_BIN_EXE_copydesk"))
+        .args(["batch", "merge"])
+        .args((0..3).map(part))
+        .arg("--input")
+        .arg(&input)
+        .arg("-o")
+        .arg(&merged)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_eq!(by_id(&read_lines(&merged)).len(), N);
+    // A missing part is caught, and nothing is written.
+    let short = dir.path().join("short.jsonl");
+    let out = Command::new(env!("CARGO_BIN_EXE_copydesk"))
+        .args(["batch", "merge"])
+        .args([part(0), part(1)])
+        .arg("--input")
+        .arg(&input)
+        .arg("-o")
+        .arg(&short)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr(&out).contains("in no part"), "{}", stderr(&out));
+    assert!(!short.exists());
+}

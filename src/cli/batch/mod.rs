@@ -5,7 +5,7 @@ mod progress;
 
 use std::path::{Path, PathBuf};
 
-use clap::{Args, ValueEnum};
+use clap::{Args, Subcommand, ValueEnum};
 
 use super::{with_service, ArticleModelArgs, BatchingArgs, DecodeArgs, DeviceArgs};
 use crate::archive::inputs::count_records;
@@ -14,6 +14,9 @@ use crate::service::{ArticleOptions, Service, ServiceConfig};
 use crate::Error;
 
 use crate::archive::runner::{self, RunSpec, Task, TaskSpec};
+use crate::archive::shard::Shard;
+
+mod merge;
 use progress::Progress;
 
 /// Exit code when some records failed.
@@ -83,11 +86,31 @@ pub enum Format {
 /// Exit codes: 0 all records ok, 3 some records in OUT failed, 2 usage error or model
 /// unavailable, 1 runtime failure (e.g. OUT cannot be written), 130 interrupted by Ctrl-C (the
 /// records in flight are finished and written first; a second Ctrl-C stops at once).
+///
+/// Sharding (`--shard K/N`, e.g. a Kubernetes Indexed Job with `--shard /N`): each of N processes
+/// reads the whole input and handles the records whose id hashes to K (a fixed FNV-1a hash), into
+/// its own resumable OUT; `copydesk batch merge` checks the parts hold every record once and
+/// joins them.
+#[derive(Debug, Args)]
+#[command(args_conflicts_with_subcommands = true)]
+pub struct BatchCli {
+    #[command(subcommand)]
+    pub command: Option<BatchCommand>,
+    #[command(flatten)]
+    pub run: BatchArgs,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum BatchCommand {
+    /// Join the outputs of a sharded run after checking that every record is in exactly one.
+    Merge(merge::MergeArgs),
+}
+
+/// The arguments of a batch run.
 #[derive(Debug, Args)]
 pub struct BatchArgs {
     /// .txt files (one article each), .jsonl files (one record per line), directories (walked
     /// recursively for both, in sorted order), or - for JSONL on standard input.
-    #[arg(required = true)]
     pub inputs: Vec<PathBuf>,
     /// What to do with each record.
     #[arg(
@@ -99,7 +122,7 @@ pub struct BatchArgs {
     pub task: TaskArg,
     /// Output file (jsonl) or directory (markdown).
     #[arg(long, short, env = "COPYDESK_BATCH_OUTPUT", value_name = "OUT")]
-    pub output: PathBuf,
+    pub output: Option<PathBuf>,
     #[arg(
         long,
         value_enum,
@@ -134,6 +157,10 @@ pub struct BatchArgs {
     #[arg(long, env = "COPYDESK_BATCH_MAX_CHARS", default_value_t = 100_000,
           value_parser = clap::value_parser!(u64).range(1..))]
     pub max_chars: u64,
+    /// This process's shard of the records: `K/N` (0-based), or `N` with K from
+    /// JOB_COMPLETION_INDEX (a Kubernetes Indexed Job).
+    #[arg(long, env = "COPYDESK_BATCH_SHARD", value_name = "K/N")]
+    pub shard: Option<String>,
     /// Records in flight at once (their sentences share batches).
     #[arg(long, env = "COPYDESK_BATCH_JOBS", default_value_t = 32,
           value_parser = clap::value_parser!(u32).range(1..=4096))]
@@ -151,6 +178,7 @@ pub struct BatchArgs {
 /// Validated settings: everything checked before a model is loaded.
 struct Plan {
     files: Vec<InputFile>,
+    shard: Option<Shard>,
     read: ReadOptions,
     log_path: PathBuf,
     mode: OpenMode,
@@ -161,7 +189,27 @@ struct Plan {
 impl Plan {
     fn from_args(args: BatchArgs) -> Result<Plan, Error> {
         let ninjs = args.input_format == InputFormat::Ninjs;
+        // Checked here rather than by clap, which cannot require them only without `merge`.
+        if args.inputs.is_empty() {
+            return Err(Error::invalid(
+                "usage",
+                "name the inputs: files, directories, or - for standard input (see --help)",
+            ));
+        }
+        let Some(output) = args.output.clone() else {
+            return Err(Error::invalid(
+                "usage",
+                "name the output: -o OUT (see --help)",
+            ));
+        };
         let files = plan_inputs(&args.inputs, ninjs)?;
+        let index = std::env::var("JOB_COMPLETION_INDEX").ok();
+        let shard = args
+            .shard
+            .as_deref()
+            .map(|s| Shard::parse(s, index.as_deref()))
+            .transpose()
+            .map_err(|m| Error::invalid("usage", m))?;
         let mode = match (args.resume, args.overwrite) {
             (true, _) => OpenMode::Resume {
                 retry_errors: args.retry_errors,
@@ -169,7 +217,7 @@ impl Plan {
             (false, true) => OpenMode::Overwrite,
             (false, false) => OpenMode::New,
         };
-        let (log_path, markdown_dir) = output_paths(&args.output, args.format, mode)?;
+        let (log_path, markdown_dir) = output_paths(&output, args.format, mode)?;
         let task = Task::from(args.task);
         let summarize = match task {
             Task::Translate => false,
@@ -184,6 +232,7 @@ impl Plan {
         };
         Ok(Plan {
             files,
+            shard,
             read: ReadOptions {
                 id_field: args.id_field,
                 text_field: args.text_field,
@@ -219,7 +268,8 @@ impl Plan {
             })?;
         }
         let (mut log, state) = OutputLog::open(&self.log_path, self.mode)?;
-        let total = count_records(&self.files);
+        // A shard's share is not known before reading.
+        let total = count_records(&self.files).filter(|_| self.shard.is_none());
         announce(&self, total, &state);
         let previous_failed = state.failed as u64;
         let engines = service
@@ -227,7 +277,7 @@ impl Plan {
             .map(|w| w.batcher.engine().clone())
             .collect();
         let mut progress = Progress::new(total, engines);
-        let reader = RecordReader::new(self.files, self.read);
+        let reader = RecordReader::new(self.files, self.read).with_shard(self.shard);
         let outcome = runner::run(service, &self.run, reader, &mut log, state, &mut progress).await;
         progress.finish(outcome.as_ref().is_ok_and(|o| o.interrupted));
         let outcome = outcome?;
@@ -249,6 +299,9 @@ fn announce(plan: &Plan, total: Option<u64>, state: &crate::archive::ResumeState
         plan.files.len(),
         plan.log_path.display()
     );
+    if let Some(s) = plan.shard {
+        line += &format!(" (shard {}/{})", s.index, s.count);
+    }
     if matches!(plan.mode, OpenMode::Resume { .. }) {
         line += &format!(
             " (resuming: {} done, {} failed",
@@ -318,8 +371,11 @@ fn output_paths(
 }
 
 /// Runs `copydesk batch`; exits with 3 or 130 itself once everything is written.
-pub fn run(args: BatchArgs) -> Result<(), Error> {
-    let plan = Plan::from_args(args)?;
+pub fn run(cli: BatchCli) -> Result<(), Error> {
+    if let Some(BatchCommand::Merge(args)) = cli.command {
+        return merge::run(args);
+    }
+    let plan = Plan::from_args(cli.run)?;
     let cfg = plan.service.clone();
     let code = with_service(cfg, async |s| plan.execute(s).await)?;
     if code != 0 {
