@@ -17,9 +17,10 @@ use super::types::{
 };
 use super::validate::ArticlesJob;
 use crate::service::ninjs::{english_item_now, ArticleInput};
-use crate::service::routing::{routing_lang, Item, Unit};
+use crate::service::routing::{routing_lang, Handling, Item, Unit};
 use crate::service::KernelReport;
 use crate::service::{ArticleOutput, ModelHandle, Service};
+use crate::text::checks::check_translation;
 use crate::Error;
 
 /// Translate Dutch texts to English. Each text is segmented into sentences; the sentences of
@@ -60,17 +61,22 @@ pub async fn translate(
         .translate_routed(&items, Unit::Text, &job.decode)
         .await?;
     let (out, routings): (Vec<_>, Vec<_>) = routed.into_iter().unzip();
+    let checks: Vec<_> = out
+        .iter()
+        .zip(&routings)
+        .map(|(g, r)| match r.handling {
+            Handling::Translated => check_translation(&g.source, &g.text, g.scores()),
+            _ => Vec::new(),
+        })
+        .collect();
     let mut response = TranslateResponse::new(out, job.model);
-    for ((t, source), routing) in response
-        .translations
-        .iter_mut()
-        .zip(&job.texts)
-        .zip(routings)
-    {
+    let each = response.translations.iter_mut().zip(&job.texts);
+    for (((t, source), routing), checks) in each.zip(routings).zip(checks) {
         if detect {
             t.detected_language = crate::text::detect_whole(source);
         }
         t.routing = Some(routing);
+        t.checks = checks;
     }
     Ok(Json(response))
 }

@@ -175,6 +175,10 @@ pub struct TextOut {
     /// language), the `language` it was routed by, and the `model` that translated it.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub routing: Option<Routing>,
+    /// `/v1/translate`: what the review checks flagged (`number_missing`, `name_missing`,
+    /// `not_english`, `repetition`, `length_ratio`, `low_confidence`); absent when nothing.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub checks: Vec<crate::text::checks::Flag>,
 }
 
 /// Tokens read and written for a request.
@@ -200,6 +204,7 @@ fn texts(out: Vec<Generated>) -> Vec<TextOut> {
             finish_reason: g.finish_reason,
             detected_language: None,
             routing: None,
+            checks: Vec::new(),
             truncated: g.truncated,
         })
         .collect()
@@ -254,9 +259,11 @@ pub struct ArticleResult {
 
 #[derive(Debug, Serialize, ToSchema)]
 pub struct ArticlesResponse {
-    /// Per article, in order: `id`, `headline`, `headline_en`, `dateline`, `blocks` (kind and
-    /// sentences with `source` and `text`), `related_title(_en)`, `related`, `summary`,
-    /// `models`, `timings` — the object `copydesk article --json` prints.
+    /// Per article, in order: `id`, `language`, `review` (the flagged sentences: `at`,
+    /// `source`, `text`, `checks`), `headline`, `headline_en`, `dateline`, `blocks` (kind and
+    /// sentences with `source`, `text`, `language`, `handling` — translated, copied or
+    /// untranslated —, `model`, `error`, `checks` and `confidence`), `related_title(_en)`,
+    /// `related`, `summary`, `models`, `timings` — the object `copydesk article --json` prints.
     #[schema(value_type = Vec<Object>)]
     pub articles: Vec<ArticleResult>,
 }

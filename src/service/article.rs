@@ -7,6 +7,7 @@ use serde::Serialize;
 
 use super::routing::{main_language, routing_lang, Handling, Item, ItemError, Routing, Unit};
 use super::{DecodeOptions, Service};
+use crate::text::checks::{check_translation, Flag, Scores};
 use crate::text::{
     detect_in_context, detect_whole, segment, BlockKind, Dateline, Document, LangGuess,
 };
@@ -48,6 +49,22 @@ pub struct SentenceOut {
     /// Why it was not translated (`unsupported_language`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<ItemError>,
+    /// What the review checks flagged ([`crate::text::checks`]); absent when nothing.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub checks: Vec<Flag>,
+    /// The model's mean log-probability per generated token.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub confidence: Option<f64>,
+}
+
+/// A flagged sentence, listed first for the editor.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ReviewItem {
+    /// Where it is: `blocks[B].sentences[S]` or `related[R].sentences[S]`.
+    pub at: String,
+    pub source: String,
+    pub text: String,
+    pub checks: Vec<Flag>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -97,6 +114,8 @@ pub struct Timings {
 pub struct ArticleOutput {
     /// The article's source language as detected over all its sentences.
     pub language: Option<LangGuess>,
+    /// The sentences the checks flagged, in reading order, for review first.
+    pub review: Vec<ReviewItem>,
     pub headline: Option<String>,
     pub headline_en: Option<String>,
     /// Present (true) when the headline's translation was cut short at the position limit.
@@ -129,6 +148,7 @@ struct SentenceResult {
     truncated: bool,
     language: Option<LangGuess>,
     routing: Routing,
+    scores: Scores,
 }
 
 /// Source and English sentences side by side, taking one result per sentence in document
@@ -142,6 +162,7 @@ fn pair(
         .zip(en)
         .map(|(s, t)| {
             let r = results.next();
+            let scores = r.as_ref().map(|r| r.scores).unwrap_or_default();
             let (truncated, language, routing) = match r {
                 Some(r) => (r.truncated, r.language, Some(r.routing)),
                 None => (false, None, None),
@@ -152,6 +173,7 @@ fn pair(
                 model: None,
                 error: None,
             });
+            let translated = routing.handling == Handling::Translated;
             SentenceOut {
                 source: s.clone(),
                 text: t.clone(),
@@ -160,6 +182,11 @@ fn pair(
                 handling: routing.handling,
                 model: routing.model,
                 error: routing.error,
+                checks: match translated {
+                    true => check_translation(s, t, scores),
+                    false => Vec::new(),
+                },
+                confidence: scores.mean_logprob().filter(|_| translated),
             }
         })
         .collect()
@@ -224,6 +251,7 @@ impl Service {
                     truncated: g.truncated,
                     language,
                     routing,
+                    scores: g.scores(),
                 });
         let headline_truncated =
             doc.headline.is_some() && results.next().is_some_and(|r| r.truncated);
@@ -238,8 +266,9 @@ impl Service {
             name: w.loaded.name.clone(),
             revision: w.loaded.revision().map(str::to_string),
         };
-        Ok(ArticleOutput {
+        let mut out = ArticleOutput {
             language,
+            review: Vec::new(),
             headline: doc.headline.clone(),
             headline_en: english.headline.clone(),
             headline_truncated,
@@ -281,7 +310,9 @@ impl Service {
                 summarize_ms,
                 total_ms: ms(t0),
             },
-        })
+        };
+        out.review = review_items(&out);
+        Ok(out)
     }
 
     /// Summarizes the English body; a summarizer that reads Dutch summarizes the source and the
@@ -336,6 +367,35 @@ impl Service {
             Ok(text)
         }
     }
+}
+
+/// The flagged sentences of `out`, in reading order.
+fn review_items(out: &ArticleOutput) -> Vec<ReviewItem> {
+    let blocks = out
+        .blocks
+        .iter()
+        .enumerate()
+        .map(|(b, x)| (format!("blocks[{b}]"), &x.sentences));
+    let related = out
+        .related
+        .iter()
+        .enumerate()
+        .map(|(r, x)| (format!("related[{r}]"), &x.sentences));
+    blocks
+        .chain(related)
+        .flat_map(|(at, sentences)| {
+            sentences
+                .iter()
+                .enumerate()
+                .filter(|(_, s)| !s.checks.is_empty())
+                .map(move |(i, s)| ReviewItem {
+                    at: format!("{at}.sentences[{i}]"),
+                    source: s.source.clone(),
+                    text: s.text.clone(),
+                    checks: s.checks.clone(),
+                })
+        })
+        .collect()
 }
 
 /// What a part of an article's English body is.

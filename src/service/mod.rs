@@ -139,6 +139,14 @@ impl Generated {
         }
     }
 
+    /// The score and length the review checks read.
+    pub fn scores(&self) -> crate::text::checks::Scores {
+        crate::text::checks::Scores {
+            score: self.score,
+            tokens: self.token_ids.len(),
+        }
+    }
+
     /// The output for a blank input: empty, zero tokens, no model call.
     pub fn empty(source: &str) -> Generated {
         Generated {

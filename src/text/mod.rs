@@ -16,6 +16,7 @@
 //! (minus its brackets and dash), the block sentences, the related title, or
 //! a related item's dateline, sentences or age.
 
+pub mod checks;
 mod furniture;
 mod lang;
 mod markup;

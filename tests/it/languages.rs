@@ -338,3 +338,29 @@ async fn a_many_to_english_model_gets_each_sentences_language_token() {
         "the language token changes the output"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn flagged_sentences_are_listed_first_for_review() {
+    let service = service(false, BatchPolicy::default());
+    let article = "DEN HAAG (ANP) - Het kabinet trekt de komende vier jaar 2,4 miljard euro \
+                   extra uit voor de aanpak van stikstof.\n";
+    let opts = ArticleOptions {
+        decode: decode(),
+        ..ArticleOptions::default()
+    };
+    let out = service.article(article, &opts).await.unwrap();
+    let s = &out.blocks[0].sentences[0];
+    let has_number = ["2.4", "2,4", "24"].iter().any(|n| s.text.contains(n));
+    let codes: Vec<&str> = s.checks.iter().map(|f| f.code).collect();
+    assert_eq!(codes.contains(&"number_missing"), !has_number, "{s:?}");
+    assert!(s.confidence.is_some_and(|c| c < 0.0));
+    // Every flagged sentence is in `review`, where it is.
+    assert_eq!(out.review.len(), usize::from(!s.checks.is_empty()));
+    if let Some(r) = out.review.first() {
+        assert_eq!(r.at, "blocks[0].sentences[0]");
+        assert_eq!((&r.source, &r.checks), (&s.source, &s.checks));
+    }
+    // In the JSON, review comes before the blocks.
+    let json = serde_json::to_string(&out).unwrap();
+    assert!(json.find("\"review\"").unwrap() < json.find("\"blocks\"").unwrap());
+}
