@@ -96,10 +96,19 @@ pub async fn summarize(
 ) -> Result<Json<SummarizeResponse>, ApiError> {
     let service = state.service()?;
     let job = state.validator(service).summarize(req)?;
+    let lang = job.source_lang.as_deref();
     let out = service
-        .summarize(&job.texts, job.prompt.as_deref(), &job.decode)
+        .summarize_in(&job.texts, lang, job.prompt.as_deref(), &job.decode)
         .await?;
-    Ok(Json(SummarizeResponse::new(out, job.model)))
+    let (out, routings): (Vec<_>, Vec<_>) = out.into_iter().unzip();
+    let mut response = SummarizeResponse::new(out, job.model);
+    for ((t, source), routing) in response.summaries.iter_mut().zip(&job.texts).zip(routings) {
+        if lang.is_none() {
+            t.detected_language = crate::text::detect_whole(source);
+        }
+        t.routing = routing;
+    }
+    Ok(Json(response))
 }
 
 /// Translate (and by default summarize) whole wire-copy articles, keeping their structure.

@@ -117,6 +117,10 @@ pub struct SummarizeRequest {
     pub prompt: Option<String>,
     /// Name of the loaded summarization model; default: the loaded one.
     pub model: Option<String>,
+    /// The texts' language; omitted or `auto`: detected per text. A text in another language
+    /// than the summarizer reads is first translated by the translator for its language (its
+    /// `routing` says so).
+    pub source_lang: Option<String>,
     #[serde(default, deserialize_with = "object_or_null")]
     pub options: Option<DecodeRequest>,
 }
@@ -165,14 +169,15 @@ pub struct TextOut {
     /// True when it was cut short at the model's position limit, before the requested
     /// `max_new_tokens` (which is clamped to what the model can represent).
     pub truncated: bool,
-    /// `/v1/translate` with `source_lang` omitted or `auto`: the input's detected language,
-    /// `{code, confidence}` (`routing` says where the text went).
+    /// `/v1/translate` and `/v1/summarize` with `source_lang` omitted or `auto`: the input's
+    /// detected language, `{code, confidence}` (`routing` says where the text went).
     #[serde(skip_serializing_if = "Option::is_none")]
     #[schema(value_type = Option<Object>)]
     pub detected_language: Option<LangGuess>,
     /// `/v1/translate`: how the text was routed — `handling` (`translated`, `copied` when it
     /// is already English, `untranslated` with an `error` when no loaded translator reads its
     /// language), the `language` it was routed by, and the `model` that translated it.
+    /// `/v1/summarize`: present when the text was translated before it was summarized.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub routing: Option<Routing>,
     /// `/v1/translate`: what the review checks flagged (`number_missing`, `name_missing`,

@@ -67,6 +67,8 @@ pub struct TranslateJob {
 /// A checked summarization request.
 pub struct SummarizeJob {
     pub texts: Vec<String>,
+    /// The named source language (`None`: detect).
+    pub source_lang: Option<String>,
     pub prompt: Option<String>,
     pub decode: DecodeOptions,
     pub model: String,
@@ -108,7 +110,17 @@ impl Validator<'_> {
 
     pub fn summarize(&self, req: SummarizeRequest) -> Result<SummarizeJob, ApiError> {
         let worker = self.model("model", req.model.as_deref(), self.service.summarizer())?;
+        served_source(
+            self.service,
+            "source_lang",
+            req.source_lang.as_deref(),
+            true,
+        )?;
         Ok(SummarizeJob {
+            source_lang: req
+                .source_lang
+                .map(|l| l.to_ascii_lowercase())
+                .filter(|l| l != "auto"),
             texts: self.texts("texts", req.texts)?,
             prompt: self.prompt("prompt", req.prompt)?,
             decode: self.decode("options", req.options, worker)?,

@@ -2,6 +2,7 @@
 //! summarize chunks cut at sentence boundaries, then summarize the joined chunk summaries.
 
 use super::loader::LoadedModel;
+use super::routing::{routing_lang, Item, Routing, Unit, TARGET_LANG};
 use super::{DecodeOptions, Generated, ModelHandle, Service};
 use crate::prompts::Template;
 use crate::text::{split_text, text_sentences};
@@ -80,6 +81,66 @@ impl Service {
             "input_too_long",
             format!("text could not be summarized within {MAX_ROUNDS} map-reduce rounds"),
         ))
+    }
+}
+
+impl Service {
+    /// [`Service::summarize`] for texts in any language: a text whose language (`lang`, else
+    /// its reliable detection) is not the one the summarizer reads (its manifest's
+    /// `source_lang`, else English) is first translated by the translator for that language,
+    /// when one is loaded. Per text: the summary (its `source` the text as given) and, for a
+    /// translated one, how it was routed.
+    pub async fn summarize_in(
+        &self,
+        texts: &[String],
+        lang: Option<&str>,
+        prompt: Option<&str>,
+        opts: &DecodeOptions,
+    ) -> Result<Vec<(Generated, Option<Routing>)>, Error> {
+        let worker = self.summarizer()?;
+        let reads = worker
+            .loaded
+            .files
+            .manifest
+            .as_ref()
+            .and_then(|m| m.source_lang.clone())
+            .unwrap_or_else(|| TARGET_LANG.to_string());
+        let langs: Vec<Option<String>> = texts
+            .iter()
+            .map(|t| lang.map(str::to_string).or_else(|| routing_lang(t, None)))
+            .collect();
+        let foreign: Vec<usize> = (0..texts.len())
+            .filter(|&i| {
+                langs[i]
+                    .as_deref()
+                    .is_some_and(|l| l != reads && self.route_for(l).is_some())
+            })
+            .collect();
+        let items: Vec<Item> = foreign
+            .iter()
+            .map(|&i| Item {
+                text: texts[i].clone(),
+                lang: langs[i].clone(),
+            })
+            .collect();
+        let translated = match items.is_empty() {
+            true => Vec::new(),
+            false => {
+                self.translate_routed(&items, Unit::Text, &DecodeOptions::default())
+                    .await?
+            }
+        };
+        let mut inputs = texts.to_vec();
+        let mut routings: Vec<Option<Routing>> = vec![None; texts.len()];
+        for (&i, (g, routing)) in foreign.iter().zip(translated) {
+            inputs[i] = g.text;
+            routings[i] = Some(routing);
+        }
+        let mut out = self.summarize(&inputs, prompt, opts).await?;
+        for (g, source) in out.iter_mut().zip(texts) {
+            g.source = source.clone();
+        }
+        Ok(out.into_iter().zip(routings).collect())
     }
 }
 

@@ -152,11 +152,32 @@ async fn summarize_and_articles_equal_the_service() {
     let body = json!({"texts": [SENTENCES[0]], "prompt": "summarize"});
     let (status, _, v) = call(&app, post_json("/v1/summarize", &body)).await;
     assert_eq!(status, StatusCode::OK, "{v}");
+    // A Dutch text is translated by the loaded translator first, then summarized.
     let direct = service
+        .summarize_in(
+            &[SENTENCES[0].to_string()],
+            None,
+            Some("summarize"),
+            &decode(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(texts(&v, "summaries"), vec![direct[0].0.text.clone()]);
+    assert_eq!(
+        v["summaries"][0]["routing"]["handling"], "translated",
+        "{v}"
+    );
+    assert_eq!(v["summaries"][0]["detected_language"]["code"], "nl");
+    // Named English: summarized as given.
+    let body = json!({"texts": [SENTENCES[0]], "prompt": "summarize", "source_lang": "en"});
+    let (status, _, v) = call(&app, post_json("/v1/summarize", &body)).await;
+    assert_eq!(status, StatusCode::OK, "{v}");
+    let as_given = service
         .summarize(&[SENTENCES[0].to_string()], Some("summarize"), &decode())
         .await
         .unwrap();
-    assert_eq!(texts(&v, "summaries"), vec![direct[0].text.clone()]);
+    assert_eq!(texts(&v, "summaries"), vec![as_given[0].text.clone()]);
+    assert!(v["summaries"][0].get("routing").is_none());
     assert_eq!(
         v["model"],
         model_dir("t5-tied-relu").to_string_lossy().as_ref()
@@ -584,7 +605,10 @@ async fn bart_summarizes_over_rest_and_in_articles() {
         .unwrap();
     let (status, _, v) = call(
         &app,
-        post_json("/v1/summarize", &json!({"texts": case.texts})),
+        post_json(
+            "/v1/summarize",
+            &json!({"texts": case.texts, "source_lang": "en"}),
+        ),
     )
     .await;
     assert_eq!(status, StatusCode::OK, "{v}");
