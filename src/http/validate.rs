@@ -82,12 +82,7 @@ pub struct ArticlesJob {
 
 impl Validator<'_> {
     pub fn translate(&self, req: TranslateRequest) -> Result<TranslateJob, ApiError> {
-        served_source(
-            self.service,
-            "source_lang",
-            req.source_lang.as_deref(),
-            true,
-        )?;
+        self.named_source(req.source_lang.clone())?;
         target_lang("target_lang", req.target_lang.as_deref())?;
         self.translation("texts", req.texts, req.model.as_deref(), req.options)
     }
@@ -108,19 +103,17 @@ impl Validator<'_> {
         })
     }
 
+    /// A request's `source_lang`, checked against the loaded translators: lower-cased, `None`
+    /// for omitted or `auto`.
+    fn named_source(&self, lang: Option<String>) -> Result<Option<String>, ApiError> {
+        served_source(self.service, "source_lang", lang.as_deref(), true)?;
+        Ok(lang.map(|l| l.to_ascii_lowercase()).filter(|l| l != "auto"))
+    }
+
     pub fn summarize(&self, req: SummarizeRequest) -> Result<SummarizeJob, ApiError> {
         let worker = self.model("model", req.model.as_deref(), self.service.summarizer())?;
-        served_source(
-            self.service,
-            "source_lang",
-            req.source_lang.as_deref(),
-            true,
-        )?;
         Ok(SummarizeJob {
-            source_lang: req
-                .source_lang
-                .map(|l| l.to_ascii_lowercase())
-                .filter(|l| l != "auto"),
+            source_lang: self.named_source(req.source_lang)?,
             texts: self.texts("texts", req.texts)?,
             prompt: self.prompt("prompt", req.prompt)?,
             decode: self.decode("options", req.options, worker)?,
@@ -153,22 +146,14 @@ impl Validator<'_> {
             }
             articles.push((a.id, input));
         }
-        served_source(
-            self.service,
-            "source_lang",
-            req.source_lang.as_deref(),
-            true,
-        )?;
+        let source_lang = self.named_source(req.source_lang)?;
         Ok(ArticlesJob {
             articles,
             options: ArticleOptions {
                 summarize,
                 prompt: self.prompt("prompt", req.prompt)?,
                 decode: self.decode("options", req.options, translator)?,
-                source_lang: req
-                    .source_lang
-                    .map(|l| l.to_ascii_lowercase())
-                    .filter(|l| l != "auto"),
+                source_lang,
                 ..ArticleOptions::default()
             },
         })

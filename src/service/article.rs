@@ -324,13 +324,7 @@ impl Service {
         opts: &ArticleOptions,
     ) -> Result<String, Error> {
         let worker = self.summarizer()?;
-        let reads_dutch = worker
-            .loaded
-            .files
-            .manifest
-            .as_ref()
-            .and_then(|m| m.source_lang.as_deref())
-            == Some("nl");
+        let reads_dutch = worker.loaded.reads() == Some("nl");
         let body = |d: &Document| {
             d.blocks
                 .iter()

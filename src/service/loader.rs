@@ -77,6 +77,14 @@ impl LoadedModel {
             .map_or(&[], |m| m.styles.as_slice())
     }
 
+    /// The language the model reads, as its manifest says (`source_lang`), if it says.
+    pub fn reads(&self) -> Option<&str> {
+        self.files
+            .manifest
+            .as_ref()
+            .and_then(|m| m.source_lang.as_deref())
+    }
+
     /// The prompt template the manifest names, if any.
     pub fn prompt(&self) -> Option<&str> {
         self.files

@@ -98,13 +98,7 @@ impl Service {
         opts: &DecodeOptions,
     ) -> Result<Vec<(Generated, Option<Routing>)>, Error> {
         let worker = self.summarizer()?;
-        let reads = worker
-            .loaded
-            .files
-            .manifest
-            .as_ref()
-            .and_then(|m| m.source_lang.clone())
-            .unwrap_or_else(|| TARGET_LANG.to_string());
+        let reads = worker.loaded.reads().unwrap_or(TARGET_LANG);
         let langs: Vec<Option<String>> = texts
             .iter()
             .map(|t| lang.map(str::to_string).or_else(|| routing_lang(t, None)))
