@@ -390,6 +390,27 @@ struct SharedState {
     cross_mask: Tensor,
 }
 
+/// The encoder's and the decoder's position tables, row `p` for position `p`: one computed
+/// sinusoid shared by both, or each stack's learned table past its offset.
+fn position_tables(vb: &VarBuilder, cfg: &BartConfig) -> Result<(Tensor, Tensor)> {
+    let (n, d) = (cfg.max_position_embeddings, cfg.d_model);
+    match cfg.family.layout().positions {
+        Positions::Sinusoid => {
+            let table = sinusoidal_positions(n, d, vb.device())?.to_dtype(vb.dtype())?;
+            Ok((table.clone(), table))
+        }
+        Positions::Learned { offset } => {
+            let learned = |stack: &str| {
+                vb.pp("model")
+                    .pp(stack)
+                    .get((n + offset, d), "embed_positions.weight")?
+                    .narrow(0, offset, n)
+            };
+            Ok((learned("encoder")?, learned("decoder")?))
+        }
+    }
+}
+
 /// What one stack (encoder or decoder) adds around its layers.
 #[derive(Debug, Clone)]
 struct Stack {
@@ -401,25 +422,16 @@ struct Stack {
 }
 
 impl Stack {
-    /// The `name` stack (`encoder` or `decoder`) over the token table `table`.
-    fn load(vb: &VarBuilder, cfg: &BartConfig, table: Tensor, name: &str) -> Result<Self> {
+    /// The `name` stack (`encoder` or `decoder`) over its token table and position table.
+    fn load(
+        vb: &VarBuilder,
+        cfg: &BartConfig,
+        (table, positions): (Tensor, Tensor),
+        name: &str,
+    ) -> Result<Self> {
         let d = cfg.d_model;
         let layout = cfg.family.layout();
         let stack = vb.pp("model").pp(name);
-        let positions = match layout.positions {
-            Positions::Sinusoid => {
-                sinusoidal_positions(cfg.max_position_embeddings, d, vb.device())?
-                    .to_dtype(vb.dtype())?
-            }
-            Positions::Learned { offset } => {
-                let rows = cfg.max_position_embeddings + offset;
-                stack.get((rows, d), "embed_positions.weight")?.narrow(
-                    0,
-                    offset,
-                    cfg.max_position_embeddings,
-                )?
-            }
-        };
         let optional_norm = |on: bool, name: &str| -> Result<Option<LayerNorm>> {
             on.then(|| layer_norm(stack.pp(name), d)).transpose()
         };
@@ -514,6 +526,7 @@ impl Bart {
         } else {
             Tensor::zeros(tgt_v, vb.dtype(), vb.device())?
         };
+        let (enc_pos, dec_pos) = position_tables(&vb, cfg)?;
         let encoder = (0..cfg.encoder_layers)
             .map(|i| EncoderLayer::load(model.pp("encoder.layers").pp(i), cfg))
             .collect::<Result<Vec<_>>>()?;
@@ -522,8 +535,8 @@ impl Bart {
             .collect::<Result<Vec<_>>>()?;
         Ok(Self {
             cfg: cfg.clone(),
-            encoder_stack: Stack::load(&vb, cfg, enc_w, "encoder")?,
-            decoder_stack: Stack::load(&vb, cfg, dec_w, "decoder")?,
+            encoder_stack: Stack::load(&vb, cfg, (enc_w, enc_pos), "encoder")?,
+            decoder_stack: Stack::load(&vb, cfg, (dec_w, dec_pos), "decoder")?,
             embed_scale: if cfg.scale_embedding {
                 (d as f64).sqrt()
             } else {
