@@ -309,11 +309,11 @@ pub fn served_source(
     lang: Option<&str>,
     auto: bool,
 ) -> Result<(), ApiError> {
-    use crate::service::routing::{ANY_LANG, TARGET_LANG};
-    let langs = service.source_langs();
-    if langs.iter().any(|l| l == ANY_LANG) {
+    use crate::service::routing::TARGET_LANG;
+    if lang.is_some_and(|l| service.route_for(l).is_some()) {
         return Ok(());
     }
+    let langs = service.source_langs();
     let mut accepted: Vec<&str> = langs.iter().map(String::as_str).collect();
     accepted.push(TARGET_LANG);
     if auto {

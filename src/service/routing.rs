@@ -132,19 +132,29 @@ pub struct Item {
     pub lang: Option<String>,
 }
 
+/// Whether languages `langs` (a translator's) name `lang`: its primary subtag, any case
+/// (`nl-BE` and `NL` are Dutch); `any` also takes a many-to-English `mul`.
+pub fn names_language(langs: &[String], lang: &str, any: bool) -> bool {
+    let primary = lang.split(['-', '_']).next().unwrap_or_default();
+    langs
+        .iter()
+        .any(|l| l.eq_ignore_ascii_case(primary) || (any && l == ANY_LANG))
+}
+
 impl Service {
     /// The translator for `lang`: one that names it, else a many-to-English one.
     pub fn route_for(&self, lang: &str) -> Option<&Route> {
-        let lang = lang.to_ascii_lowercase();
-        let primary = lang.split(['-', '_']).next().unwrap_or_default();
-        self.routes
-            .iter()
-            .find(|r| r.langs.iter().any(|l| l == primary))
-            .or_else(|| {
-                self.routes
-                    .iter()
-                    .find(|r| r.langs.iter().any(|l| l == ANY_LANG))
-            })
+        self.route_position(lang).map(|r| &self.routes[r])
+    }
+
+    /// The index in `routes` of [`Self::route_for`]'s translator.
+    fn route_position(&self, lang: &str) -> Option<usize> {
+        let named = |any| {
+            self.routes
+                .iter()
+                .position(|r| names_language(&r.langs, lang, any))
+        };
+        named(false).or_else(|| named(true))
     }
 
     /// The source languages the loaded translators read, sorted (`mul` for any).
@@ -168,10 +178,7 @@ impl Service {
         for item in items {
             plan.push(match item.lang.as_deref() {
                 Some(l) if l.eq_ignore_ascii_case(TARGET_LANG) => Err(Handling::Copied),
-                Some(l) => match self.route_for(l) {
-                    Some(r) => Ok(self.route_index(r)),
-                    None => Err(Handling::Untranslated),
-                },
+                Some(l) => self.route_position(l).ok_or(Handling::Untranslated),
                 None => Ok(0),
             });
         }
@@ -219,13 +226,6 @@ impl Service {
             .zip(out)
             .map(|((item, p), g)| self.routed(item, p, g))
             .collect()
-    }
-
-    fn route_index(&self, route: &Route) -> usize {
-        self.routes
-            .iter()
-            .position(|r| std::ptr::eq(r, route))
-            .unwrap_or_default()
     }
 
     /// The output and routing of one item.

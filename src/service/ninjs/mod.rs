@@ -140,12 +140,8 @@ impl Service {
 /// Whether translators that read `reads` (`mul`: anything) take the item: an item that names
 /// no language is taken; `nl-BE` is Dutch.
 fn reads_language(item: &NinjsItem, reads: &[String]) -> bool {
-    match item.primary_language() {
-        Some(lang) => reads
-            .iter()
-            .any(|r| r.eq_ignore_ascii_case(&lang) || r == super::routing::ANY_LANG),
-        None => true,
-    }
+    item.primary_language()
+        .is_none_or(|lang| super::routing::names_language(reads, &lang, true))
 }
 
 /// The English ninjs item for an article, created now.
