@@ -418,11 +418,7 @@ fn retry_errors_redoes_failed_records_once() {
 fn bart_summarizes_a_batch_with_transformers_ids() {
     // The golden case run with bart-tiny's own generation defaults: no decoding flags here.
     let golden = crate::common::golden("bart-tiny");
-    let case = golden
-        .generate
-        .iter()
-        .find(|c| c.name == "beam4_generation_config_defaults")
-        .unwrap();
+    let case = golden.case(crate::common::MODEL_DEFAULTS_CASE);
     let dir = tempfile::tempdir().unwrap();
     let input = dir.path().join("in.jsonl");
     let records: Vec<String> = case
@@ -446,18 +442,8 @@ fn bart_summarizes_a_batch_with_transformers_ids() {
     let lines = by_id(&read_lines(&out_path));
     for (i, seq) in case.sequences.iter().enumerate() {
         let got = &lines[&format!("s{i}")]["result"];
-        let ids: Vec<u64> = got["token_ids"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|v| v.as_u64().unwrap())
-            .collect();
-        let want: Vec<u64> = seq[1..]
-            .iter()
-            .take_while(|&&t| t != 2)
-            .map(|&t| t as u64)
-            .collect();
-        assert_eq!(ids, want, "record s{i}");
+        let want = crate::common::golden_ids(seq, 2);
+        assert_eq!(crate::common::token_ids(got), want, "record s{i}");
         assert!(!got["summary"].as_str().unwrap().is_empty());
     }
 }

@@ -6,7 +6,7 @@ use std::process::{Command, Output, Stdio};
 
 use serde_json::Value;
 
-use crate::common::{fixtures, golden, model_dir};
+use crate::common::{fixtures, golden, golden_ids, model_dir, token_ids, MODEL_DEFAULTS_CASE};
 
 /// Runs the binary offline against an empty cache, with `stdin` piped in.
 pub fn copydesk(args: &[&str], stdin: &str) -> Output {
@@ -44,18 +44,9 @@ fn stdout_json_lines(out: &Output) -> Vec<Value> {
         .collect()
 }
 
-/// Generated ids after the start token, without eos and padding, from a golden sequence.
-fn golden_ids(seq: &[u32], eos: u32) -> Vec<u64> {
-    seq[1..]
-        .iter()
-        .take_while(|&&t| t != eos)
-        .map(|&t| t as u64)
-        .collect()
-}
-
 fn check_against_golden(model: &str, case_name: &str, cmd: &[&str], eos: u32) {
     let g = golden(model);
-    let case = g.generate.iter().find(|c| c.name == case_name).unwrap();
+    let case = g.case(case_name);
     let dir = model_dir(model);
     let max_new = case.kwargs["max_new_tokens"].to_string();
     let beams = case.kwargs["num_beams"].to_string();
@@ -73,13 +64,7 @@ fn check_against_golden(model: &str, case_name: &str, cmd: &[&str], eos: u32) {
     let lines = stdout_json_lines(&out);
     assert_eq!(lines.len(), case.texts.len());
     for (line, (seq, score)) in lines.iter().zip(case.sequences.iter().zip(&case.scores)) {
-        let ids: Vec<u64> = line["token_ids"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|v| v.as_u64().unwrap())
-            .collect();
-        assert_eq!(ids, golden_ids(seq, eos), "{model} {case_name}");
+        assert_eq!(token_ids(line), golden_ids(seq, eos), "{model} {case_name}");
         let s = line["score"].as_f64().unwrap() as f32;
         assert!(
             (s - score).abs() < 1e-3,
@@ -118,24 +103,14 @@ fn summarize_json_matches_transformers() {
 /// forced_bos_token_id, ...) give transformers' ids for the golden case run with them.
 fn check_model_defaults(model: &str, eos: u32) {
     let g = golden(model);
-    let case = g
-        .generate
-        .iter()
-        .find(|c| c.name == "beam4_generation_config_defaults")
-        .unwrap();
+    let case = g.case(MODEL_DEFAULTS_CASE);
     let dir = model_dir(model);
     let args = ["summarize", "--model", dir.to_str().unwrap(), "--json"];
     let out = copydesk(&args, &case.texts.join("\n"));
     let lines = stdout_json_lines(&out);
     assert_eq!(lines.len(), case.texts.len());
     for (line, seq) in lines.iter().zip(&case.sequences) {
-        let ids: Vec<u64> = line["token_ids"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|v| v.as_u64().unwrap())
-            .collect();
-        assert_eq!(ids, golden_ids(seq, eos), "{model}");
+        assert_eq!(token_ids(line), golden_ids(seq, eos), "{model}");
         assert!(!line["summary"].as_str().unwrap().contains("<s>"), "{line}");
     }
 }

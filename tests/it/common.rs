@@ -61,3 +61,35 @@ pub fn unpad(ids: &[u32], mask: &[u32]) -> Vec<u32> {
         .map(|(&i, _)| i)
         .collect()
 }
+
+impl Golden {
+    /// The generate case called `name`.
+    pub fn case(&self, name: &str) -> &GenerateCase {
+        self.generate
+            .iter()
+            .find(|c| c.name == name)
+            .unwrap_or_else(|| panic!("no golden case {name}"))
+    }
+}
+
+/// The golden case each BART-family fixture runs with its own generation_config.json.
+pub const MODEL_DEFAULTS_CASE: &str = "beam4_generation_config_defaults";
+
+/// Generated ids after the start token, without eos and padding, from a golden sequence.
+pub fn golden_ids(seq: &[u32], eos: u32) -> Vec<u64> {
+    seq[1..]
+        .iter()
+        .take_while(|&&t| t != eos)
+        .map(|&t| t as u64)
+        .collect()
+}
+
+/// The `token_ids` array of a JSON output.
+pub fn token_ids(v: &serde_json::Value) -> Vec<u64> {
+    v["token_ids"]
+        .as_array()
+        .unwrap_or_else(|| panic!("no token_ids in {v}"))
+        .iter()
+        .map(|x| x.as_u64().unwrap())
+        .collect()
+}

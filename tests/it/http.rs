@@ -598,11 +598,7 @@ async fn bart_summarizes_over_rest_and_in_articles() {
     let state = AppState::ready(cfg, service.clone()).await.unwrap();
     let app = router(state);
     let golden = crate::common::golden("bart-tiny");
-    let case = golden
-        .generate
-        .iter()
-        .find(|c| c.name == "beam4_generation_config_defaults")
-        .unwrap();
+    let case = golden.case(crate::common::MODEL_DEFAULTS_CASE);
     let (status, _, v) = call(
         &app,
         post_json(

@@ -93,20 +93,21 @@ async fn v1_translate_reports_each_texts_language_unless_named() {
     );
 }
 
-/// Dutch to marian-tied, French to marian-untied (`fr=DIR`): two fixture translators.
-fn two_translators() -> copydesk::service::Service {
+/// marian-tied for Dutch (the first translator) and fixture model `other` for `langs`.
+fn translators(langs: &str, other: &str) -> copydesk::service::Service {
     let dir = |m: &str| crate::common::model_dir(m).to_string_lossy().into_owned();
     copydesk::service::Service::start(&copydesk::service::ServiceConfig {
-        translator: Some(format!(
-            "{},fr={}",
-            dir("marian-tied"),
-            dir("marian-untied")
-        )),
+        translator: Some(format!("{},{langs}={}", dir("marian-tied"), dir(other))),
         summarizer: None,
         load: copydesk::service::LoadOptions::default(),
         policy: BatchPolicy::default(),
     })
     .unwrap()
+}
+
+/// Dutch to marian-tied, French to marian-untied (`fr=DIR`): two fixture translators.
+fn two_translators() -> copydesk::service::Service {
+    translators("fr", "marian-untied")
 }
 
 const GERMAN: &str = "Die Bundesregierung hat am Dienstag neue Maßnahmen gegen die Inflation \
@@ -283,18 +284,7 @@ async fn deepl_and_libretranslate_route_too() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_many_to_english_model_gets_each_sentences_language_token() {
     // mbart50-tiny reads German and French: its inputs start with de_DE / fr_XX.
-    let dir = |m: &str| crate::common::model_dir(m).to_string_lossy().into_owned();
-    let service = copydesk::service::Service::start(&copydesk::service::ServiceConfig {
-        translator: Some(format!(
-            "{},de+fr={}",
-            dir("marian-tied"),
-            dir("mbart50-tiny")
-        )),
-        summarizer: None,
-        load: copydesk::service::LoadOptions::default(),
-        policy: BatchPolicy::default(),
-    })
-    .unwrap();
+    let service = translators("de+fr", "mbart50-tiny");
     let mbart = &service.routes[1].handle;
     let tok = &mbart.loaded.tokenizer;
     assert!(tok.takes_language_token());
