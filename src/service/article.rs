@@ -5,11 +5,12 @@ use std::time::Instant;
 
 use serde::Serialize;
 
-use super::routing::{main_language, routing_lang, Handling, Item, ItemError, Routing, Unit};
+use super::routing::{main_language, route_language, Handling, Item, ItemError, Routing, Unit};
 use super::{DecodeOptions, Service};
 use crate::text::checks::{check_translation, Flag, Scores};
 use crate::text::{
-    detect_in_context, detect_whole, segment, BlockKind, Dateline, Document, LangGuess,
+    detect_language, detect_whole, guess_in_context, segment, BlockKind, Dateline, Detected,
+    Document, LangGuess,
 };
 use crate::Error;
 
@@ -216,16 +217,23 @@ impl Service {
         let translator = self.translator()?;
         let whole_text = sentences.join(" ");
         let language = detect_whole(&whole_text);
-        let whole = main_language(&sentences);
-        let guesses: Vec<Option<LangGuess>> = sentences
+        // Each sentence is detected once; its reported language and its route follow from it.
+        let detections: Vec<Option<Detected>> =
+            sentences.iter().map(|s| detect_language(s)).collect();
+        let whole = main_language(&sentences, &detections);
+        let guesses: Vec<Option<LangGuess>> = detections
             .iter()
-            .map(|s| detect_in_context(s, language))
+            .map(|d| guess_in_context(*d, language))
             .collect();
         let items: Vec<Item> = sentences
             .iter()
-            .map(|s| Item {
+            .zip(&detections)
+            .map(|(s, d)| Item {
                 text: s.clone(),
-                lang: opts.source_lang.clone().or_else(|| routing_lang(s, whole)),
+                lang: opts
+                    .source_lang
+                    .clone()
+                    .or_else(|| route_language(*d, whole)),
             })
             .collect();
         let routed = self

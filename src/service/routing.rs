@@ -20,7 +20,12 @@ pub const DEFAULT_SOURCE_LANG: &str = "nl";
 /// The language to route `piece` by: its own when detected reliably, else its context's when
 /// that was, else none (the first translator takes it).
 pub fn routing_lang(piece: &str, context: Option<Detected>) -> Option<String> {
-    match detect_language(piece) {
+    route_language(detect_language(piece), context)
+}
+
+/// [`routing_lang`] from the piece's detection already made.
+pub fn route_language(detected: Option<Detected>, context: Option<Detected>) -> Option<String> {
+    match detected {
         Some(d) if d.reliable => Some(d.code.to_string()),
         _ => context.filter(|c| c.reliable).map(|c| c.code.to_string()),
     }
@@ -57,13 +62,13 @@ impl<T> Drop for AbortOnDrop<T> {
     }
 }
 
-/// The main language of a text made of `pieces`: the one with the most letters among the
-/// pieces detected reliably (a mixed article's concatenation can fool a detector), `None` when
-/// no piece says enough.
-pub fn main_language(pieces: &[String]) -> Option<Detected> {
+/// The main language of a text made of `pieces` with their `detections`: the one with the
+/// most letters among the pieces detected reliably (a mixed article's concatenation can fool a
+/// detector), `None` when no piece says enough.
+pub fn main_language(pieces: &[String], detections: &[Option<Detected>]) -> Option<Detected> {
     let mut tally: Vec<(&'static str, usize)> = Vec::new();
-    for p in pieces {
-        let Some(d) = detect_language(p).filter(|d| d.reliable) else {
+    for (p, d) in pieces.iter().zip(detections) {
+        let Some(d) = d.filter(|d| d.reliable) else {
             continue;
         };
         let letters = p.chars().filter(|c| c.is_alphabetic()).count();

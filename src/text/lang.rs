@@ -90,7 +90,15 @@ pub fn detect_whole(text: &str) -> Option<LangGuess> {
 
 /// The language of `piece` within a text of language `context`: see [`LangGuess`].
 pub fn detect_in_context(piece: &str, context: Option<LangGuess>) -> Option<LangGuess> {
-    match (detect_language(piece), context) {
+    guess_in_context(detect_language(piece), context)
+}
+
+/// [`detect_in_context`] from a piece's detection already made.
+pub fn guess_in_context(
+    detected: Option<Detected>,
+    context: Option<LangGuess>,
+) -> Option<LangGuess> {
+    match (detected, context) {
         (Some(d), Some(_)) if !d.reliable => context.map(|c| LangGuess {
             from_context: true,
             ..c

@@ -36,7 +36,8 @@ use serde::{Deserialize, Serialize};
 
 pub use furniture::parse_dateline;
 pub use lang::{
-    detect_in_context, detect_language, detect_whole, language_name, Detected, LangGuess,
+    detect_in_context, detect_language, detect_whole, guess_in_context, language_name, Detected,
+    LangGuess,
 };
 pub use markup::{split_markup, trim_parts, Markup};
 pub use places::{english_age, english_place, english_related_title};
