@@ -46,7 +46,7 @@ macro_rules! hub_config {
 }
 
 /// The synthetic models `--synthetic` knows.
-pub const SYNTHETIC_MODELS: [SyntheticSpec; 8] = [
+pub const SYNTHETIC_MODELS: [SyntheticSpec; 9] = [
     SyntheticSpec {
         name: "opus-mt-nl-en",
         hub_repo: "Helsinki-NLP/opus-mt-nl-en",
@@ -105,6 +105,14 @@ pub const SYNTHETIC_MODELS: [SyntheticSpec; 8] = [
             "generation_config.json"
         )),
         tokenizer_vocab: 96103,
+    },
+    // 128004 vocab.json tokens, 100 language tokens and 8 made-up words.
+    SyntheticSpec {
+        name: "m2m100_418M",
+        hub_repo: "facebook/m2m100_418M",
+        config_json: hub_config!("m2m100_418M", "config.json"),
+        generation_config_json: Some(hub_config!("m2m100_418M", "generation_config.json")),
+        tokenizer_vocab: 128112,
     },
 ];
 

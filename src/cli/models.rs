@@ -30,8 +30,13 @@ pub fn run(cmd: ModelsCommand) -> Result<(), Error> {
                     ManifestSource::Hub { repo, revision } => format!("{repo}@{revision}"),
                     ManifestSource::Local { path } => path.display().to_string(),
                 };
+                let use_note = if m.non_commercial() {
+                    "NON-COMMERCIAL USE ONLY: "
+                } else {
+                    ""
+                };
                 println!(
-                    "{:<22} {:<10} {:<8} {:<11} {source}  {}",
+                    "{:<22} {:<10} {:<8} {:<12} {source}  {use_note}{}",
                     m.name,
                     format!("{:?}", m.task).to_lowercase(),
                     m.architecture.as_str(),

@@ -204,6 +204,8 @@ pub async fn models(State(state): State<AppState>) -> Result<Json<ModelsResponse
         max_input_tokens: w.loaded.model.max_source_positions(),
         kernels: (w.loaded.device_name() == "cpu").then(KernelReport::active),
         source_langs: langs.to_vec(),
+        license: w.loaded.manifest().and_then(|m| m.license.clone()),
+        non_commercial: w.loaded.manifest().is_some_and(|m| m.non_commercial()),
     };
     let mut models: Vec<ModelInfo> = service
         .routes

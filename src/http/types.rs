@@ -293,6 +293,12 @@ pub struct ModelInfo {
     /// Translators: the source languages it is routed (`mul`: any).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub source_langs: Vec<String>,
+    /// The weights' license as its manifest states it (SPDX id); absent for unnamed models.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub license: Option<String>,
+    /// True when that license forbids commercial use (NLLB-200: CC-BY-NC-4.0).
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub non_commercial: bool,
 }
 
 #[derive(Debug, Serialize, ToSchema)]

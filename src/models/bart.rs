@@ -9,6 +9,10 @@
 //! | BART    | learned, offset 2         | post-LayerNorm                | yes                   |
 //! | Pegasus | sinusoid (computed)       | pre-LayerNorm + final norms   | no                    |
 //! | mBART   | learned, offset 2         | pre-LayerNorm + final norms   | yes                   |
+//! | M2M100  | fairseq sinusoid, by pad  | pre-LayerNorm + final norms   | no                    |
+//!
+//! M2M100 (and NLLB-200, which is an M2M100 checkpoint) counts positions as fairseq does: from
+//! `pad + 1`, over the non-pad tokens only, pad tokens reading the table's zeroed row `pad`.
 //!
 //! Sinusoid positions are computed, not read: transformers does not save them in new checkpoints
 //! and recomputes them at load time. Embedding scale (`scale_embedding`), activation, sizes and
@@ -37,6 +41,8 @@ pub enum Family {
     Pegasus,
     /// mBART / mBART-50 (the many-to-one translation checkpoints).
     MBart,
+    /// M2M100 and NLLB-200 (`model_type` `m2m_100`).
+    M2M100,
 }
 
 /// How positions enter the embeddings.
@@ -46,6 +52,10 @@ pub enum Positions {
     Sinusoid,
     /// A learned table `embed_positions` per stack whose row `offset + position` is read.
     Learned { offset: usize },
+    /// fairseq's sinusoid (M2M100): a different frequency spacing, row `pad` zeroed, and each
+    /// token at row `pad + n + past` where `n` counts the non-pad tokens up to it; pad tokens
+    /// read row `pad`.
+    Fairseq,
 }
 
 /// The architectural switches of a family member.
@@ -87,11 +97,17 @@ impl Family {
                 layernorm_embedding: true,
                 final_norm: true,
             },
+            Family::M2M100 => Layout {
+                positions: Positions::Fairseq,
+                pre_norm: true,
+                layernorm_embedding: false,
+                final_norm: true,
+            },
         }
     }
 
-    /// transformers' `MarianConfig` / `BartConfig` / `PegasusConfig` defaults that differ between
-    /// the three (the other keys share one default): `(vocab_size, pad, eos, decoder_start)`,
+    /// transformers' `MarianConfig` / `BartConfig` / `PegasusConfig` / `M2M100Config` defaults
+    /// that differ between them (the other keys share one default): `(vocab_size, pad, eos, decoder_start)`,
     /// `None` for a start id that defaults to the config's pad id.
     fn default_ids(self) -> (usize, u32, u32, Option<u32>) {
         match self {
@@ -99,6 +115,7 @@ impl Family {
             Family::Bart => (50265, 1, 2, Some(2)),
             Family::MBart => (50265, 1, 2, Some(2)),
             Family::Pegasus => (50265, 0, 1, None),
+            Family::M2M100 => (128112, 1, 2, Some(2)),
         }
     }
 
@@ -384,6 +401,45 @@ impl DecoderLayer {
     }
 }
 
+/// fairseq's sinusoid table `(n, dim)` (M2M100's `get_embedding`), in `f32` as transformers
+/// computes it: `half = dim / 2` frequencies `exp(-j ln(10000) / (half - 1))`, sines then
+/// cosines, a zero column when `dim` is odd, row `pad` zeroed.
+fn fairseq_positions(n: usize, dim: usize, pad: usize, device: &Device) -> Result<Tensor> {
+    let half = dim / 2;
+    let step = (10000f64.ln() / (half.max(2) - 1) as f64) as f32;
+    let freqs: Vec<f32> = (0..half).map(|j| (j as f32 * -step).exp()).collect();
+    let mut table = vec![0f32; n * dim];
+    for pos in (0..n).filter(|&p| p != pad) {
+        let row = &mut table[pos * dim..(pos + 1) * dim];
+        for (j, f) in freqs.iter().enumerate() {
+            let angle = pos as f32 * f;
+            row[j] = angle.sin();
+            row[half + j] = angle.cos();
+        }
+    }
+    Tensor::from_vec(table, (n, dim), device)
+}
+
+/// fairseq's position ids (`create_position_ids_from_input_ids`): per row, `pad + n + past` for
+/// the `n`-th non-pad token, `pad` for a pad token.
+fn fairseq_position_ids(ids: &Tensor, pad: u32, past: usize) -> Result<Tensor> {
+    let rows = ids.to_vec2::<u32>()?;
+    let t = ids.dim(1)?;
+    let mut out = Vec::with_capacity(rows.len() * t);
+    for row in &rows {
+        let mut n = 0u32;
+        out.extend(row.iter().map(|&id| {
+            if id == pad {
+                pad
+            } else {
+                n += 1;
+                pad + n + past as u32
+            }
+        }));
+    }
+    Tensor::from_vec(out, (rows.len(), t), ids.device())
+}
+
 /// Per-step inputs shared by all layers.
 struct SharedState {
     causal: Option<Tensor>,
@@ -391,12 +447,19 @@ struct SharedState {
 }
 
 /// The encoder's and the decoder's position tables, row `p` for position `p`: one computed
-/// sinusoid shared by both, or each stack's learned table past its offset.
+/// sinusoid shared by both, or each stack's learned table past its offset. fairseq's table
+/// keeps its first `pad + 1` rows (positions start after them).
 fn position_tables(vb: &VarBuilder, cfg: &BartConfig) -> Result<(Tensor, Tensor)> {
     let (n, d) = (cfg.max_position_embeddings, cfg.d_model);
     match cfg.family.layout().positions {
         Positions::Sinusoid => {
             let table = sinusoidal_positions(n, d, vb.device())?.to_dtype(vb.dtype())?;
+            Ok((table.clone(), table))
+        }
+        Positions::Fairseq => {
+            let pad = cfg.special_tokens().pad as usize;
+            let table = fairseq_positions(n + pad + 1, d, pad, vb.device())?;
+            let table = table.to_dtype(vb.dtype())?;
             Ok((table.clone(), table))
         }
         Positions::Learned { offset } => {
@@ -415,8 +478,11 @@ fn position_tables(vb: &VarBuilder, cfg: &BartConfig) -> Result<(Tensor, Tensor)
 #[derive(Debug, Clone)]
 struct Stack {
     embed: Embedding,
-    /// Row `p` is position `p` (a learned table's offset already skipped).
+    /// Row `p` is position `p` (a learned table's offset already skipped); for fairseq
+    /// positions, the whole table, indexed by [`fairseq_position_ids`].
     positions: Tensor,
+    /// The pad id, when positions are fairseq's (padding-aware).
+    fairseq_pad: Option<u32>,
     layernorm_embedding: Option<LayerNorm>,
     final_norm: Option<LayerNorm>,
 }
@@ -438,6 +504,7 @@ impl Stack {
         Ok(Self {
             embed: Embedding::new(table, d),
             positions,
+            fairseq_pad: (layout.positions == Positions::Fairseq).then(|| cfg.special_tokens().pad),
             layernorm_embedding: optional_norm(layout.layernorm_embedding, "layernorm_embedding")?,
             final_norm: optional_norm(layout.final_norm, "layer_norm")?,
         })
@@ -446,7 +513,8 @@ impl Stack {
     /// Token embeddings (scaled) plus positions `offset..offset + T`, then the embedding norm.
     fn embed(&self, ids: &Tensor, offset: usize, scale: f64) -> Result<Tensor> {
         let t = ids.dim(1)?;
-        let max = self.positions.dim(0)?;
+        let reserved = self.fairseq_pad.map_or(0, |pad| pad as usize + 1);
+        let max = self.positions.dim(0)? - reserved;
         if offset + t > max {
             return Err(candle_core::Error::Msg(format!(
                 "sequence of {} positions exceeds the model's {max} max_position_embeddings",
@@ -454,7 +522,15 @@ impl Stack {
             )));
         }
         let x = (self.embed.forward(ids)? * scale)?;
-        let x = x.broadcast_add(&self.positions.narrow(0, offset, t)?)?;
+        let x = match self.fairseq_pad {
+            Some(pad) => {
+                let (b, d) = (ids.dim(0)?, self.positions.dim(1)?);
+                let rows = fairseq_position_ids(ids, pad, offset)?.flatten_all()?;
+                let pos = self.positions.index_select(&rows, 0)?.reshape((b, t, d))?;
+                (x + pos)?
+            }
+            None => x.broadcast_add(&self.positions.narrow(0, offset, t)?)?,
+        };
         match &self.layernorm_embedding {
             Some(norm) => norm.forward(&x),
             None => Ok(x),

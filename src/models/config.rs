@@ -21,6 +21,9 @@ pub enum Architecture {
     Bart,
     Pegasus,
     MBart,
+    /// M2M100 and NLLB-200 (`model_type` `m2m_100`).
+    #[serde(rename = "m2m_100")]
+    M2M100,
     T5,
 }
 
@@ -38,6 +41,9 @@ pub enum TokenizerFormat {
     /// `tokenizer.json` only (mBART-50: its `sentencepiece.bpe.model` is a BPE model, which the
     /// SentencePiece reader here does not run).
     TokenizerJsonOnly,
+    /// `sentencepiece.bpe.model` (a BPE SentencePiece model) + `vocab.json` with language tokens
+    /// after the vocabulary (M2M100's slow `M2M100Tokenizer`; NLLB ships `tokenizer.json`).
+    SpmBpeVocab,
 }
 
 impl Architecture {
@@ -47,6 +53,7 @@ impl Architecture {
             Architecture::Bart => "bart",
             Architecture::Pegasus => "pegasus",
             Architecture::MBart => "mbart",
+            Architecture::M2M100 => "m2m_100",
             Architecture::T5 => "t5",
         }
     }
@@ -59,6 +66,7 @@ impl Architecture {
             (Architecture::Bart, "bart", "Bart"),
             (Architecture::Pegasus, "pegasus", "Pegasus"),
             (Architecture::MBart, "mbart", "MBart"),
+            (Architecture::M2M100, "m2m_100", "M2M100"),
             (Architecture::T5, "t5", "T5"),
         ];
         let model_type = config.get("model_type").and_then(|v| v.as_str());
@@ -88,6 +96,7 @@ impl Architecture {
             Architecture::Bart => TokenizerFormat::ByteLevelBpe,
             Architecture::Pegasus => TokenizerFormat::PegasusSpiece,
             Architecture::MBart => TokenizerFormat::TokenizerJsonOnly,
+            Architecture::M2M100 => TokenizerFormat::SpmBpeVocab,
             Architecture::T5 => TokenizerFormat::T5Spiece,
         }
     }
@@ -108,6 +117,11 @@ impl Architecture {
                 ]),
                 Some(0),
             ),
+            // fairseq's dictionary order; language tokens follow the pieces.
+            Architecture::M2M100 => (
+                named(&[(0, "<s>"), (1, "<pad>"), (2, "</s>"), (3, "<unk>")]),
+                None,
+            ),
             // PegasusTokenizer: pad, eos, two mask tokens, <unk_2>..<unk_102>, then the
             // SentencePiece pieces offset by 103 (its <unk> at 105).
             Architecture::Pegasus => {
@@ -125,18 +139,29 @@ impl Architecture {
 
     /// Whether the family's checkpoints translate (else they summarize); picks bench workloads.
     pub fn translates(self) -> bool {
-        matches!(self, Architecture::Marian)
+        matches!(
+            self,
+            Architecture::Marian | Architecture::MBart | Architecture::M2M100
+        )
+    }
+
+    /// The BART-family member, for the families that are one.
+    pub fn family(self) -> Option<Family> {
+        Some(match self {
+            Architecture::Marian => Family::Marian,
+            Architecture::Bart => Family::Bart,
+            Architecture::Pegasus => Family::Pegasus,
+            Architecture::MBart => Family::MBart,
+            Architecture::M2M100 => Family::M2M100,
+            Architecture::T5 => return None,
+        })
     }
 
     /// Reads `config.json` as this family's config.
     pub fn read_config(self, json: &str) -> serde_json::Result<ModelConfig> {
-        let bart = |family: Family| family.read_config(json).map(ModelConfig::Bart);
-        match self {
-            Architecture::Marian => bart(Family::Marian),
-            Architecture::Bart => bart(Family::Bart),
-            Architecture::Pegasus => bart(Family::Pegasus),
-            Architecture::MBart => bart(Family::MBart),
-            Architecture::T5 => Ok(ModelConfig::T5(serde_json::from_str(json)?)),
+        match self.family() {
+            Some(family) => family.read_config(json).map(ModelConfig::Bart),
+            None => Ok(ModelConfig::T5(serde_json::from_str(json)?)),
         }
     }
 }
@@ -157,6 +182,7 @@ impl ModelConfig {
                 Family::Bart => Architecture::Bart,
                 Family::Pegasus => Architecture::Pegasus,
                 Family::MBart => Architecture::MBart,
+                Family::M2M100 => Architecture::M2M100,
             },
             ModelConfig::T5(_) => Architecture::T5,
         }
@@ -232,7 +258,20 @@ mod tests {
             Ok(Architecture::Pegasus)
         );
         assert_eq!(a(&j(r#"{"model_type":"mbart"}"#)), Ok(Architecture::MBart));
-        assert_eq!(a(&j(r#"{"model_type":"m2m_100"}"#)), Err("m2m_100".into()));
+        assert_eq!(
+            a(&j(r#"{"model_type":"m2m_100"}"#)),
+            Ok(Architecture::M2M100)
+        );
+        assert_eq!(
+            a(&j(
+                r#"{"architectures":["M2M100ForConditionalGeneration"]}"#
+            )),
+            Ok(Architecture::M2M100)
+        );
+        assert_eq!(
+            a(&j(r#"{"model_type":"nllb-moe"}"#)),
+            Err("nllb-moe".into())
+        );
         assert_eq!(
             a(&j(r#"{"architectures":["GPT2LMHeadModel"]}"#)),
             Err("GPT2LMHeadModel".into())

@@ -178,6 +178,12 @@ fn pick_tokenizer<S: FileSource>(
                 return Ok(TokenizerFiles::PegasusSpiece(t));
             }
         }
+        TokenizerFormat::SpmBpeVocab => {
+            if let Some(spm) = p.try_get("sentencepiece.bpe.model")? {
+                let vocab = p.require("vocab.json")?;
+                return Ok(TokenizerFiles::SpmVocab { spm, vocab });
+            }
+        }
         TokenizerFormat::MarianSpm | TokenizerFormat::TokenizerJsonOnly => {}
     }
     Err(p.src.missing(match format {
@@ -186,6 +192,7 @@ fn pick_tokenizer<S: FileSource>(
             "tokenizer.json or spiece.model"
         }
         TokenizerFormat::ByteLevelBpe => "tokenizer.json or vocab.json + merges.txt",
+        TokenizerFormat::SpmBpeVocab => "tokenizer.json or sentencepiece.bpe.model + vocab.json",
         TokenizerFormat::TokenizerJsonOnly => {
             "tokenizer.json (this architecture's sentencepiece.bpe.model alone is not read: \
              save the tokenizer with transformers' fast tokenizer to write one)"
@@ -505,12 +512,22 @@ pub(crate) mod tests {
     #[test]
     fn unsupported_or_broken_config() {
         let d = dir_with(&[
-            ("config.json", r#"{"model_type": "m2m_100"}"#),
+            ("config.json", r#"{"model_type": "nllb-moe"}"#),
             ("model.safetensors", "w"),
         ]);
         let e = resolve_dir(d.path(), None).unwrap_err();
         assert_eq!(e.kind(), "unsupported_architecture");
-        assert!(e.to_string().contains("m2m_100"));
+        assert!(e.to_string().contains("nllb-moe"));
+        // M2M100 without tokenizer.json needs its SentencePiece model and vocab.json.
+        write(d.path(), &[("config.json", r#"{"model_type": "m2m_100"}"#)]);
+        let msg = resolve_dir(d.path(), None).unwrap_err().to_string();
+        assert!(
+            msg.contains("sentencepiece.bpe.model + vocab.json"),
+            "{msg}"
+        );
+        write(d.path(), &[("sentencepiece.bpe.model", "s")]);
+        let msg = resolve_dir(d.path(), None).unwrap_err().to_string();
+        assert!(msg.contains("vocab.json"), "{msg}");
         // A Pegasus directory with a spiece.model but no tokenizer.json reads it as Pegasus's.
         write(
             d.path(),

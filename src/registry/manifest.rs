@@ -37,6 +37,9 @@ const EMBEDDED: &[(&str, &str)] = embed![
     "opus-mt-fr-en",
     "opus-mt-mul-en",
     "mbart-large-50-many-to-one-mmt",
+    "m2m100-418m",
+    "nllb-200-distilled-600m",
+    "opus-mt-tc-big-gmw-gmw",
 ];
 
 /// What a model is for.
@@ -72,6 +75,9 @@ pub struct Manifest {
     pub source_langs: Vec<String>,
     /// Language the model writes.
     pub target_lang: Option<String>,
+    /// A token every input starts with, for multi-target OPUS-MT models that are told the
+    /// target language in the text (`>>eng<<`).
+    pub target_token: Option<String>,
     /// Name of the prompt template to wrap the input with; `None` feeds the text as is.
     pub prompt: Option<String>,
     /// Summary styles (prompt names) the model was trained to write, for models that read the
@@ -103,6 +109,7 @@ struct RawManifest {
     #[serde(default)]
     source_langs: Vec<String>,
     target_lang: Option<String>,
+    target_token: Option<String>,
     prompt: Option<String>,
     #[serde(default)]
     styles: Vec<String>,
@@ -113,6 +120,15 @@ struct RawManifest {
 }
 
 impl Manifest {
+    /// Whether the weights' license forbids commercial use (Creative Commons `-nc` licenses,
+    /// such as NLLB-200's CC-BY-NC-4.0).
+    pub fn non_commercial(&self) -> bool {
+        self.license.as_deref().is_some_and(|l| {
+            let l = l.to_ascii_lowercase();
+            l.starts_with("cc-") && l.split('-').any(|part| part == "nc")
+        })
+    }
+
     /// The source languages the model reads: `source_langs`, else `source_lang`.
     pub fn serves(&self) -> Vec<String> {
         if self.source_langs.is_empty() {
@@ -157,6 +173,13 @@ pub fn parse_manifest(label: &str, text: &str) -> Result<Manifest, RegistryError
             return Err(bad(format!("bad file name {f:?}")));
         }
     }
+    if let Some(t) = &raw.target_token {
+        if !(t.starts_with(">>") && t.ends_with("<<") && t.len() > 4) {
+            return Err(bad(format!(
+                "`target_token` must look like >>eng<<, got {t:?}"
+            )));
+        }
+    }
     if let Some(files) = &raw.files {
         if !files.iter().any(|f| f == "config.json") {
             return Err(bad("`files` must include config.json".into()));
@@ -176,6 +199,7 @@ pub fn parse_manifest(label: &str, text: &str) -> Result<Manifest, RegistryError
         source_lang: raw.source_lang,
         source_langs: raw.source_langs,
         target_lang: raw.target_lang,
+        target_token: raw.target_token,
         prompt: raw.prompt,
         styles: raw.styles,
         generation,
@@ -272,6 +296,22 @@ mod tests {
     }
 
     #[test]
+    fn nllb_is_marked_non_commercial_and_the_others_are_not() {
+        let all = manifests().unwrap();
+        let nc: Vec<&str> = all
+            .iter()
+            .filter(|m| m.non_commercial())
+            .map(|m| m.name.as_str())
+            .collect();
+        assert_eq!(nc, ["nllb-200-distilled-600m"]);
+        let gmw = manifest("opus-mt-tc-big-gmw-gmw").unwrap().unwrap();
+        assert_eq!(gmw.target_token.as_deref(), Some(">>eng<<"));
+        let m2m = manifest("m2m100-418m").unwrap().unwrap();
+        assert_eq!(m2m.architecture, Architecture::M2M100);
+        assert_eq!(m2m.target_lang.as_deref(), Some("en"));
+    }
+
+    #[test]
     fn default_translator_is_pinned_opus_mt() {
         let m = manifest(DEFAULT_TRANSLATOR).unwrap().expect("exists");
         assert_eq!(m.task, Task::Translate);
@@ -348,6 +388,10 @@ mod tests {
             (
                 format!("{base}repo = \"a/b\"\ncolour = 1\n"),
                 "unknown field",
+            ),
+            (
+                format!("{base}repo = \"a/b\"\ntarget_token = \"eng\"\n"),
+                ">>eng<<",
             ),
             (
                 format!("{base}repo = \"a/b\"\n[generation]\nnum_beams = 0\n"),

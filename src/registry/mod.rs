@@ -140,6 +140,12 @@ pub enum TokenizerFiles {
         vocab: PathBuf,
         merges: PathBuf,
     },
+    /// A BPE SentencePiece model (`sentencepiece.bpe.model`) + `vocab.json` (M2M100), used when
+    /// there is no tokenizer.json.
+    SpmVocab {
+        spm: PathBuf,
+        vocab: PathBuf,
+    },
 }
 
 /// Everything a loader needs, as local paths.

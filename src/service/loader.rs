@@ -77,6 +77,11 @@ impl LoadedModel {
             .map_or(&[], |m| m.styles.as_slice())
     }
 
+    /// The manifest the model was loaded by, if it was named by one.
+    pub fn manifest(&self) -> Option<&crate::registry::Manifest> {
+        self.files.manifest.as_ref()
+    }
+
     /// The language the model reads, as its manifest says (`source_lang`), if it says.
     pub fn reads(&self) -> Option<&str> {
         self.files
@@ -117,7 +122,15 @@ pub fn load_files(name: &str, files: ModelFiles, opts: &LoadOptions) -> Result<L
     };
     let mismatch =
         |e: &candle_core::Error| fail(format!("weights do not match config.json: {}", describe(e)));
-    let tokenizer = Arc::new(tokenizer(&files.tokenizer)?);
+    let mut tokenizer = tokenizer(&files.tokenizer)?;
+    if let Some(token) = files
+        .manifest
+        .as_ref()
+        .and_then(|m| m.target_token.as_deref())
+    {
+        tokenizer = tokenizer.with_input_prefix(token);
+    }
+    let tokenizer = Arc::new(tokenizer);
     let vb = files
         .weights
         .var_builder(opts.dtype, &opts.device)
@@ -128,7 +141,16 @@ pub fn load_files(name: &str, files: ModelFiles, opts: &LoadOptions) -> Result<L
         quantize(&mut model)
             .map_err(|e| fail(format!("cannot use 8-bit weights: {}", describe(&e))))?;
     }
-    let generation = generation_config(&files)?;
+    let mut generation = generation_config(&files)?;
+    if generation.forced_bos_token_id.is_none() {
+        // Many-to-many checkpoints (M2M100, NLLB) are told the target language by its token
+        // as the first output; their configs leave that to the caller.
+        let target = files
+            .manifest
+            .as_ref()
+            .and_then(|m| m.target_lang.as_deref());
+        generation.forced_bos_token_id = tokenizer.target_language_token(target.unwrap_or("en"));
+    }
     Ok(LoadedModel {
         name: name.to_string(),
         files,
@@ -151,6 +173,7 @@ fn tokenizer(files: &TokenizerFiles) -> Result<Seq2SeqTokenizer, Error> {
         TokenizerFiles::BytePairs { vocab, merges } => {
             Seq2SeqTokenizer::byte_level_bpe(vocab, merges)?
         }
+        TokenizerFiles::SpmVocab { spm, vocab } => Seq2SeqTokenizer::m2m100(spm, vocab)?,
         TokenizerFiles::Spiece(path) => {
             let dir = path.parent().unwrap_or(Path::new("."));
             Seq2SeqTokenizer::t5_from_spiece(path, t5_extra_ids(dir))?

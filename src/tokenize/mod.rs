@@ -9,12 +9,14 @@
 
 mod bpe;
 mod langs;
+mod m2m100;
 mod marian;
 mod normalizer;
 mod pegasus;
 mod proto;
 mod special;
 mod spm;
+mod spm_bpe;
 mod t5;
 mod trie;
 mod vocab;
@@ -109,6 +111,7 @@ enum Backend {
     Marian(Box<marian::Marian>),
     T5(Box<t5::T5Slow>),
     Pegasus(Box<pegasus::PegasusSlow>),
+    M2M100(Box<m2m100::M2M100Slow>),
     /// A `tokenizer.json`, used for both source and target.
     Json {
         eos: u32,
@@ -116,7 +119,7 @@ enum Backend {
         unk: u32,
         clean_up_tokenization_spaces: bool,
         tokenizer: Box<Tokenizer>,
-        /// Source-language tokens, for multilingual checkpoints that take one (mBART-50).
+        /// Source-language tokens, for multilingual checkpoints that take one (mBART-50, NLLB).
         langs: Option<langs::LangTokens>,
     },
 }
@@ -126,6 +129,8 @@ enum Backend {
 #[derive(Debug, Clone)]
 pub struct Seq2SeqTokenizer {
     backend: Backend,
+    /// Text put before every input (`>>eng<< ` for multi-target OPUS-MT models).
+    input_prefix: Option<String>,
 }
 
 impl Seq2SeqTokenizer {
@@ -141,9 +146,7 @@ impl Seq2SeqTokenizer {
         target_vocab_json: Option<&Path>,
     ) -> Result<Self, TokenizeError> {
         let m = marian::Marian::load(source_spm, target_spm, vocab_json, target_vocab_json)?;
-        Ok(Self {
-            backend: Backend::Marian(Box::new(m)),
-        })
+        Ok(Self::new(Backend::Marian(Box::new(m))))
     }
 
     /// A tokenizer from a `tokenizer.json` (e.g. T5's, whose post-processor
@@ -193,10 +196,14 @@ impl Seq2SeqTokenizer {
             pad: id("<pad>")?,
             unk: id("<unk>")?,
             clean_up_tokenization_spaces: config_clean_up(path)?,
-            langs: langs::LangTokens::detect(&tokenizer, class.as_deref()),
+            langs: langs::LangTokens::detect(
+                &tokenizer,
+                class.as_deref(),
+                config_flag(path, "legacy_behaviour", false)?,
+            ),
             tokenizer: Box::new(tokenizer),
         };
-        Ok(Self { backend })
+        Ok(Self::new(backend))
     }
 
     /// A T5 tokenizer from `spiece.model` alone, reproducing transformers'
@@ -206,9 +213,7 @@ impl Seq2SeqTokenizer {
     /// `add_prefix_space` and `clean_up_tokenization_spaces`.
     pub fn t5_from_spiece(spiece_model: &Path, extra_ids: usize) -> Result<Self, TokenizeError> {
         let t5 = t5::T5Slow::load(spiece_model, extra_ids)?;
-        Ok(Self {
-            backend: Backend::T5(Box::new(t5)),
-        })
+        Ok(Self::new(Backend::T5(Box::new(t5))))
     }
 
     /// A Pegasus tokenizer from `spiece.model` alone, reproducing transformers' slow
@@ -216,9 +221,37 @@ impl Seq2SeqTokenizer {
     /// `tokenizer_config.json` next to it is honoured for `offset`, `mask_token_sent`,
     /// `mask_token` and `clean_up_tokenization_spaces`.
     pub fn pegasus_from_spiece(spiece_model: &Path) -> Result<Self, TokenizeError> {
-        Ok(Self {
-            backend: Backend::Pegasus(Box::new(pegasus::PegasusSlow::load(spiece_model)?)),
-        })
+        Ok(Self::new(Backend::Pegasus(Box::new(
+            pegasus::PegasusSlow::load(spiece_model)?,
+        ))))
+    }
+
+    fn new(backend: Backend) -> Self {
+        Self {
+            backend,
+            input_prefix: None,
+        }
+    }
+
+    /// Puts `prefix` before every input text: a multi-target OPUS-MT model's `>>eng<<`.
+    pub fn with_input_prefix(mut self, prefix: &str) -> Self {
+        self.input_prefix = Some(format!("{prefix} "));
+        self
+    }
+
+    fn prefixed<'a>(&self, text: &'a str) -> std::borrow::Cow<'a, str> {
+        match &self.input_prefix {
+            Some(p) => format!("{p}{text}").into(),
+            None => text.into(),
+        }
+    }
+
+    /// An M2M100 tokenizer from `sentencepiece.bpe.model` and `vocab.json`, reproducing
+    /// transformers' slow `M2M100Tokenizer` (language tokens `__xx__` after the vocabulary).
+    pub fn m2m100(spm_model: &Path, vocab_json: &Path) -> Result<Self, TokenizeError> {
+        Ok(Self::new(Backend::M2M100(Box::new(
+            m2m100::M2M100Slow::load(spm_model, vocab_json)?,
+        ))))
     }
 
     fn name(&self) -> &'static str {
@@ -226,12 +259,18 @@ impl Seq2SeqTokenizer {
             Backend::Marian(_) => "Marian",
             Backend::T5(_) => "T5",
             Backend::Pegasus(_) => "Pegasus",
+            Backend::M2M100(_) => "M2M100",
             Backend::Json { .. } => "tokenizer.json",
         }
     }
 
     /// Source text -> input ids, `</s>` appended.
     pub fn encode(&self, text: &str) -> Result<Vec<u32>, TokenizeError> {
+        self.encode_plain(&self.prefixed(text))
+    }
+
+    /// [`Self::encode`] without the input prefix.
+    fn encode_plain(&self, text: &str) -> Result<Vec<u32>, TokenizeError> {
         let err = |message: String| TokenizeError::Encode {
             tokenizer: self.name().to_string(),
             message,
@@ -240,6 +279,7 @@ impl Seq2SeqTokenizer {
             Backend::Marian(m) => m.encode(text).map_err(err),
             Backend::T5(t) => t.encode(text).map_err(err),
             Backend::Pegasus(t) => t.encode(text).map_err(err),
+            Backend::M2M100(t) => t.encode(text, None).map_err(err),
             Backend::Json { tokenizer, .. } => tokenizer
                 .encode(text, true)
                 .map(|e| e.get_ids().to_vec())
@@ -247,16 +287,42 @@ impl Seq2SeqTokenizer {
         }
     }
 
+    fn lang_tokens(&self) -> Option<&langs::LangTokens> {
+        match &self.backend {
+            Backend::Json { langs, .. } => langs.as_ref(),
+            Backend::M2M100(t) => Some(&t.langs),
+            _ => None,
+        }
+    }
+
+    /// The language token of `lang` (`en` -> `__en__`, `eng_Latn`, `en_XX`) for checkpoints
+    /// whose inputs start with their language, so that outputs start with theirs: the token
+    /// to force first when translating into `lang`.
+    pub fn target_language_token(&self, lang: &str) -> Option<u32> {
+        self.lang_tokens()
+            .filter(|l| l.placement == langs::Placement::Prefix)
+            .and_then(|l| l.id(lang))
+    }
+
     /// Whether inputs carry a source-language token (mBART-50's `nl_XX`), so that
     /// [`Self::encode_in`] needs the language.
     pub fn takes_language_token(&self) -> bool {
-        matches!(&self.backend, Backend::Json { langs: Some(_), .. })
+        self.lang_tokens().is_some()
     }
 
     /// Source text -> input ids, with the source-language token for `lang` (a code like `nl`
     /// or the token itself, `nl_XX`) where the model takes one; [`Self::encode`] otherwise or
     /// when `lang` is `None`.
     pub fn encode_in(&self, text: &str, lang: Option<&str>) -> Result<Vec<u32>, TokenizeError> {
+        let text = &*self.prefixed(text);
+        if let Backend::M2M100(t) = &self.backend {
+            return t
+                .encode(text, lang)
+                .map_err(|message| TokenizeError::Encode {
+                    tokenizer: self.name().to_string(),
+                    message,
+                });
+        }
         let (
             Backend::Json {
                 tokenizer,
@@ -267,7 +333,7 @@ impl Seq2SeqTokenizer {
             Some(lang),
         ) = (&self.backend, lang)
         else {
-            return self.encode(text);
+            return self.encode_plain(text);
         };
         let err = |message: String| TokenizeError::Encode {
             tokenizer: self.name().to_string(),
@@ -306,6 +372,7 @@ impl Seq2SeqTokenizer {
             Backend::Marian(m) => m.decode(ids, skip_special_tokens).map_err(err),
             Backend::T5(t) => t.decode(ids, skip_special_tokens).map_err(err),
             Backend::Pegasus(t) => t.decode(ids, skip_special_tokens).map_err(err),
+            Backend::M2M100(t) => t.decode(ids, skip_special_tokens).map_err(err),
             Backend::Json {
                 clean_up_tokenization_spaces,
                 tokenizer,
@@ -328,6 +395,7 @@ impl Seq2SeqTokenizer {
             Backend::Marian(m) => m.eos_id,
             Backend::T5(t) => t.eos_id,
             Backend::Pegasus(t) => t.eos_id,
+            Backend::M2M100(t) => t.eos_id,
             Backend::Json { eos, .. } => *eos,
         }
     }
@@ -337,6 +405,7 @@ impl Seq2SeqTokenizer {
             Backend::Marian(m) => m.pad_id,
             Backend::T5(t) => t.pad_id,
             Backend::Pegasus(t) => t.pad_id,
+            Backend::M2M100(t) => t.pad_id,
             Backend::Json { pad, .. } => *pad,
         }
     }
@@ -346,6 +415,7 @@ impl Seq2SeqTokenizer {
             Backend::Marian(m) => m.unk_id,
             Backend::T5(t) => t.unk_id,
             Backend::Pegasus(t) => t.unk_id,
+            Backend::M2M100(t) => t.unk_id,
             Backend::Json { unk, .. } => *unk,
         }
     }
@@ -357,6 +427,7 @@ impl Seq2SeqTokenizer {
             Backend::Marian(m) => m.source_vocab_size(),
             Backend::T5(t) => t.vocab_size(),
             Backend::Pegasus(t) => t.vocab_size(),
+            Backend::M2M100(t) => t.vocab_size(),
             Backend::Json { tokenizer, .. } => tokenizer.get_vocab_size(true),
         }
     }
@@ -366,6 +437,7 @@ impl Seq2SeqTokenizer {
             Backend::Marian(m) => m.target_vocab_size(),
             Backend::T5(t) => t.vocab_size(),
             Backend::Pegasus(t) => t.vocab_size(),
+            Backend::M2M100(t) => t.vocab_size(),
             Backend::Json { tokenizer, .. } => tokenizer.get_vocab_size(true),
         }
     }
@@ -382,6 +454,7 @@ impl Seq2SeqTokenizer {
             Backend::Marian(m) => m.tokenize(text).map_err(err),
             Backend::T5(t) => t.tokenize(text).map_err(err),
             Backend::Pegasus(t) => t.tokenize(text).map_err(err),
+            Backend::M2M100(t) => t.tokenize(text).map_err(err),
             Backend::Json { tokenizer, .. } => tokenizer
                 .encode(text, true)
                 .map(|e| e.get_tokens().to_vec())

@@ -49,7 +49,8 @@ fn read_json(path: &Path) -> Option<serde_json::Value> {
 }
 
 /// How transformers' `from_pretrained` would load the directory's tokenizer:
-/// Marian files first, then `tokenizer.json` (fast), then `spiece.model` (slow T5).
+/// Marian files first, then `tokenizer.json` (fast), then M2M100's `sentencepiece.bpe.model` +
+/// `vocab.json`, then `spiece.model` (slow T5).
 pub(crate) fn load_for_dir(dir: &Path) -> Result<(Seq2SeqTokenizer, &'static str), String> {
     let config = read_json(&dir.join("tokenizer_config.json"));
     let source_spm = dir.join("source.spm");
@@ -73,6 +74,11 @@ pub(crate) fn load_for_dir(dir: &Path) -> Result<(Seq2SeqTokenizer, &'static str
     if json.is_file() {
         let tok = Seq2SeqTokenizer::from_tokenizer_json(&json).map_err(|e| e.to_string())?;
         return Ok((tok, "tokenizer.json"));
+    }
+    let (bpe_model, vocab) = (dir.join("sentencepiece.bpe.model"), dir.join("vocab.json"));
+    if bpe_model.is_file() && vocab.is_file() {
+        let tok = Seq2SeqTokenizer::m2m100(&bpe_model, &vocab).map_err(|e| e.to_string())?;
+        return Ok((tok, "sentencepiece.bpe.model + vocab.json"));
     }
     let spiece = dir.join("spiece.model");
     if spiece.is_file() {
@@ -297,4 +303,18 @@ fn nmt_nfkc_normalization_matches_sentencepiece() {
             "{input:?}"
         );
     }
+}
+
+#[test]
+fn an_input_prefix_goes_before_every_input() {
+    // A multi-target OPUS-MT model's `>>eng<<`: the Marian tokenizer makes the leading code its
+    // own token, exactly as for a text that starts with it.
+    let dir = root().join("tests/fixtures/models/marian-tied");
+    let (plain, _) = load_for_dir(&dir).unwrap();
+    let prefixed = plain.clone().with_input_prefix(">>eng<<");
+    let text = "Het kabinet trekt extra geld uit.";
+    let want = plain.encode(&format!(">>eng<< {text}")).unwrap();
+    assert_eq!(prefixed.encode(text).unwrap(), want);
+    assert_eq!(prefixed.encode_in(text, Some("nl")).unwrap(), want);
+    assert_eq!(want.len(), plain.encode(text).unwrap().len() + 1);
 }

@@ -1,12 +1,17 @@
-//! A SentencePiece (unigram) processor reproducing sentencepiece 0.2.0's
-//! `EncodeAsPieces` / `DecodePieces`, as the python `sentencepiece` package
-//! used by transformers' slow tokenizers does it.
+//! A SentencePiece processor (unigram, and BPE through [`super::spm_bpe`]) reproducing
+//! sentencepiece 0.2.0's `EncodeAsPieces` / `DecodePieces`, as the python `sentencepiece`
+//! package used by transformers' slow tokenizers does it.
 
 use std::collections::HashMap;
 
 use super::normalizer::{SpmNormalizer, SPACE_SYMBOL};
 use super::proto::{PieceType, SpmModel};
+use super::spm_bpe::BpeModel;
 use super::trie::ByteTrie;
+
+/// `TrainerSpec.model_type` values this processor runs.
+const UNIGRAM: i32 = 1;
+const BPE: i32 = 2;
 
 /// sentencepiece's `kUnkPenalty`.
 const UNK_PENALTY: f32 = 10.0;
@@ -18,7 +23,7 @@ pub struct EncodedPiece {
     pub id: u32,
 }
 
-/// A loaded SentencePiece unigram model, ready to encode and decode.
+/// A loaded SentencePiece unigram or BPE model, ready to encode and decode.
 #[derive(Debug, Clone)]
 pub struct SpmProcessor {
     model: SpmModel,
@@ -30,6 +35,8 @@ pub struct SpmProcessor {
     pieces: HashMap<String, u32>,
     /// piece -> id for CONTROL / UNKNOWN / BYTE pieces.
     reserved: HashMap<String, u32>,
+    /// USER_DEFINED pieces, which BPE keeps whole.
+    user_defined: ByteTrie,
     unk_id: u32,
     min_score: f32,
     max_score: f32,
@@ -38,9 +45,9 @@ pub struct SpmProcessor {
 impl SpmProcessor {
     /// Compiles a parsed model; fails like `SentencePieceProcessor::Load` would.
     pub fn new(model: SpmModel) -> Result<Self, String> {
-        if model.trainer.model_type != 1 {
+        if ![UNIGRAM, BPE].contains(&model.trainer.model_type) {
             return Err(format!(
-                "model_type {} is not supported (only UNIGRAM = 1)",
+                "model_type {} is not supported (only UNIGRAM = 1 and BPE = 2)",
                 model.trainer.model_type
             ));
         }
@@ -92,7 +99,7 @@ impl SpmProcessor {
         let normalizer = SpmNormalizer::new(
             &model.normalizer,
             model.trainer.treat_whitespace_as_suffix,
-            user_defined,
+            user_defined.clone(),
         )
         .map_err(|e| format!("normalizer_spec: {e}"))?;
         let denormalizer = match &model.denormalizer {
@@ -109,6 +116,7 @@ impl SpmProcessor {
             trie,
             pieces,
             reserved,
+            user_defined,
             unk_id,
             min_score,
             max_score,
@@ -150,11 +158,21 @@ impl SpmProcessor {
         self.normalizer.normalize(text).map(|c| c.into_owned())
     }
 
-    /// `EncodeAsPieces`: normalization, Viterbi segmentation, merging of
-    /// adjacent unknown pieces (or byte fallback).
+    /// `EncodeAsPieces`: normalization, segmentation (unigram Viterbi or BPE merges), merging
+    /// of adjacent unknown pieces (or byte fallback).
     pub fn encode(&self, text: &str) -> Result<Vec<EncodedPiece>, String> {
         let normalized = self.normalizer.normalize(text)?;
-        let segments = self.viterbi(&normalized)?;
+        let segments = if self.model.trainer.model_type == BPE {
+            let bpe = BpeModel {
+                model: &self.model,
+                pieces: &self.pieces,
+                user_defined: &self.user_defined,
+                unk_id: self.unk_id,
+            };
+            bpe.segment(&normalized)
+        } else {
+            self.viterbi(&normalized)?
+        };
         let byte_fallback = self.model.trainer.byte_fallback;
         let mut out: Vec<EncodedPiece> = Vec::with_capacity(segments.len());
         let mut prev_unk = false;

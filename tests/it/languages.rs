@@ -276,15 +276,35 @@ async fn deepl_and_libretranslate_route_too() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_many_to_english_model_gets_each_sentences_language_token() {
-    // mbart50-tiny reads German and French: its inputs start with de_DE / fr_XX.
-    let service = translators("de+fr", "mbart50-tiny");
+    // mbart50-tiny reads German and French: its inputs start with de_DE / fr_XX; English is
+    // forced first by its config.
+    many_to_english_routing("mbart50-tiny", "fr_XX", None).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn m2m100_and_nllb_get_source_tokens_and_english_forced_first() {
+    // Their configs force nothing: copydesk forces the target's token (ids from the goldens'
+    // forced_bos_token_id, as transformers was run).
+    many_to_english_routing("m2m100-tiny", "__fr__", Some(419)).await;
+    many_to_english_routing("nllb-tiny", "fra_Latn", Some(497)).await;
+}
+
+/// `fixture` as the German and French translator after marian-tied: each foreign sentence of
+/// an article gets its language token (`french_token` for French) and comes out as the model
+/// makes it alone; `forced_english` is the English token copydesk must force first.
+async fn many_to_english_routing(fixture: &str, french_token: &str, forced_english: Option<u32>) {
+    let service = translators("de+fr", fixture);
     let mbart = &service.routes[1].handle;
     let tok = &mbart.loaded.tokenizer;
     assert!(tok.takes_language_token());
+    if let Some(id) = forced_english {
+        assert_eq!(tok.target_language_token("en"), Some(id));
+        assert_eq!(mbart.loaded.generation.forced_bos_token_id, Some(id));
+    }
     let ids = |text: &str, lang: &str| tok.encode_in(text, Some(lang)).unwrap();
     assert_eq!(
         ids(FRENCH, "fr")[0],
-        tok.encode_in(FRENCH, Some("fr_XX")).unwrap()[0]
+        tok.encode_in(FRENCH, Some(french_token)).unwrap()[0]
     );
     assert_ne!(ids(FRENCH, "fr")[0], ids(FRENCH, "de")[0]);
     let article = format!("DEN HAAG (ANP) - Het kabinet trekt extra geld uit. {FRENCH} {GERMAN}");
@@ -296,7 +316,7 @@ async fn a_many_to_english_model_gets_each_sentences_language_token() {
     let s = &out.blocks[0].sentences;
     // Each sentence is what the model makes of it alone with its own language token.
     for (sentence, lang) in [(&s[1], "fr"), (&s[2], "de")] {
-        assert!(sentence.model.as_deref().unwrap().ends_with("mbart50-tiny"));
+        assert!(sentence.model.as_deref().unwrap().ends_with(fixture));
         let alone = mbart
             .generate_in(
                 std::slice::from_ref(&sentence.source),
@@ -307,19 +327,27 @@ async fn a_many_to_english_model_gets_each_sentences_language_token() {
             .unwrap();
         assert_eq!(sentence.text, alone[0].text, "{lang}");
     }
-    let french_as_german = mbart
-        .generate_in(&[FRENCH.to_string()], Some("de"), &decode())
-        .await
-        .unwrap();
+    // The language token matters (else the checks above could not tell): the two sentences
+    // come out differently (ids, or at least scores) when said to be in the other language.
+    let texts = &[FRENCH.to_string(), GERMAN.to_string()];
+    let as_said = |lang: &'static str| async move {
+        let out = mbart.generate_in(texts, Some(lang), &decode()).await;
+        out.unwrap()
+            .into_iter()
+            .map(|h| (h.token_ids, h.score))
+            .collect::<Vec<_>>()
+    };
+    let (as_french, as_german) = (as_said("fr").await, as_said("de").await);
     assert_ne!(
-        french_as_german[0].token_ids,
-        mbart
-            .generate_in(&[FRENCH.to_string()], Some("fr"), &decode())
-            .await
-            .unwrap()[0]
-            .token_ids,
+        as_french, as_german,
         "the language token changes the output"
     );
+    if let Some(id) = forced_english {
+        assert!(
+            as_french.iter().all(|(ids, _)| ids[0] == id),
+            "{as_french:?}"
+        );
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

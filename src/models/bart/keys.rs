@@ -54,6 +54,10 @@ pub const IGNORED_KEYS: &[(&str, &str)] = &[
     ),
     ("num_hidden_layers", "legacy alias of encoder_layers"),
     (
+        "tokenizer_class",
+        "the tokenizer is read from tokenizer_config.json beside the tokenizer files",
+    ),
+    (
         "normalize_before",
         "legacy layout switch current transformers ignores: model_type fixes the layout \
          (Family::layout; a test checks the hub files agree)",
@@ -126,6 +130,8 @@ mod tests {
         "bart-large-xsum",
         "pegasus-xsum",
         "pegasus-cnn_dailymail",
+        "m2m100_418M",
+        "nllb-200-distilled-600M",
     ];
 
     fn read(dir: &str, file: &str) -> Option<serde_json::Map<String, serde_json::Value>> {
@@ -164,13 +170,8 @@ mod tests {
         for dir in HUB_DIRS {
             let config = read(dir, "config.json").unwrap();
             let value = serde_json::Value::Object(config.clone());
-            let family = match Architecture::from_config_json(&value).unwrap() {
-                Architecture::Marian => Family::Marian,
-                Architecture::Bart => Family::Bart,
-                Architecture::Pegasus => Family::Pegasus,
-                Architecture::MBart => Family::MBart,
-                Architecture::T5 => panic!("{dir} is T5"),
-            };
+            let arch = Architecture::from_config_json(&value).unwrap();
+            let family = arch.family().expect("a BART-family config");
             let layout = family.layout();
             let flag = |k: &str| config.get(k).and_then(serde_json::Value::as_bool);
             let checks = [
@@ -203,6 +204,10 @@ mod tests {
         assert_eq!((bart.pad, bart.eos, bart.decoder_start), (1, 2, 2));
         let pegasus = cfg("pegasus-cnn_dailymail", Family::Pegasus);
         assert_eq!((pegasus.pad, pegasus.eos, pegasus.decoder_start), (0, 1, 0));
+        for dir in ["m2m100_418M", "nllb-200-distilled-600M"] {
+            let m2m = cfg(dir, Family::M2M100);
+            assert_eq!((m2m.pad, m2m.eos, m2m.decoder_start), (1, 2, 2), "{dir}");
+        }
         let text = serde_json::Value::Object(read("bart-large-cnn", "config.json").unwrap());
         let g = GenerationOverrides::from_model_config(&text.to_string()).unwrap();
         assert_eq!(g.forced_bos_token_id, Some(Some(0)));
