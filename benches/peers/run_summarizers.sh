@@ -2,14 +2,16 @@
 # The summ workload (8 inputs of 400 source tokens, exactly 60 generated tokens each) on the
 # synthetic full-size summarizers, copydesk against transformers and CTranslate2 in one session
 # on this machine. Used to pick the default English summarizer (README) and for the BART-family
-# figures in benches/README.md.
+# figures in benches/README.md. With WORKLOAD=wire it runs a translator the same way (the
+# m2m100_418M row: SUMMARIZERS=m2m100_418M WORKLOAD=wire).
 #
 # Knobs (environment): SUMMARIZERS (distilbart-cnn-12-6,bart-large-cnn,pegasus-xsum,
-# flan-t5-base), BATCHES (1,8), THREADS (2), RUNS (1), WARMUP (0), PYTHON, MODELS, OUT, ENGINES,
+# flan-t5-base), WORKLOAD (summ), BATCHES (1,8), THREADS (2), RUNS (1), WARMUP (0), PYTHON, MODELS, OUT, ENGINES,
 # DTYPES, as in run_all.sh; KEEP=1 keeps the exported models (removed after each by default).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 SUMMARIZERS=${SUMMARIZERS:-distilbart-cnn-12-6,bart-large-cnn,pegasus-xsum,flan-t5-base}
+WORKLOAD=${WORKLOAD:-summ}
 BATCHES=${BATCHES:-1,8}
 THREADS=${THREADS:-2}
 RUNS=${RUNS:-1}
@@ -29,12 +31,12 @@ for m in ${SUMMARIZERS//,/ }; do
   "$BIN" bench --synthetic "$m" --export "$MODELS/$m" >/dev/null
   reports=()
   for d in ${DTYPES//,/ }; do
-    "$BIN" bench --synthetic "$m" --dtype "$d" --workload summ --batch-sizes "$BATCHES" \
+    "$BIN" bench --synthetic "$m" --dtype "$d" --workload "$WORKLOAD" --batch-sizes "$BATCHES" \
       "${COMMON[@]}" --out "$OUT/$m/copydesk-$d.json" --markdown "$OUT/$m/copydesk-$d.md" >/dev/null
     reports+=("$OUT/$m/copydesk-$d.json")
   done
   if [ -n "$ENGINES" ]; then
-    "$PYTHON" benches/peers/run_peers.py --model "$MODELS/$m" --workload summ \
+    "$PYTHON" benches/peers/run_peers.py --model "$MODELS/$m" --workload "$WORKLOAD" \
       --batch-sizes "$BATCHES" "${COMMON[@]}" --engines "$ENGINES" --out-dir "$OUT/$m"
     for e in ${ENGINES//,/ }; do reports+=("$OUT/$m/$e.json"); done
   fi
