@@ -319,8 +319,15 @@ pub fn tokenizer_json_files(
     });
     let mut map: serde_json::Value =
         serde_json::from_slice(&special_tokens_map()?).map_err(|e| e.to_string())?;
-    // Converters (CTranslate2's) read the bos token from the tokenizer.
-    if let Some(b) = bos.and_then(token) {
+    // Converters (CTranslate2's) read the bos token from the tokenizer: the one inputs start
+    // with, else the family's `<s>` (M2M100's inputs start with a language token instead).
+    let named_bos = || {
+        fixed
+            .iter()
+            .find(|(_, t)| t == "<s>")
+            .map(|(_, t)| t.clone())
+    };
+    if let Some(b) = bos.and_then(token).or_else(named_bos) {
         config["bos_token"] = b.clone().into();
         map["bos_token"] = b.into();
     }

@@ -9,6 +9,7 @@
 mod auth;
 mod compat;
 mod deepl;
+mod desk;
 mod errors;
 mod extract;
 mod libre;
@@ -108,6 +109,9 @@ pub fn router(state: AppState) -> Router {
         )
         .layer(from_fn(deepl::deepl_errors));
     let public = Router::new()
+        .route("/", get(desk::index))
+        .route("/desk/desk.js", get(desk::script))
+        .route("/desk/desk.css", get(desk::style))
         .route("/health", get(routes::health))
         .route("/languages", get(libre::languages))
         .route("/frontend/settings", get(libre::frontend_settings))

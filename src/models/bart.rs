@@ -68,6 +68,8 @@ pub struct Layout {
     pub layernorm_embedding: bool,
     /// A LayerNorm after the last layer of each stack (`encoder.layer_norm`, `decoder.layer_norm`).
     pub final_norm: bool,
+    /// A `final_logits_bias` buffer on the LM head (every member but M2M100).
+    pub logits_bias: bool,
 }
 
 impl Family {
@@ -78,30 +80,35 @@ impl Family {
                 pre_norm: false,
                 layernorm_embedding: false,
                 final_norm: false,
+                logits_bias: true,
             },
             Family::Bart => Layout {
                 positions: Positions::Learned { offset: 2 },
                 pre_norm: false,
                 layernorm_embedding: true,
                 final_norm: false,
+                logits_bias: true,
             },
             Family::Pegasus => Layout {
                 positions: Positions::Sinusoid,
                 pre_norm: true,
                 layernorm_embedding: false,
                 final_norm: true,
+                logits_bias: true,
             },
             Family::MBart => Layout {
                 positions: Positions::Learned { offset: 2 },
                 pre_norm: true,
                 layernorm_embedding: true,
                 final_norm: true,
+                logits_bias: true,
             },
             Family::M2M100 => Layout {
                 positions: Positions::Fairseq,
                 pre_norm: true,
                 layernorm_embedding: false,
                 final_norm: true,
+                logits_bias: false,
             },
         }
     }
@@ -597,7 +604,7 @@ impl Bart {
         } else {
             vb.get((tgt_v, d), "lm_head.weight")?
         };
-        let bias = if vb.contains_tensor("final_logits_bias") {
+        let bias = if cfg.family.layout().logits_bias && vb.contains_tensor("final_logits_bias") {
             vb.get((1, tgt_v), "final_logits_bias")?.reshape(tgt_v)?
         } else {
             Tensor::zeros(tgt_v, vb.dtype(), vb.device())?

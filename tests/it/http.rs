@@ -397,8 +397,12 @@ async fn api_keys_guard_everything_but_health_ready_and_metrics() {
         req
     };
     let translate = || post_json("/v1/translate", &json!({"texts": ["Hallo."]}));
-    // LibreTranslate serves its language list and UI settings without a key.
+    // LibreTranslate serves its language list and UI settings without a key, and the desk
+    // page is static (its requests carry the key the editor enters).
     for path in [
+        "/",
+        "/desk/desk.js",
+        "/desk/desk.css",
         "/health",
         "/ready",
         "/metrics",

@@ -5,6 +5,7 @@ mod bench_cmd;
 mod cli;
 mod clients;
 mod common;
+mod desk;
 mod faults;
 mod http;
 mod http_errors;

@@ -45,7 +45,7 @@ impl jsonschema::Retrieve for Offline {
 }
 
 /// Errors of `item` against the official schema of ninjs `version`, formats included.
-fn schema_errors(version: &str, item: &Value) -> Vec<String> {
+pub fn schema_errors(version: &str, item: &Value) -> Vec<String> {
     let schema: Value =
         serde_json::from_str(&read(&format!("schema/ninjs-schema_{version}.json"))).unwrap();
     let validator = jsonschema::options()
