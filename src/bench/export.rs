@@ -112,7 +112,7 @@ pub fn export(spec: &'static SyntheticSpec, dir: &Path) -> Result<Exported, Erro
         }
         TokenizerFormat::ByteLevelBpe
         | TokenizerFormat::PegasusSpiece
-        | TokenizerFormat::TokenizerJsonOnly
+        | TokenizerFormat::MBart50Spm
         | TokenizerFormat::SpmBpeVocab => {
             let (fixed, bos) = config.architecture().fixed_tokens(config.vocab_size());
             vocab::tokenizer_json_files(config.vocab_size(), &fixed, bos)

@@ -38,9 +38,9 @@ pub enum TokenizerFormat {
     ByteLevelBpe,
     /// `spiece.model` with its ids offset by 103 special tokens (Pegasus).
     PegasusSpiece,
-    /// `tokenizer.json` only (mBART-50: its `sentencepiece.bpe.model` is a BPE model, which the
-    /// SentencePiece reader here does not run).
-    TokenizerJsonOnly,
+    /// `sentencepiece.bpe.model` read as `MBart50Tokenizer` (ids offset under fairseq's four
+    /// special tokens, language codes after the pieces).
+    MBart50Spm,
     /// `sentencepiece.bpe.model` (a BPE SentencePiece model) + `vocab.json` with language tokens
     /// after the vocabulary (M2M100's slow `M2M100Tokenizer`; NLLB ships `tokenizer.json`).
     SpmBpeVocab,
@@ -95,7 +95,7 @@ impl Architecture {
             Architecture::Marian => TokenizerFormat::MarianSpm,
             Architecture::Bart => TokenizerFormat::ByteLevelBpe,
             Architecture::Pegasus => TokenizerFormat::PegasusSpiece,
-            Architecture::MBart => TokenizerFormat::TokenizerJsonOnly,
+            Architecture::MBart => TokenizerFormat::MBart50Spm,
             Architecture::M2M100 => TokenizerFormat::SpmBpeVocab,
             Architecture::T5 => TokenizerFormat::T5Spiece,
         }

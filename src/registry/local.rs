@@ -184,7 +184,12 @@ fn pick_tokenizer<S: FileSource>(
                 return Ok(TokenizerFiles::SpmVocab { spm, vocab });
             }
         }
-        TokenizerFormat::MarianSpm | TokenizerFormat::TokenizerJsonOnly => {}
+        TokenizerFormat::MBart50Spm => {
+            if let Some(t) = p.try_get("sentencepiece.bpe.model")? {
+                return Ok(TokenizerFiles::MBart50Spm(t));
+            }
+        }
+        TokenizerFormat::MarianSpm => {}
     }
     Err(p.src.missing(match format {
         TokenizerFormat::MarianSpm => "source.spm + target.spm + vocab.json (or tokenizer.json)",
@@ -193,10 +198,7 @@ fn pick_tokenizer<S: FileSource>(
         }
         TokenizerFormat::ByteLevelBpe => "tokenizer.json or vocab.json + merges.txt",
         TokenizerFormat::SpmBpeVocab => "tokenizer.json or sentencepiece.bpe.model + vocab.json",
-        TokenizerFormat::TokenizerJsonOnly => {
-            "tokenizer.json (this architecture's sentencepiece.bpe.model alone is not read: \
-             save the tokenizer with transformers' fast tokenizer to write one)"
-        }
+        TokenizerFormat::MBart50Spm => "tokenizer.json or sentencepiece.bpe.model",
     }))
 }
 
@@ -528,6 +530,10 @@ pub(crate) mod tests {
         write(d.path(), &[("sentencepiece.bpe.model", "s")]);
         let msg = resolve_dir(d.path(), None).unwrap_err().to_string();
         assert!(msg.contains("vocab.json"), "{msg}");
+        // mBART-50 without tokenizer.json reads sentencepiece.bpe.model alone.
+        write(d.path(), &[("config.json", r#"{"model_type": "mbart"}"#)]);
+        let files = resolve_dir(d.path(), None).unwrap();
+        assert!(matches!(files.tokenizer, TokenizerFiles::MBart50Spm(_)));
         // A Pegasus directory with a spiece.model but no tokenizer.json reads it as Pegasus's.
         write(
             d.path(),

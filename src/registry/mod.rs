@@ -146,6 +146,8 @@ pub enum TokenizerFiles {
         spm: PathBuf,
         vocab: PathBuf,
     },
+    /// mBART-50's `sentencepiece.bpe.model`, used when there is no tokenizer.json.
+    MBart50Spm(PathBuf),
 }
 
 /// Everything a loader needs, as local paths.

@@ -174,6 +174,7 @@ fn tokenizer(files: &TokenizerFiles) -> Result<Seq2SeqTokenizer, Error> {
             Seq2SeqTokenizer::byte_level_bpe(vocab, merges)?
         }
         TokenizerFiles::SpmVocab { spm, vocab } => Seq2SeqTokenizer::m2m100(spm, vocab)?,
+        TokenizerFiles::MBart50Spm(path) => Seq2SeqTokenizer::mbart50_from_spm(path)?,
         TokenizerFiles::Spiece(path) => {
             let dir = path.parent().unwrap_or(Path::new("."));
             Seq2SeqTokenizer::t5_from_spiece(path, t5_extra_ids(dir))?

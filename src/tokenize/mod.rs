@@ -8,8 +8,8 @@
 //! `tokenizers` crate directly, which is what transformers' fast tokenizers run.
 
 mod bpe;
+mod fairseq;
 mod langs;
-mod m2m100;
 mod marian;
 mod normalizer;
 mod pegasus;
@@ -111,7 +111,8 @@ enum Backend {
     Marian(Box<marian::Marian>),
     T5(Box<t5::T5Slow>),
     Pegasus(Box<pegasus::PegasusSlow>),
-    M2M100(Box<m2m100::M2M100Slow>),
+    /// M2M100's and mBART-50's slow tokenizers.
+    Fairseq(Box<fairseq::FairseqSlow>),
     /// A `tokenizer.json`, used for both source and target.
     Json {
         eos: u32,
@@ -249,8 +250,28 @@ impl Seq2SeqTokenizer {
     /// An M2M100 tokenizer from `sentencepiece.bpe.model` and `vocab.json`, reproducing
     /// transformers' slow `M2M100Tokenizer` (language tokens `__xx__` after the vocabulary).
     pub fn m2m100(spm_model: &Path, vocab_json: &Path) -> Result<Self, TokenizeError> {
-        Ok(Self::new(Backend::M2M100(Box::new(
-            m2m100::M2M100Slow::load(spm_model, vocab_json)?,
+        Ok(Self::new(Backend::Fairseq(Box::new(
+            fairseq::FairseqSlow::m2m100(spm_model, vocab_json)?,
+        ))))
+    }
+
+    /// mBART-50's tokenizer from `sentencepiece.bpe.model` alone (checkpoints without a
+    /// `tokenizer.json`), reproducing transformers' slow `MBart50Tokenizer`. A
+    /// `tokenizer_config.json` naming another class (mBART-25's `MBartTokenizer`) is refused.
+    pub fn mbart50_from_spm(spm_model: &Path) -> Result<Self, TokenizeError> {
+        if let Some(class) = config_string(spm_model, "tokenizer_class")? {
+            if !class.starts_with("MBart50") {
+                return Err(TokenizeError::TokenizerFile {
+                    path: spm_model.to_path_buf(),
+                    message: format!(
+                        "only MBart50Tokenizer reads sentencepiece.bpe.model alone; {class} needs \
+                         a tokenizer.json"
+                    ),
+                });
+            }
+        }
+        Ok(Self::new(Backend::Fairseq(Box::new(
+            fairseq::FairseqSlow::mbart50(spm_model)?,
         ))))
     }
 
@@ -259,7 +280,7 @@ impl Seq2SeqTokenizer {
             Backend::Marian(_) => "Marian",
             Backend::T5(_) => "T5",
             Backend::Pegasus(_) => "Pegasus",
-            Backend::M2M100(_) => "M2M100",
+            Backend::Fairseq(_) => "fairseq SentencePiece",
             Backend::Json { .. } => "tokenizer.json",
         }
     }
@@ -279,7 +300,7 @@ impl Seq2SeqTokenizer {
             Backend::Marian(m) => m.encode(text).map_err(err),
             Backend::T5(t) => t.encode(text).map_err(err),
             Backend::Pegasus(t) => t.encode(text).map_err(err),
-            Backend::M2M100(t) => t.encode(text, None).map_err(err),
+            Backend::Fairseq(t) => t.encode(text, None).map_err(err),
             Backend::Json { tokenizer, .. } => tokenizer
                 .encode(text, true)
                 .map(|e| e.get_ids().to_vec())
@@ -290,7 +311,7 @@ impl Seq2SeqTokenizer {
     fn lang_tokens(&self) -> Option<&langs::LangTokens> {
         match &self.backend {
             Backend::Json { langs, .. } => langs.as_ref(),
-            Backend::M2M100(t) => Some(&t.langs),
+            Backend::Fairseq(t) => Some(&t.langs),
             _ => None,
         }
     }
@@ -315,7 +336,7 @@ impl Seq2SeqTokenizer {
     /// when `lang` is `None`.
     pub fn encode_in(&self, text: &str, lang: Option<&str>) -> Result<Vec<u32>, TokenizeError> {
         let text = &*self.prefixed(text);
-        if let Backend::M2M100(t) = &self.backend {
+        if let Backend::Fairseq(t) = &self.backend {
             return t
                 .encode(text, lang)
                 .map_err(|message| TokenizeError::Encode {
@@ -372,7 +393,7 @@ impl Seq2SeqTokenizer {
             Backend::Marian(m) => m.decode(ids, skip_special_tokens).map_err(err),
             Backend::T5(t) => t.decode(ids, skip_special_tokens).map_err(err),
             Backend::Pegasus(t) => t.decode(ids, skip_special_tokens).map_err(err),
-            Backend::M2M100(t) => t.decode(ids, skip_special_tokens).map_err(err),
+            Backend::Fairseq(t) => t.decode(ids, skip_special_tokens).map_err(err),
             Backend::Json {
                 clean_up_tokenization_spaces,
                 tokenizer,
@@ -395,7 +416,7 @@ impl Seq2SeqTokenizer {
             Backend::Marian(m) => m.eos_id,
             Backend::T5(t) => t.eos_id,
             Backend::Pegasus(t) => t.eos_id,
-            Backend::M2M100(t) => t.eos_id,
+            Backend::Fairseq(t) => t.eos_id,
             Backend::Json { eos, .. } => *eos,
         }
     }
@@ -405,7 +426,7 @@ impl Seq2SeqTokenizer {
             Backend::Marian(m) => m.pad_id,
             Backend::T5(t) => t.pad_id,
             Backend::Pegasus(t) => t.pad_id,
-            Backend::M2M100(t) => t.pad_id,
+            Backend::Fairseq(t) => t.pad_id,
             Backend::Json { pad, .. } => *pad,
         }
     }
@@ -415,7 +436,7 @@ impl Seq2SeqTokenizer {
             Backend::Marian(m) => m.unk_id,
             Backend::T5(t) => t.unk_id,
             Backend::Pegasus(t) => t.unk_id,
-            Backend::M2M100(t) => t.unk_id,
+            Backend::Fairseq(t) => t.unk_id,
             Backend::Json { unk, .. } => *unk,
         }
     }
@@ -427,7 +448,7 @@ impl Seq2SeqTokenizer {
             Backend::Marian(m) => m.source_vocab_size(),
             Backend::T5(t) => t.vocab_size(),
             Backend::Pegasus(t) => t.vocab_size(),
-            Backend::M2M100(t) => t.vocab_size(),
+            Backend::Fairseq(t) => t.vocab_size(),
             Backend::Json { tokenizer, .. } => tokenizer.get_vocab_size(true),
         }
     }
@@ -437,7 +458,7 @@ impl Seq2SeqTokenizer {
             Backend::Marian(m) => m.target_vocab_size(),
             Backend::T5(t) => t.vocab_size(),
             Backend::Pegasus(t) => t.vocab_size(),
-            Backend::M2M100(t) => t.vocab_size(),
+            Backend::Fairseq(t) => t.vocab_size(),
             Backend::Json { tokenizer, .. } => tokenizer.get_vocab_size(true),
         }
     }
@@ -454,7 +475,7 @@ impl Seq2SeqTokenizer {
             Backend::Marian(m) => m.tokenize(text).map_err(err),
             Backend::T5(t) => t.tokenize(text).map_err(err),
             Backend::Pegasus(t) => t.tokenize(text).map_err(err),
-            Backend::M2M100(t) => t.tokenize(text).map_err(err),
+            Backend::Fairseq(t) => t.tokenize(text).map_err(err),
             Backend::Json { tokenizer, .. } => tokenizer
                 .encode(text, true)
                 .map(|e| e.get_tokens().to_vec())

@@ -216,6 +216,16 @@ fn other_load_paths(dir: &Path) -> Vec<(String, Result<Seq2SeqTokenizer, String>
                 true,
             ));
         }
+        _ if model_type.as_deref() == Some("mbart")
+            && dir.join("sentencepiece.bpe.model").is_file() =>
+        {
+            let tok = Seq2SeqTokenizer::mbart50_from_spm(&dir.join("sentencepiece.bpe.model"));
+            out.push((
+                "sentencepiece.bpe.model, MBart50Tokenizer".into(),
+                tok.map_err(text),
+                true,
+            ));
+        }
         (Some("t5"), true) => {
             let tok = Seq2SeqTokenizer::t5_from_spiece(&spiece, super::t5_extra_ids(dir));
             out.push((
@@ -317,4 +327,29 @@ fn an_input_prefix_goes_before_every_input() {
     assert_eq!(prefixed.encode(text).unwrap(), want);
     assert_eq!(prefixed.encode_in(text, Some("nl")).unwrap(), want);
     assert_eq!(want.len(), plain.encode(text).unwrap().len() + 1);
+}
+
+#[test]
+fn mbart50_without_tokenizer_json_reads_its_sentencepiece_model_and_only_as_mbart50() {
+    let dir = root().join("tests/fixtures/models/mbart50-tiny");
+    let tmp = tempfile::tempdir().unwrap();
+    for f in ["config.json", "sentencepiece.bpe.model", "tokenizer_config.json"] {
+        std::fs::copy(dir.join(f), tmp.path().join(f)).unwrap();
+    }
+    let spm = tmp.path().join("sentencepiece.bpe.model");
+    let fast = Seq2SeqTokenizer::from_tokenizer_json(&dir.join("tokenizer.json")).unwrap();
+    let slow = Seq2SeqTokenizer::mbart50_from_spm(&spm).unwrap();
+    let text = "Het kabinet trekt 2,4 miljard euro uit.";
+    for lang in ["nl", "de_DE", "fr"] {
+        assert_eq!(
+            slow.encode_in(text, Some(lang)).unwrap(),
+            fast.encode_in(text, Some(lang)).unwrap()
+        );
+    }
+    assert_eq!(slow.target_language_token("en"), fast.target_language_token("en"));
+    // mBART-25's tokenizer class is not read this way.
+    let config = r#"{"tokenizer_class": "MBartTokenizer"}"#;
+    std::fs::write(tmp.path().join("tokenizer_config.json"), config).unwrap();
+    let err = Seq2SeqTokenizer::mbart50_from_spm(&spm).unwrap_err().to_string();
+    assert!(err.contains("MBartTokenizer needs a tokenizer.json"), "{err}");
 }

@@ -1,8 +1,13 @@
-//! Emulation of transformers 4.57's slow `M2M100Tokenizer` (facebook/m2m100_418M ships no
-//! `tokenizer.json`): `sentencepiece.bpe.model` (a BPE SentencePiece model) segments the text,
-//! `vocab.json` maps each piece to its id (missing pieces -> `<unk>`), and the language tokens
-//! `__xx__` follow the vocabulary at `len(vocab.json) + i` in fairseq's code order. Inputs are
-//! `__src__ <pieces> </s>`; special tokens in the text (`</s>`, `__de__`) are split out first.
+//! Emulation of transformers 4.57's slow fairseq-style multilingual tokenizers, for checkpoints
+//! that ship no `tokenizer.json`. `sentencepiece.bpe.model` segments the text; inputs are
+//! `<src language> <pieces> </s>`, special tokens in the text (`</s>`, `__de__`) split out first.
+//!
+//! - `M2M100Tokenizer` (facebook/m2m100_418M): `vocab.json` maps each piece to its id (missing
+//!   pieces -> `<unk>`); the language tokens `__xx__` follow it at `len(vocab.json) + i`.
+//! - `MBart50Tokenizer` (facebook/mbart-large-50-many-to-one-mmt): piece ids are the
+//!   SentencePiece ids plus fairseq's offset 1 under `<s> <pad> </s> <unk>`; the language codes
+//!   `nl_XX` follow the pieces, then `<mask>`.
+//!
 //! Decoding: ids -> pieces, pieces -> text with the SentencePiece model, stripped.
 
 use std::path::Path;
@@ -28,10 +33,39 @@ const M2M100_CODES: &[&str] = &[
 /// `FAIRSEQ_LANGUAGE_CODES["wmt21"]`.
 const WMT21_CODES: &[&str] = &["en", "ha", "is", "ja", "cs", "ru", "zh", "de"];
 
+/// mBART-50's `FAIRSEQ_LANGUAGE_CODES`, in id order.
+#[rustfmt::skip]
+const MBART50_CODES: &[&str] = &[
+    "ar_AR", "cs_CZ", "de_DE", "en_XX", "es_XX", "et_EE", "fi_FI", "fr_XX", "gu_IN", "hi_IN",
+    "it_IT", "ja_XX", "kk_KZ", "ko_KR", "lt_LT", "lv_LV", "my_MM", "ne_NP", "nl_XX", "ro_RO",
+    "ru_RU", "si_LK", "tr_TR", "vi_VN", "zh_CN", "af_ZA", "az_AZ", "bn_IN", "fa_IR", "he_IL",
+    "hr_HR", "id_ID", "ka_GE", "km_KH", "mk_MK", "ml_IN", "mn_MN", "mr_IN", "pl_PL", "ps_AF",
+    "pt_XX", "sv_SE", "sw_KE", "ta_IN", "te_IN", "th_TH", "tl_XX", "uk_UA", "ur_PK", "xh_ZA",
+    "gl_ES", "sl_SI",
+];
+
+/// fairseq's offset of SentencePiece ids under its four special tokens (mBART-50).
+const FAIRSEQ_OFFSET: u32 = 1;
+
+/// How pieces map to ids.
 #[derive(Debug, Clone)]
-pub(crate) struct M2M100Slow {
+enum Pieces {
+    /// M2M100's `vocab.json`.
+    Json(JsonVocab),
+    /// mBART-50: the SentencePiece id plus [`FAIRSEQ_OFFSET`]; SentencePiece's `<unk>` (0) is
+    /// `<unk>`.
+    SpmOffset,
+}
+
+#[derive(Debug, Clone)]
+pub(crate) struct FairseqSlow {
     spm: SpmProcessor,
-    vocab: JsonVocab,
+    pieces: Pieces,
+    /// Ids from here on are joined with spaces when decoded unskipped (transformers' legacy
+    /// added tokens: M2M100's language tokens lie past `vocab_size`).
+    joined_from: u32,
+    /// mBART-50 puts a space before a run of special tokens when decoding them.
+    space_before_special: bool,
     /// `<s>`, `</s>`, `<pad>`, `<unk>` and the language tokens, split out of input text.
     specials: SpecialTokens,
     pub langs: LangTokens,
@@ -43,10 +77,19 @@ pub(crate) struct M2M100Slow {
     clean_up_tokenization_spaces: bool,
 }
 
-impl M2M100Slow {
+fn special(content: &str, id: u32) -> SpecialToken {
+    SpecialToken {
+        content: content.to_string(),
+        id,
+        lstrip: false,
+        rstrip: false,
+    }
+}
+
+impl FairseqSlow {
     /// Reads `sentencepiece.bpe.model` and `vocab.json` (with the `tokenizer_config.json`
     /// beside it for `language_codes`, `src_lang` and `clean_up_tokenization_spaces`).
-    pub(crate) fn load(spm_model: &Path, vocab_json: &Path) -> Result<Self, TokenizeError> {
+    pub(crate) fn m2m100(spm_model: &Path, vocab_json: &Path) -> Result<Self, TokenizeError> {
         let spm = load_spm(spm_model)?;
         let vocab = JsonVocab::from_file(vocab_json)?;
         let bad = |message: String| TokenizeError::Vocab {
@@ -73,12 +116,6 @@ impl M2M100Slow {
             .zip(size..)
             .map(|(code, id)| (format!("__{code}__"), id))
             .collect();
-        let special = |content: &str, id: u32| SpecialToken {
-            content: content.to_string(),
-            id,
-            lstrip: false,
-            rstrip: false,
-        };
         let mut tokens = vec![
             special("<s>", bos_id),
             special("</s>", eos_id),
@@ -90,6 +127,8 @@ impl M2M100Slow {
             .ok_or_else(|| bad("no language tokens".into()))?;
         Ok(Self {
             spm,
+            joined_from: size,
+            space_before_special: false,
             specials: SpecialTokens::new(tokens),
             langs,
             default_lang: config_string(vocab_json, "src_lang")?.unwrap_or_else(|| "en".into()),
@@ -97,7 +136,50 @@ impl M2M100Slow {
             pad_id,
             unk_id,
             clean_up_tokenization_spaces: config_clean_up(vocab_json)?,
-            vocab,
+            pieces: Pieces::Json(vocab),
+        })
+    }
+
+    /// mBART-50's slow tokenizer from `sentencepiece.bpe.model` alone (with the
+    /// `tokenizer_config.json` beside it for `src_lang` and `clean_up_tokenization_spaces`).
+    pub(crate) fn mbart50(spm_model: &Path) -> Result<Self, TokenizeError> {
+        let spm = load_spm(spm_model)?;
+        let bad = |message: String| TokenizeError::SpmModel {
+            origin: spm_model.display().to_string(),
+            message,
+        };
+        let size = u32::try_from(spm.len()).map_err(|_| bad("too many pieces".into()))?;
+        let lang_tokens: Vec<(String, u32)> = MBART50_CODES
+            .iter()
+            .zip(size + FAIRSEQ_OFFSET..)
+            .map(|(code, id)| (code.to_string(), id))
+            .collect();
+        let mask_id = size + MBART50_CODES.len() as u32 + FAIRSEQ_OFFSET;
+        let mut tokens = vec![
+            special("<s>", 0),
+            special("<pad>", 1),
+            special("</s>", 2),
+            special("<unk>", 3),
+            SpecialToken {
+                lstrip: true,
+                ..special("<mask>", mask_id)
+            },
+        ];
+        tokens.extend(lang_tokens.iter().map(|(t, id)| special(t, *id)));
+        let langs = LangTokens::new(Placement::Prefix, Style::MBart, lang_tokens)
+            .ok_or_else(|| bad("no language tokens".into()))?;
+        Ok(Self {
+            spm,
+            pieces: Pieces::SpmOffset,
+            joined_from: mask_id + 1,
+            space_before_special: true,
+            specials: SpecialTokens::new(tokens),
+            langs,
+            default_lang: config_string(spm_model, "src_lang")?.unwrap_or_else(|| "en_XX".into()),
+            eos_id: 2,
+            pad_id: 1,
+            unk_id: 3,
+            clean_up_tokenization_spaces: config_clean_up(spm_model)?,
         })
     }
 
@@ -114,14 +196,25 @@ impl M2M100Slow {
     }
 
     fn token_to_id(&self, token: &str) -> u32 {
-        match self.specials.by_content(token) {
-            Some(t) => t.id,
-            None => self
-                .vocab
-                .encoder
-                .get(token)
-                .copied()
-                .unwrap_or(self.unk_id),
+        if let Some(t) = self.specials.by_content(token) {
+            return t.id;
+        }
+        match &self.pieces {
+            Pieces::Json(v) => v.encoder.get(token).copied().unwrap_or(self.unk_id),
+            Pieces::SpmOffset => match self.spm.piece_to_id(token) {
+                0 => self.unk_id,
+                id => id + FAIRSEQ_OFFSET,
+            },
+        }
+    }
+
+    fn id_to_token(&self, id: u32) -> &str {
+        match &self.pieces {
+            Pieces::Json(v) => v.decoder.get(&id).map_or("<unk>", String::as_str),
+            Pieces::SpmOffset => id
+                .checked_sub(FAIRSEQ_OFFSET)
+                .and_then(|i| self.spm.id_to_piece(i))
+                .unwrap_or("<unk>"),
         }
     }
 
@@ -150,12 +243,12 @@ impl M2M100Slow {
             }
             let token = match special {
                 Some(t) => t.content.as_str(),
-                None => self.vocab.decoder.get(&id).map_or("<unk>", String::as_str),
+                None => self.id_to_token(id),
             };
             if skip_special_tokens && self.specials.is_special(token) {
                 continue;
             }
-            if special.is_some_and(|t| t.id >= self.vocab.len() as u32) {
+            if special.is_some_and(|t| t.id >= self.joined_from) {
                 if !current.is_empty() {
                     parts.push(self.tokens_to_string(&current)?);
                     current.clear();
@@ -177,26 +270,36 @@ impl M2M100Slow {
         })
     }
 
-    /// `M2M100Tokenizer.convert_tokens_to_string`: special tokens verbatim, the rest through
-    /// the SentencePiece decoder, stripped.
+    /// `convert_tokens_to_string`: special tokens verbatim (mBART-50: a space before a run of
+    /// them), the rest through the SentencePiece decoder, stripped.
     fn tokens_to_string(&self, tokens: &[&str]) -> Result<String, String> {
         let mut out = String::new();
         let mut current: Vec<&str> = Vec::new();
+        let mut prev_special = false;
         for &token in tokens {
             if self.specials.is_special(token) {
+                if self.space_before_special && !prev_special {
+                    out.push(' ');
+                }
                 out.push_str(&self.spm.decode_pieces(&current)?);
                 out.push_str(token);
                 current.clear();
+                prev_special = true;
             } else {
                 current.push(token);
+                prev_special = false;
             }
         }
         out.push_str(&self.spm.decode_pieces(&current)?);
         Ok(py_strip(&out).to_string())
     }
 
-    /// `len(vocab.json)` plus the language tokens.
+    /// Every id: M2M100's `len(vocab.json)` plus the language tokens; mBART-50's pieces,
+    /// offset, language codes and `<mask>`.
     pub(crate) fn vocab_size(&self) -> usize {
-        self.vocab.len() + self.langs.len()
+        match &self.pieces {
+            Pieces::Json(v) => v.len() + self.langs.len(),
+            Pieces::SpmOffset => self.joined_from as usize,
+        }
     }
 }
