@@ -10,6 +10,7 @@
 pub mod agreement;
 pub mod compare;
 pub mod export;
+pub mod load;
 pub mod machine;
 pub mod report;
 pub mod runner;

@@ -3,6 +3,7 @@
 mod article;
 mod batch;
 mod bench;
+mod loadtest;
 mod models;
 mod segment;
 mod serve;
@@ -62,6 +63,8 @@ pub enum Command {
     Bench(bench::BenchArgs),
     /// Serve the REST API: translation, summaries and articles with cross-request batching.
     Serve(serve::ServeArgs),
+    /// Load the REST service with many clients: requests/s, tokens/s, latency percentiles.
+    Loadtest(Box<loadtest::LoadtestArgs>),
     /// Show how wire copy is segmented: headline, dateline, blocks, sentences, related items.
     Segment(segment::SegmentArgs),
     /// List, inspect and download models.
@@ -180,6 +183,7 @@ pub fn run(cli: Cli) -> Result<(), Error> {
         Command::Batch(args) => batch::run(args),
         Command::Bench(args) => bench::run(args),
         Command::Serve(args) => serve::run(args),
+        Command::Loadtest(args) => loadtest::run(*args),
         Command::Segment(args) => segment::run(args),
         Command::Models(cmd) => models::run(cmd),
     }

@@ -333,7 +333,11 @@ fn an_input_prefix_goes_before_every_input() {
 fn mbart50_without_tokenizer_json_reads_its_sentencepiece_model_and_only_as_mbart50() {
     let dir = root().join("tests/fixtures/models/mbart50-tiny");
     let tmp = tempfile::tempdir().unwrap();
-    for f in ["config.json", "sentencepiece.bpe.model", "tokenizer_config.json"] {
+    for f in [
+        "config.json",
+        "sentencepiece.bpe.model",
+        "tokenizer_config.json",
+    ] {
         std::fs::copy(dir.join(f), tmp.path().join(f)).unwrap();
     }
     let spm = tmp.path().join("sentencepiece.bpe.model");
@@ -346,10 +350,18 @@ fn mbart50_without_tokenizer_json_reads_its_sentencepiece_model_and_only_as_mbar
             fast.encode_in(text, Some(lang)).unwrap()
         );
     }
-    assert_eq!(slow.target_language_token("en"), fast.target_language_token("en"));
+    assert_eq!(
+        slow.target_language_token("en"),
+        fast.target_language_token("en")
+    );
     // mBART-25's tokenizer class is not read this way.
     let config = r#"{"tokenizer_class": "MBartTokenizer"}"#;
     std::fs::write(tmp.path().join("tokenizer_config.json"), config).unwrap();
-    let err = Seq2SeqTokenizer::mbart50_from_spm(&spm).unwrap_err().to_string();
-    assert!(err.contains("MBartTokenizer needs a tokenizer.json"), "{err}");
+    let err = Seq2SeqTokenizer::mbart50_from_spm(&spm)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("MBartTokenizer needs a tokenizer.json"),
+        "{err}"
+    );
 }

@@ -12,6 +12,7 @@ mod http_errors;
 mod http_socket;
 mod kernel_paths;
 mod languages;
+mod loadtest_cmd;
 mod ninjs;
 mod openapi_truth;
 mod parity;

@@ -1,0 +1,167 @@
+//! `copydesk loadtest`.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use clap::Args;
+
+use super::serve::{parse_duration, ServeArgs};
+use crate::bench::load::{self, client::Client, Load, LoadPlan, PointResult, MIX};
+use crate::http::{self, AppState};
+use crate::Error;
+
+/// Load the REST service with many clients and report throughput and latency.
+///
+/// Starts the server in-process on a free local port with the `serve` options below (`--host`
+/// and `--port` are not used), or loads the one at --url. Each point runs for --duration:
+/// `--clients N` closed-loop clients (each sends its next request when the last is answered),
+/// then `--rates R` open-loop Poisson arrivals per second. Requests are `POST /v1/translate`
+/// with sentences of the shared sample articles: headlines (1 sentence, 8 new tokens, 30%),
+/// sentences (1, 40 tokens, 50%), paragraphs (3, 40 tokens each, 20%). Reports requests/s,
+/// generated tokens/s, p50/p95/p99 latency, 429s, errors and how busy the models were.
+#[derive(Debug, Args)]
+pub struct LoadtestArgs {
+    /// A running server to load instead of one in-process (http://host:port).
+    #[arg(long, env = "COPYDESK_LOADTEST_URL")]
+    pub url: Option<String>,
+    /// API key to send (--url servers that need one).
+    #[arg(long, env = "COPYDESK_LOADTEST_KEY", hide_env_values = true)]
+    pub key: Option<String>,
+    /// Closed-loop points: numbers of concurrent clients, comma-separated.
+    #[arg(long, value_delimiter = ',', default_value = "1,8,64")]
+    pub clients: Vec<usize>,
+    /// Open-loop points: Poisson arrival rates in requests/s, comma-separated.
+    #[arg(long, value_delimiter = ',')]
+    pub rates: Vec<f64>,
+    /// Sending time per point (e.g. 20s, 2m); requests still in flight are then awaited.
+    #[arg(long, default_value = "20s", value_parser = parse_duration)]
+    pub duration: Duration,
+    /// Seed of the request mix and the arrival times.
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+    /// Write the JSON report here.
+    #[arg(long, value_name = "FILE")]
+    pub out: Option<PathBuf>,
+    /// Write the Markdown table here.
+    #[arg(long, value_name = "FILE")]
+    pub markdown: Option<PathBuf>,
+    #[command(flatten)]
+    pub server: ServeArgs,
+}
+
+impl LoadtestArgs {
+    fn plan(&self) -> Result<LoadPlan, Error> {
+        let bad = |m: String| Error::invalid("invalid_argument", m);
+        if let Some(&n) = self.clients.iter().find(|&&n| n == 0 || n > 10_000) {
+            return Err(bad(format!("--clients {n}: use 1 to 10000")));
+        }
+        if let Some(&r) = self.rates.iter().find(|&&r| !(r > 0.0 && r <= 10_000.0)) {
+            return Err(bad(format!(
+                "--rates {r}: use more than 0 and at most 10000"
+            )));
+        }
+        if self.duration.is_zero() {
+            return Err(bad("--duration must be more than zero".into()));
+        }
+        let mut points: Vec<Load> = self.clients.iter().map(|&n| Load::Clients(n)).collect();
+        points.extend(self.rates.iter().map(|&r| Load::Rate(r)));
+        Ok(LoadPlan {
+            points,
+            duration: self.duration,
+            seed: self.seed,
+        })
+    }
+}
+
+pub fn run(args: LoadtestArgs) -> Result<(), Error> {
+    let plan = args.plan()?;
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| Error::Io {
+            context: "cannot start the runtime".into(),
+            source: e,
+        })?;
+    let results = rt.block_on(drive(&args, &plan))?;
+    let markdown = load::markdown(&results);
+    let report = serde_json::json!({
+        "format": "copydesk-loadtest/1",
+        "machine": crate::bench::machine::machine(&candle_core::Device::Cpu,
+            std::thread::available_parallelism().map_or(1, usize::from)),
+        "target": args.url.clone().unwrap_or_else(|| format!("in-process: {}", args.server.translator)),
+        "settings": {"duration_s": plan.duration.as_secs_f64(), "seed": plan.seed,
+            "mix": MIX.map(|(name, sentences, tokens, percent)| serde_json::json!(
+                {"name": name, "sentences": sentences, "max_new_tokens": tokens, "percent": percent}))},
+        "results": results,
+    });
+    let write = |path: &PathBuf, text: String| {
+        std::fs::write(path, text).map_err(|e| Error::Io {
+            context: format!("cannot write {}", path.display()),
+            source: e,
+        })
+    };
+    if let Some(p) = &args.out {
+        write(p, serde_json::to_string_pretty(&report).unwrap_or_default())?;
+    }
+    if let Some(p) = &args.markdown {
+        write(p, markdown.clone())?;
+    }
+    super::print_lines([markdown])
+}
+
+/// Starts the in-process server (or reaches --url) and runs the plan against it.
+async fn drive(args: &LoadtestArgs, plan: &LoadPlan) -> Result<Vec<PointResult>, Error> {
+    let bad_url = |m: String| Error::invalid("invalid_argument", m);
+    let (client, _server) = match &args.url {
+        Some(url) => (Client::new(url, args.key.clone()).map_err(bad_url)?, None),
+        None => {
+            let cfg = args.server.config()?;
+            let key = cfg.http.api_keys.first().cloned();
+            let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+                .await
+                .map_err(|e| Error::Io {
+                    context: "cannot listen on 127.0.0.1".into(),
+                    source: e,
+                })?;
+            let addr = listener.local_addr().map_err(|e| Error::Io {
+                context: "cannot read the listening address".into(),
+                source: e,
+            })?;
+            let state = AppState::new(cfg.http);
+            let server = tokio::spawn(http::serve(listener, state.clone(), std::future::pending()));
+            eprintln!("loadtest: loading {}", args.server.translator);
+            state.load(cfg.service).await?;
+            let client = Client::new(&format!("http://{addr}"), key).map_err(bad_url)?;
+            (client, Some(AbortOnDrop(server)))
+        }
+    };
+    client
+        .wait_ready(Duration::from_secs(600))
+        .await
+        .map_err(|context| Error::Io {
+            context,
+            source: std::io::Error::new(std::io::ErrorKind::TimedOut, "not ready"),
+        })?;
+    let client = Arc::new(client);
+    let mut results = Vec::new();
+    for (i, point) in plan.points.iter().enumerate() {
+        eprintln!("loadtest: {point:?} for {:?}", plan.duration);
+        let one = LoadPlan {
+            points: vec![*point],
+            seed: plan.seed.wrapping_add(i as u64),
+            ..plan.clone()
+        };
+        results.extend(load::run(client.clone(), &one).await);
+    }
+    Ok(results)
+}
+
+/// The in-process server, stopped when the run ends.
+struct AbortOnDrop(tokio::task::JoinHandle<std::io::Result<()>>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
