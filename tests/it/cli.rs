@@ -357,7 +357,14 @@ fn models_list_shows_the_manifests() {
     let out = copydesk(&["models", "list"], "");
     assert!(out.status.success());
     let text = String::from_utf8(out.stdout).unwrap();
-    for name in ["opus-mt-nl-en", "flan-t5-base", "t5-small"] {
+    for name in ["opus-mt-nl-en", "flan-t5-base", "t5-small", "m2m100-418m"] {
         assert!(text.contains(name), "{text}");
     }
+    // NLLB-200's CC-BY-NC-4.0 weights are marked, and only they.
+    let marked: Vec<&str> = text
+        .lines()
+        .filter(|l| l.contains("NON-COMMERCIAL USE ONLY"))
+        .collect();
+    assert_eq!(marked.len(), 1, "{text}");
+    assert!(marked[0].starts_with("nllb-200-distilled-600m") && marked[0].contains("cc-by-nc-4.0"));
 }

@@ -88,8 +88,8 @@ function el(tag, cls, text) {
 
 const datelineText = (d, english) => d ? `${english ? d.place_en : d.place} (${d.agency}) -` : "";
 
-// One row: `src` left; on the right the editable English `obj[key]`.
-function row(rows, { id, cls, src, obj, key, sentence }) {
+// One row: `src` left; on the right the editable English `obj[key]` (then `after`, fixed).
+function row(rows, { id, cls, src, obj, key, sentence, after }) {
   const tr = el("tr", cls);
   if (id) tr.id = "row-" + id;
   tr.appendChild(el("td", "src", src || ""));
@@ -98,6 +98,7 @@ function row(rows, { id, cls, src, obj, key, sentence }) {
   text.contentEditable = "true";
   text.addEventListener("input", () => { obj[key] = text.innerText; text.classList.add("edited"); });
   td.appendChild(text);
+  if (after) td.appendChild(el("span", "after", after));
   if (sentence) {
     if (sentence.handling && sentence.handling !== "translated") {
       tr.classList.add(sentence.handling);
@@ -120,14 +121,15 @@ function render(a) {
   rows.replaceChildren();
   $("src-lang").textContent = a.language ? `Source (${a.language.code})` : "Source";
   if (a.headline) row(rows, { id: "headline", cls: "headline", src: a.headline, obj: a, key: "headline_en" });
-  if (a.dateline) row(rows, { cls: "dateline", src: datelineText(a.dateline, false), obj: a.dateline, key: "place_en" });
+  const agency = (d) => ` (${d.agency}) -`;
+  if (a.dateline) row(rows, { cls: "dateline", src: datelineText(a.dateline, false), obj: a.dateline, key: "place_en", after: agency(a.dateline) });
   a.blocks.forEach((b, i) => b.sentences.forEach((s, j) => row(rows, {
     id: `blocks[${i}].sentences[${j}]`, cls: (b.kind === "subheading" ? "subheading" : "paragraph") + (j === 0 ? " para-start" : ""),
     src: s.source, obj: s, key: "text", sentence: s,
   })));
   if (a.related_title) row(rows, { cls: "related-title para-start", src: a.related_title, obj: a, key: "related_title_en" });
   a.related.forEach((r, i) => {
-    if (r.dateline) row(rows, { cls: "related dateline para-start", src: datelineText(r.dateline, false), obj: r.dateline, key: "place_en" });
+    if (r.dateline) row(rows, { cls: "related dateline para-start", src: datelineText(r.dateline, false), obj: r.dateline, key: "place_en", after: agency(r.dateline) });
     r.sentences.forEach((s, j) => row(rows, {
       id: `related[${i}].sentences[${j}]`, cls: "related" + (j === 0 && !r.dateline ? " para-start" : ""),
       src: s.source, obj: s, key: "text", sentence: s,
