@@ -427,24 +427,16 @@ fn fairseq_positions(n: usize, dim: usize, pad: usize, device: &Device) -> Resul
     Tensor::from_vec(table, (n, dim), device)
 }
 
-/// fairseq's position ids (`create_position_ids_from_input_ids`): per row, `pad + n + past` for
-/// the `n`-th non-pad token, `pad` for a pad token.
+/// fairseq's position ids (`create_position_ids_from_input_ids`), computed where `ids` live (no
+/// copy to the host per decode step): `(cumsum(ids != pad) + past) * (ids != pad) + pad`, i.e.
+/// `pad + n + past` for the `n`-th non-pad token of a row and `pad` for a pad token. The counts
+/// are small integers, exact in `f32`.
 fn fairseq_position_ids(ids: &Tensor, pad: u32, past: usize) -> Result<Tensor> {
-    let rows = ids.to_vec2::<u32>()?;
-    let t = ids.dim(1)?;
-    let mut out = Vec::with_capacity(rows.len() * t);
-    for row in &rows {
-        let mut n = 0u32;
-        out.extend(row.iter().map(|&id| {
-            if id == pad {
-                pad
-            } else {
-                n += 1;
-                pad + n + past as u32
-            }
-        }));
-    }
-    Tensor::from_vec(out, (rows.len(), t), ids.device())
+    let not_pad = ids.ne(pad)?.to_dtype(DType::F32)?;
+    let counted = not_pad.cumsum(1)?.affine(1.0, past as f64)?;
+    (counted * &not_pad)?
+        .affine(1.0, f64::from(pad))?
+        .to_dtype(DType::U32)
 }
 
 /// Per-step inputs shared by all layers.
