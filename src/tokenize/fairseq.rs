@@ -86,6 +86,20 @@ fn special(content: &str, id: u32) -> SpecialToken {
     }
 }
 
+/// The special tokens split out of input text (`fixed` and the language tokens) and the
+/// language tokens (`names[i]` at id `first + i`), `None` without any.
+fn specials_and_langs(
+    mut fixed: Vec<SpecialToken>,
+    names: impl IntoIterator<Item = String>,
+    first: u32,
+    style: Style,
+) -> Option<(SpecialTokens, LangTokens)> {
+    let lang_tokens: Vec<(String, u32)> = names.into_iter().zip(first..).collect();
+    fixed.extend(lang_tokens.iter().map(|(t, id)| special(t, *id)));
+    let langs = LangTokens::new(Placement::Prefix, style, lang_tokens)?;
+    Some((SpecialTokens::new(fixed), langs))
+}
+
 impl FairseqSlow {
     /// Reads `sentencepiece.bpe.model` and `vocab.json` (with the `tokenizer_config.json`
     /// beside it for `language_codes`, `src_lang` and `clean_up_tokenization_spaces`).
@@ -111,25 +125,20 @@ impl FairseqSlow {
             Some(other) => return Err(bad(format!("unknown language_codes {other:?}"))),
         };
         let size = u32::try_from(vocab.len()).map_err(|_| bad("too many tokens".into()))?;
-        let lang_tokens: Vec<(String, u32)> = codes
-            .iter()
-            .zip(size..)
-            .map(|(code, id)| (format!("__{code}__"), id))
-            .collect();
-        let mut tokens = vec![
+        let fixed = vec![
             special("<s>", bos_id),
             special("</s>", eos_id),
             special("<pad>", pad_id),
             special("<unk>", unk_id),
         ];
-        tokens.extend(lang_tokens.iter().map(|(t, id)| special(t, *id)));
-        let langs = LangTokens::new(Placement::Prefix, Style::Fairseq, lang_tokens)
+        let names = codes.iter().map(|code| format!("__{code}__"));
+        let (specials, langs) = specials_and_langs(fixed, names, size, Style::Fairseq)
             .ok_or_else(|| bad("no language tokens".into()))?;
         Ok(Self {
             spm,
             joined_from: size,
             space_before_special: false,
-            specials: SpecialTokens::new(tokens),
+            specials,
             langs,
             default_lang: config_string(vocab_json, "src_lang")?.unwrap_or_else(|| "en".into()),
             eos_id,
@@ -149,13 +158,8 @@ impl FairseqSlow {
             message,
         };
         let size = u32::try_from(spm.len()).map_err(|_| bad("too many pieces".into()))?;
-        let lang_tokens: Vec<(String, u32)> = MBART50_CODES
-            .iter()
-            .zip(size + FAIRSEQ_OFFSET..)
-            .map(|(code, id)| (code.to_string(), id))
-            .collect();
         let mask_id = size + MBART50_CODES.len() as u32 + FAIRSEQ_OFFSET;
-        let mut tokens = vec![
+        let fixed = vec![
             special("<s>", 0),
             special("<pad>", 1),
             special("</s>", 2),
@@ -165,15 +169,20 @@ impl FairseqSlow {
                 ..special("<mask>", mask_id)
             },
         ];
-        tokens.extend(lang_tokens.iter().map(|(t, id)| special(t, *id)));
-        let langs = LangTokens::new(Placement::Prefix, Style::MBart, lang_tokens)
-            .ok_or_else(|| bad("no language tokens".into()))?;
+        let first = size + FAIRSEQ_OFFSET;
+        let (specials, langs) = specials_and_langs(
+            fixed,
+            MBART50_CODES.iter().map(|c| c.to_string()),
+            first,
+            Style::MBart,
+        )
+        .ok_or_else(|| bad("no language tokens".into()))?;
         Ok(Self {
             spm,
             pieces: Pieces::SpmOffset,
             joined_from: mask_id + 1,
             space_before_special: true,
-            specials: SpecialTokens::new(tokens),
+            specials,
             langs,
             default_lang: config_string(spm_model, "src_lang")?.unwrap_or_else(|| "en_XX".into()),
             eos_id: 2,
@@ -220,15 +229,13 @@ impl FairseqSlow {
 
     /// `tokenizer(text)["input_ids"]` with `src_lang = lang` (`None`: the configured one).
     pub(crate) fn encode(&self, text: &str, lang: Option<&str>) -> Result<Vec<u32>, String> {
-        let lang = lang.unwrap_or(&self.default_lang);
-        let code = self
-            .langs
-            .id(lang)
-            .ok_or_else(|| format!("the tokenizer has no language token for {lang:?}"))?;
-        let mut ids = vec![code];
-        ids.extend(self.tokenize(text)?.iter().map(|t| self.token_to_id(t)));
-        ids.push(self.eos_id);
-        Ok(ids)
+        let body = self
+            .tokenize(text)?
+            .iter()
+            .map(|t| self.token_to_id(t))
+            .collect();
+        self.langs
+            .frame(lang.unwrap_or(&self.default_lang), body, self.eos_id)
     }
 
     /// `tokenizer.decode(ids, skip_special_tokens=...)`. Unskipped language tokens are joined

@@ -128,6 +128,27 @@ impl LangTokens {
         self.codes.len()
     }
 
+    /// `body` (the text's ids) with `lang`'s token and `</s>` (`eos`) where this tokenizer puts
+    /// them: `lang body </s>` or `body </s> lang`.
+    pub(crate) fn frame(&self, lang: &str, body: Vec<u32>, eos: u32) -> Result<Vec<u32>, String> {
+        let code = self
+            .id(lang)
+            .ok_or_else(|| format!("the tokenizer has no language token for {lang:?}"))?;
+        let mut ids = Vec::with_capacity(body.len() + 2);
+        match self.placement {
+            Placement::Prefix => {
+                ids.push(code);
+                ids.extend(body);
+                ids.push(eos);
+            }
+            Placement::Suffix => {
+                ids.extend(body);
+                ids.extend([eos, code]);
+            }
+        }
+        Ok(ids)
+    }
+
     /// The token id for `lang`: a token (`nl_XX`) or a language code (`nl`; for mBART and NLLB
     /// the first token of that language in sorted order, `nld_Latn`).
     pub(crate) fn id(&self, lang: &str) -> Option<u32> {

@@ -360,27 +360,12 @@ impl Seq2SeqTokenizer {
             tokenizer: self.name().to_string(),
             message,
         };
-        let code = langs
-            .id(lang)
-            .ok_or_else(|| err(format!("the tokenizer has no language token for {lang:?}")))?;
         let body = tokenizer
             .encode(text, false)
             .map_err(|e| err(e.to_string()))?
             .get_ids()
             .to_vec();
-        let mut ids = Vec::with_capacity(body.len() + 2);
-        match langs.placement {
-            langs::Placement::Prefix => {
-                ids.push(code);
-                ids.extend(body);
-                ids.push(*eos);
-            }
-            langs::Placement::Suffix => {
-                ids.extend(body);
-                ids.extend([*eos, code]);
-            }
-        }
-        Ok(ids)
+        langs.frame(lang, body, *eos).map_err(err)
     }
 
     /// Target ids -> text, like transformers' `tokenizer.decode(ids, skip_special_tokens=...)`.

@@ -115,6 +115,25 @@ pub struct SpmModel {
 }
 
 impl SpmModel {
+    /// A model of these pieces with default trainer and normalizer specs, for tests.
+    #[cfg(test)]
+    pub(crate) fn of_pieces(pieces: &[(&str, f32, PieceType)]) -> SpmModel {
+        SpmModel {
+            pieces: pieces
+                .iter()
+                .map(|&(p, s, k)| SpmPiece {
+                    piece: p.into(),
+                    score: s,
+                    kind: k,
+                })
+                .collect(),
+            trainer: TrainerSpec::default(),
+            normalizer: NormalizerSpec::default(),
+            denormalizer: None,
+            origin: "test".into(),
+        }
+    }
+
     /// Reads and parses a SentencePiece model file.
     pub fn from_file(path: impl AsRef<Path>) -> Result<Self, TokenizeError> {
         let path = path.as_ref();

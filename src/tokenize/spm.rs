@@ -163,13 +163,7 @@ impl SpmProcessor {
     pub fn encode(&self, text: &str) -> Result<Vec<EncodedPiece>, String> {
         let normalized = self.normalizer.normalize(text)?;
         let segments = if self.model.trainer.model_type == BPE {
-            let bpe = BpeModel {
-                model: &self.model,
-                pieces: &self.pieces,
-                user_defined: &self.user_defined,
-                unk_id: self.unk_id,
-            };
-            bpe.segment(&normalized)
+            self.bpe().segment(&normalized)
         } else {
             self.viterbi(&normalized)?
         };
@@ -198,6 +192,16 @@ impl SpmProcessor {
             prev_unk = is_unk;
         }
         Ok(out)
+    }
+
+    /// What BPE segmentation reads of this model.
+    pub(super) fn bpe(&self) -> BpeModel<'_> {
+        BpeModel {
+            model: &self.model,
+            pieces: &self.pieces,
+            user_defined: &self.user_defined,
+            unk_id: self.unk_id,
+        }
     }
 
     /// `Model::EncodeOptimized` of unigram_model.cc, with the same float
@@ -376,23 +380,9 @@ fn one_char_len(lead: u8) -> usize {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::tokenize::proto::{NormalizerSpec, SpmPiece, TrainerSpec};
 
     fn model(pieces: &[(&str, f32, PieceType)]) -> SpmModel {
-        SpmModel {
-            pieces: pieces
-                .iter()
-                .map(|&(p, s, k)| SpmPiece {
-                    piece: p.into(),
-                    score: s,
-                    kind: k,
-                })
-                .collect(),
-            trainer: TrainerSpec::default(),
-            normalizer: NormalizerSpec::default(),
-            denormalizer: None,
-            origin: "test".into(),
-        }
+        SpmModel::of_pieces(pieces)
     }
 
     fn toy() -> SpmProcessor {

@@ -174,43 +174,16 @@ impl BpeModel<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::tokenize::proto::{NormalizerSpec, SpmPiece, TrainerSpec};
+    use crate::tokenize::SpmProcessor;
 
+    /// `text` (already normalized) segmented by a BPE model of `pieces`, as `piece:id`.
     fn segment(pieces: &[(&str, f32, PieceType)], text: &str) -> Vec<String> {
-        let model = SpmModel {
-            pieces: pieces
-                .iter()
-                .map(|&(p, s, k)| SpmPiece {
-                    piece: p.into(),
-                    score: s,
-                    kind: k,
-                })
-                .collect(),
-            trainer: TrainerSpec::default(),
-            normalizer: NormalizerSpec::default(),
-            denormalizer: None,
-            origin: "test".into(),
-        };
-        let mut map = HashMap::new();
-        let mut user_defined = ByteTrie::new();
-        for (i, p) in model.pieces.iter().enumerate() {
-            if matches!(
-                p.kind,
-                PieceType::Normal | PieceType::UserDefined | PieceType::Unused
-            ) {
-                map.insert(p.piece.clone(), i as u32);
-            }
-            if p.kind == PieceType::UserDefined {
-                user_defined.insert(p.piece.as_bytes(), i as u32);
-            }
-        }
-        let bpe = BpeModel {
-            model: &model,
-            pieces: &map,
-            user_defined: &user_defined,
-            unk_id: 0,
-        };
-        bpe.segment(text)
+        let mut model = SpmModel::of_pieces(pieces);
+        model.trainer.model_type = 2;
+        let processor = SpmProcessor::new(model).unwrap();
+        processor
+            .bpe()
+            .segment(text)
             .into_iter()
             .map(|(r, id)| format!("{}:{id}", &text[r]))
             .collect()
