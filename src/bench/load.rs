@@ -109,8 +109,8 @@ pub fn sentences() -> Vec<String> {
         .collect()
 }
 
-/// One request of the mix: its JSON body and the tokens it asks for.
-pub fn request(rng: &mut Rng, pool: &[String]) -> (serde_json::Value, u32) {
+/// One request of the mix: its JSON body.
+pub fn request(rng: &mut Rng, pool: &[String]) -> serde_json::Value {
     let total: u32 = MIX.iter().map(|m| m.3).sum();
     let mut pick = (rng.unit() * f64::from(total)) as u32;
     let &(_, n, tokens, _) = MIX
@@ -123,8 +123,7 @@ pub fn request(rng: &mut Rng, pool: &[String]) -> (serde_json::Value, u32) {
         .unwrap_or(&MIX[1]);
     let start = (rng.next_u64() % pool.len() as u64) as usize;
     let texts: Vec<&String> = (0..n).map(|i| &pool[(start + i) % pool.len()]).collect();
-    let body = serde_json::json!({"texts": texts, "options": {"max_new_tokens": tokens}});
-    (body, tokens * n as u32)
+    serde_json::json!({"texts": texts, "options": {"max_new_tokens": tokens}})
 }
 
 /// The `q` quantile of sorted `values` (nearest rank), 0 when empty.
@@ -167,6 +166,7 @@ pub async fn run(client: Arc<Client>, plan: &LoadPlan) -> Vec<PointResult> {
     let pool = Arc::new(sentences());
     let mut out = Vec::new();
     for (i, &load) in plan.points.iter().enumerate() {
+        eprintln!("loadtest: {load:?} for {:?}", plan.duration);
         let seed = plan.seed.wrapping_add(i as u64);
         out.push(point(client.clone(), pool.clone(), load, plan.duration, seed).await);
     }
@@ -205,7 +205,7 @@ async fn point(
                 tasks.spawn(async move {
                     let mut sent = 0;
                     while start.elapsed() < duration {
-                        let (body, _) = request(&mut rng, &pool);
+                        let body = request(&mut rng, &pool);
                         one(client.clone(), tally.clone(), body).await;
                         sent += 1;
                     }
@@ -219,7 +219,7 @@ async fn point(
             let mut at = rng.exponential(rate);
             while at < duration {
                 tokio::time::sleep_until((start + at).into()).await;
-                let (body, _) = request(&mut rng, &pool);
+                let body = request(&mut rng, &pool);
                 let job = one(client.clone(), tally.clone(), body);
                 tasks.spawn(async move {
                     job.await;
@@ -305,14 +305,18 @@ mod tests {
         let (a, b) = (draw(7), draw(7));
         assert_eq!(a, b);
         assert_ne!(a, draw(8));
-        let count = |tokens: u32| a.iter().filter(|(_, t)| *t == tokens).count();
+        // The tokens a request asks for: its sentences times max_new_tokens.
+        let asked = |b: &serde_json::Value| {
+            b["texts"].as_array().map_or(0, Vec::len) as u64
+                * b["options"]["max_new_tokens"].as_u64().unwrap_or(0)
+        };
+        let count = |tokens: u64| a.iter().filter(|b| asked(b) == tokens).count();
         // 30% headlines (8 tokens), 50% sentences (40), 20% paragraphs (3 x 40).
         for (tokens, share) in [(8, 0.3), (40, 0.5), (120, 0.2)] {
             let got = count(tokens) as f64 / 2000.0;
             assert!((got - share).abs() < 0.04, "{tokens}: {got}");
         }
-        let (body, _) = &a[0];
-        assert!(body["texts"].as_array().is_some_and(|t| !t.is_empty()));
+        assert!(a[0]["texts"].as_array().is_some_and(|t| !t.is_empty()));
     }
 
     #[test]

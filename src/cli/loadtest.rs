@@ -143,18 +143,7 @@ async fn drive(args: &LoadtestArgs, plan: &LoadPlan) -> Result<Vec<PointResult>,
             context,
             source: std::io::Error::new(std::io::ErrorKind::TimedOut, "not ready"),
         })?;
-    let client = Arc::new(client);
-    let mut results = Vec::new();
-    for (i, point) in plan.points.iter().enumerate() {
-        eprintln!("loadtest: {point:?} for {:?}", plan.duration);
-        let one = LoadPlan {
-            points: vec![*point],
-            seed: plan.seed.wrapping_add(i as u64),
-            ..plan.clone()
-        };
-        results.extend(load::run(client.clone(), &one).await);
-    }
-    Ok(results)
+    Ok(load::run(Arc::new(client), plan).await)
 }
 
 /// The in-process server, stopped when the run ends.

@@ -13,14 +13,7 @@ use copydesk::service::{load, LoadOptions};
 use crate::common::model_dir;
 
 fn bench(args: &[&str]) -> Output {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_copydesk"));
-    cmd.arg("bench").args(args).env("HF_HUB_OFFLINE", "1");
-    for (k, _) in std::env::vars() {
-        if k.starts_with("COPYDESK_") {
-            cmd.env_remove(k);
-        }
-    }
-    cmd.output().unwrap()
+    crate::cli::copydesk(&[&["bench"], args].concat(), "")
 }
 
 fn ok(out: &Output) -> String {

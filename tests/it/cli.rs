@@ -8,10 +8,15 @@ use serde_json::Value;
 
 use crate::common::{fixtures, golden, golden_ids, model_dir, token_ids, MODEL_DEFAULTS_CASE};
 
-/// Runs the binary offline against an empty cache, with `stdin` piped in.
+/// Runs the binary offline against an empty cache, with `stdin` piped in and no `COPYDESK_*`
+/// settings from the environment the tests run in.
 pub fn copydesk(args: &[&str], stdin: &str) -> Output {
     let cache = tempfile::tempdir().unwrap();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_copydesk"))
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_copydesk"));
+    for (k, _) in std::env::vars().filter(|(k, _)| k.starts_with("COPYDESK_")) {
+        cmd.env_remove(k);
+    }
+    let mut child = cmd
         .args(args)
         .env("HF_HUB_OFFLINE", "1")
         .env("HF_HOME", cache.path())

@@ -14,7 +14,9 @@ use std::time::{Duration, Instant};
 use serde_json::{json, Value};
 
 use copydesk::batching::BatchPolicy;
-use copydesk::http::{AppState, HttpConfig};
+use copydesk::http::HttpConfig;
+
+use crate::http_socket::Server;
 
 const KEY: &str = "desk-key";
 
@@ -39,7 +41,7 @@ fn free_port() -> u16 {
 }
 
 impl Browser {
-    /// `None` (with the reason) when chromium or chromedriver is not installed.
+    /// `Err` (what is missing) when chromium or chromedriver is not installed.
     fn start() -> Result<Browser, String> {
         let driver = executable("COPYDESK_CHROMEDRIVER", "/usr/bin/chromedriver")
             .ok_or("chromedriver (apt-get install chromium-driver; or COPYDESK_CHROMEDRIVER)")?;
@@ -179,29 +181,13 @@ fn decode_base64(s: &str) -> Vec<u8> {
 }
 
 /// `copydesk serve` in-process on the fixture models (translator and summarizer), keyed.
-fn serve() -> (tokio::runtime::Runtime, String) {
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap();
+fn serve() -> Server {
     let mut cfg = HttpConfig {
         api_keys: vec![KEY.to_string()],
         ..HttpConfig::default()
     };
     cfg.defaults.max_new_tokens = Some(crate::http::MAX_NEW_TOKENS);
-    let service = crate::http::service(true, BatchPolicy::default());
-    let state = rt.block_on(AppState::ready(cfg, service)).unwrap();
-    let listener = rt
-        .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
-        .unwrap();
-    let url = format!("http://{}", listener.local_addr().unwrap());
-    rt.spawn(copydesk::http::serve(
-        listener,
-        state,
-        std::future::pending::<()>(),
-    ));
-    (rt, url)
+    Server::with_service(cfg, crate::http::service(true, BatchPolicy::default()))
 }
 
 /// `[source, english, classes]` of every sentence row of the page, in order.
@@ -218,7 +204,8 @@ fn the_desk_page_shows_the_article_side_by_side_in_a_real_browser() {
             return;
         }
     };
-    let (_rt, url) = serve();
+    let server = serve();
+    let url = server.url("");
     let sample =
         std::fs::read_to_string(crate::common::fixtures().join("samples/kabinet-stikstof.txt"))
             .unwrap();

@@ -20,7 +20,7 @@ use crate::common::model_dir;
 use crate::http::{config, service, MAX_NEW_TOKENS};
 
 /// A server on 127.0.0.1:0 in its own runtime.
-struct Server {
+pub struct Server {
     rt: tokio::runtime::Runtime,
     addr: SocketAddr,
     state: AppState,
@@ -30,17 +30,22 @@ struct Server {
 }
 
 impl Server {
+    /// The fixture translator behind batches that wait at most `max_wait` to fill.
     fn start(cfg: HttpConfig, max_wait: Duration) -> Server {
+        let policy = BatchPolicy {
+            max_wait,
+            ..BatchPolicy::default()
+        };
+        Server::with_service(cfg, service(false, policy))
+    }
+
+    /// `service` behind `cfg`.
+    pub fn with_service(cfg: HttpConfig, service: Service) -> Server {
         let rt = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
             .enable_all()
             .build()
             .unwrap();
-        let policy = BatchPolicy {
-            max_wait,
-            ..BatchPolicy::default()
-        };
-        let service = service(false, policy);
         let state = rt.block_on(AppState::ready(cfg, service.clone())).unwrap();
         let listener = rt
             .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
@@ -61,7 +66,7 @@ impl Server {
         }
     }
 
-    fn url(&self, path: &str) -> String {
+    pub fn url(&self, path: &str) -> String {
         format!("http://{}{path}", self.addr)
     }
 

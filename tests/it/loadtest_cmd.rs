@@ -2,21 +2,14 @@
 //! points): closed-loop clients and a Poisson rate, every request answered and counted, the
 //! report's figures consistent with each other; bad points are usage errors (exit 2).
 
-use std::process::{Command, Output};
+use std::process::Output;
 
 use serde_json::Value;
 
 use crate::common::model_dir;
 
 fn loadtest(args: &[&str]) -> Output {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_copydesk"));
-    cmd.arg("loadtest").args(args).env("HF_HUB_OFFLINE", "1");
-    for (k, _) in std::env::vars() {
-        if k.starts_with("COPYDESK_") {
-            cmd.env_remove(k);
-        }
-    }
-    cmd.output().unwrap()
+    crate::cli::copydesk(&[&["loadtest"], args].concat(), "")
 }
 
 #[test]
