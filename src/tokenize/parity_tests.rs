@@ -207,35 +207,26 @@ fn other_load_paths(dir: &Path) -> Vec<(String, Result<Seq2SeqTokenizer, String>
         let tok = Seq2SeqTokenizer::byte_level_bpe(&dir.join("vocab.json"), &merges);
         out.push(("vocab.json + merges.txt".into(), tok.map_err(text), true));
     }
-    match (model_type.as_deref(), spiece.is_file()) {
-        (Some("pegasus"), true) => {
-            let tok = Seq2SeqTokenizer::pegasus_from_spiece(&spiece);
-            out.push((
-                "spiece.model, PegasusTokenizer".into(),
-                tok.map_err(text),
-                true,
-            ));
-        }
-        _ if model_type.as_deref() == Some("mbart")
-            && dir.join("sentencepiece.bpe.model").is_file() =>
-        {
-            let tok = Seq2SeqTokenizer::mbart50_from_spm(&dir.join("sentencepiece.bpe.model"));
-            out.push((
-                "sentencepiece.bpe.model, MBart50Tokenizer".into(),
-                tok.map_err(text),
-                true,
-            ));
-        }
-        (Some("t5"), true) => {
-            let tok = Seq2SeqTokenizer::t5_from_spiece(&spiece, super::t5_extra_ids(dir));
-            out.push((
-                "spiece.model, informational".into(),
-                tok.map_err(text),
-                false,
-            ));
-        }
-        _ => {}
-    }
+    let bpe_model = dir.join("sentencepiece.bpe.model");
+    let slow = match model_type.as_deref() {
+        Some("pegasus") if spiece.is_file() => Some((
+            "spiece.model, PegasusTokenizer",
+            Seq2SeqTokenizer::pegasus_from_spiece(&spiece),
+            true,
+        )),
+        Some("mbart") if bpe_model.is_file() => Some((
+            "sentencepiece.bpe.model, MBart50Tokenizer",
+            Seq2SeqTokenizer::mbart50_from_spm(&bpe_model),
+            true,
+        )),
+        Some("t5") if spiece.is_file() => Some((
+            "spiece.model, informational",
+            Seq2SeqTokenizer::t5_from_spiece(&spiece, super::t5_extra_ids(dir)),
+            false,
+        )),
+        _ => None,
+    };
+    out.extend(slow.map(|(label, tok, required)| (label.into(), tok.map_err(text), required)));
     out
 }
 
