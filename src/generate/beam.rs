@@ -5,8 +5,7 @@
 use std::cmp::Ordering;
 
 use super::processors::{log_softmax_in_place, top_k};
-use super::{finish, Context, EarlyStopping, GenerateError, GenerationConfig, Hypothesis};
-use crate::models::StepDecoder;
+use super::{finish, Context, EarlyStopping, GenerationConfig, Hypothesis};
 
 /// transformers' stand-in for "impossible" scores.
 const NEG: f32 = -1.0e9;
@@ -20,12 +19,31 @@ struct Beam {
 }
 
 #[derive(Debug)]
-struct Item {
+pub(super) struct Item {
     running: Vec<Beam>,
     /// Finished hypotheses, best first, at most `num_beams`.
     finished: Vec<Beam>,
     improvable: bool,
-    done: bool,
+    pub(super) done: bool,
+}
+
+impl Item {
+    /// The last token of each running beam: the next step's input.
+    pub(super) fn last_tokens(&self, start: u32) -> Vec<u32> {
+        self.running
+            .iter()
+            .map(|r| *r.seq.last().unwrap_or(&start))
+            .collect()
+    }
+
+    /// The decoder rows the running beams continue, for an item whose rows start at
+    /// `pos × beams`.
+    pub(super) fn parent_rows(&self, pos: usize) -> impl Iterator<Item = u32> + '_ {
+        let beams = self.running.len();
+        self.running
+            .iter()
+            .map(move |r| (pos * beams + r.parent) as u32)
+    }
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -54,8 +72,8 @@ fn top_continuations(rows: &[&[f32]], running: &[Beam], k: usize) -> Vec<Candida
     all
 }
 
-/// What every item's step needs to know.
-struct Step<'a> {
+/// What an item's step needs to know.
+pub(super) struct Step<'a> {
     cfg: &'a GenerationConfig,
     ctx: &'a Context,
     vocab: usize,
@@ -64,11 +82,27 @@ struct Step<'a> {
     cur_len: usize,
 }
 
-impl Step<'_> {
+impl<'a> Step<'a> {
+    /// The step of an item at decoder length `cur_len` (start included).
+    pub(super) fn new(
+        cfg: &'a GenerationConfig,
+        ctx: &'a Context,
+        vocab: usize,
+        cur_len: usize,
+    ) -> Self {
+        Self {
+            cfg,
+            ctx,
+            vocab,
+            keep: 2.max(1 + ctx.eos.len()) * cfg.num_beams,
+            cur_len,
+        }
+    }
+
     /// Advances one item by one token: scores its beams' rows (`block`, `beams × vocab`), adds
     /// the candidates that finished, and keeps the best running ones. Returns whether every
     /// candidate hit a stopping criterion.
-    fn advance(&self, item: &mut Item, block: &mut [f32]) -> bool {
+    pub(super) fn advance(&self, item: &mut Item, block: &mut [f32]) -> bool {
         let beams = self.cfg.num_beams;
         for (row, beam) in block.chunks_mut(self.vocab).zip(&item.running) {
             log_softmax_in_place(row);
@@ -119,7 +153,7 @@ impl Step<'_> {
 
     /// After the step (`cur_len` already counts the new token): whether the item can still
     /// improve on its finished hypotheses (transformers' early-stopping heuristic) or is done.
-    fn settle(&self, item: &mut Item) {
+    pub(super) fn settle(&self, item: &mut Item) {
         let beams = self.cfg.num_beams;
         let lp = self.cfg.length_penalty as f32;
         let best_len = if self.cfg.early_stopping == EarlyStopping::Never && lp > 0.0 {
@@ -142,7 +176,7 @@ impl Step<'_> {
     }
 }
 
-fn new_item(beams: usize, start: u32) -> Item {
+pub(super) fn new_item(beams: usize, start: u32) -> Item {
     Item {
         running: (0..beams)
             .map(|k| Beam {
@@ -157,79 +191,22 @@ fn new_item(beams: usize, start: u32) -> Item {
     }
 }
 
-pub(super) fn search(
-    decoder: &mut dyn StepDecoder,
-    batch: usize,
-    cfg: &GenerationConfig,
-    ctx: &Context,
-) -> Result<Vec<Hypothesis>, GenerateError> {
-    let beams = cfg.num_beams;
-    let mut step = Step {
-        cfg,
-        ctx,
-        vocab: decoder.vocab_size(),
-        keep: 2.max(1 + ctx.eos.len()) * beams,
-        cur_len: 1,
-    };
-    let mut items: Vec<Item> = (0..batch).map(|_| new_item(beams, ctx.start)).collect();
-    let expand: Vec<u32> = (0..batch as u32)
-        .flat_map(|b| std::iter::repeat_n(b, beams))
-        .collect();
-    decoder.select_rows(&expand)?;
-    let mut active: Vec<usize> = (0..batch).collect();
-    while !active.is_empty() {
-        let last: Vec<u32> = active
-            .iter()
-            .flat_map(|&b| {
-                items[b]
-                    .running
-                    .iter()
-                    .map(|r| *r.seq.last().unwrap_or(&ctx.start))
-            })
-            .collect();
-        let mut logits = decoder.step(&last)?;
-        let block = beams * step.vocab;
-        let mut all_hit = true;
-        for (pos, &b) in active.iter().enumerate() {
-            let rows = &mut logits[pos * block..(pos + 1) * block];
-            all_hit &= step.advance(&mut items[b], rows);
-        }
-        step.cur_len += 1;
-        let mut rows = Vec::new();
-        let mut still = Vec::new();
-        for (pos, &b) in active.iter().enumerate() {
-            let item = &mut items[b];
-            step.settle(item);
-            if !item.done {
-                still.push(b);
-                rows.extend(item.running.iter().map(|r| (pos * beams + r.parent) as u32));
-            }
-        }
-        if all_hit || still.is_empty() {
-            break;
-        }
-        decoder.select_rows(&rows)?;
-        active = still;
-    }
+/// The best hypothesis of a finished item, with the next best as alternatives: finished
+/// hypotheses best first, then running beams when too few finished.
+pub(super) fn best(item: Item, cfg: &GenerationConfig, ctx: &Context) -> Hypothesis {
     let finish_beam = |h: Beam| {
         let eos = h.seq.last().is_some_and(|t| ctx.eos.contains(t)) && h.seq.len() > 1;
         finish(h.seq, h.score, eos)
     };
-    Ok(items
+    let mut ranked = item
+        .finished
         .into_iter()
-        .map(|item| {
-            // Finished hypotheses best first, then running beams when too few finished.
-            let mut ranked = item
-                .finished
-                .into_iter()
-                .chain(item.running)
-                .take(cfg.num_return_sequences)
-                .map(finish_beam);
-            let mut best = ranked
-                .next()
-                .unwrap_or_else(|| finish(vec![ctx.start], NEG, false));
-            best.alternatives = ranked.collect();
-            best
-        })
-        .collect())
+        .chain(item.running)
+        .take(cfg.num_return_sequences)
+        .map(finish_beam);
+    let mut best = ranked
+        .next()
+        .unwrap_or_else(|| finish(vec![ctx.start], NEG, false));
+    best.alternatives = ranked.collect();
+    best
 }

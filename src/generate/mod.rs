@@ -7,9 +7,11 @@
 mod beam;
 mod config;
 mod processors;
+mod running;
 
 pub use config::{EarlyStopping, GenerationConfig, GenerationOverrides};
 pub use processors::{argmax, log_prob, log_softmax, Processors};
+pub use running::{Finished, Rejected, Running};
 
 use crate::models::{SpecialTokens, StepDecoder};
 
@@ -39,7 +41,8 @@ pub enum GenerateError {
     Model(#[from] candle_core::Error),
 }
 
-/// Decodes `batch` rows with `decoder`, whose session was started on those rows.
+/// Decodes `batch` rows with `decoder`, whose session was started on those rows: every row
+/// admitted at once to a [`Running`] batch, stepped until all have finished.
 pub fn generate(
     decoder: &mut dyn StepDecoder,
     batch: usize,
@@ -50,91 +53,25 @@ pub fn generate(
     if batch == 0 {
         return Ok(Vec::new());
     }
-    let eos = if cfg.eos_token_ids.is_empty() {
-        vec![special.eos]
-    } else {
-        cfg.eos_token_ids.clone()
-    };
-    // A row never runs past the model's position table: the start token sits at position 0, so
-    // a table of `p` positions holds sequences of `p + 1` tokens.
-    let requested = cfg.effective_max_length();
-    let max_length = decoder
-        .max_positions()
-        .map_or(requested, |p| requested.min(p + 1));
-    let ctx = Context {
-        processors: Processors::new(cfg, &eos, max_length),
-        max_length,
-        start: special.decoder_start,
-        eos,
-    };
-    let mut hyps = if cfg.num_beams > 1 {
-        beam::search(decoder, batch, cfg, &ctx)?
-    } else {
-        greedy(decoder, batch, &ctx)?
-    };
-    for h in &mut hyps {
-        // Start token, generated tokens, and the eos that was cut off.
-        let len = 1 + h.tokens.len() + usize::from(h.ended_with_eos);
-        h.hit_length = len >= max_length;
-        h.truncated = h.hit_length && max_length < requested;
+    let mut run = Running::new(cfg.num_beams, special.clone());
+    let rows = Box::new(running::Borrowed(decoder));
+    run.admit(rows, (0..batch).collect(), std::sync::Arc::new(cfg.clone()))
+        .map_err(|r| r.error)?;
+    let mut out: Vec<Option<Hypothesis>> = vec![None; batch];
+    while !run.is_empty() {
+        for (row, h) in run.step()? {
+            out[row] = Some(h);
+        }
     }
-    Ok(hyps)
+    Ok(out.into_iter().flatten().collect())
 }
 
-/// What both search strategies need.
+/// What an input's search needs.
 pub(crate) struct Context {
     pub processors: Processors,
     pub max_length: usize,
     pub start: u32,
     pub eos: Vec<u32>,
-}
-
-fn greedy(
-    decoder: &mut dyn StepDecoder,
-    batch: usize,
-    ctx: &Context,
-) -> Result<Vec<Hypothesis>, GenerateError> {
-    let vocab = decoder.vocab_size();
-    let mut seqs: Vec<Vec<u32>> = vec![vec![ctx.start]; batch];
-    let mut scores = vec![0f32; batch];
-    let mut ended = vec![false; batch];
-    // Rows still decoding, as indices into the batch, in the decoder's current row order.
-    let mut active: Vec<usize> = (0..batch).collect();
-    while !active.is_empty() {
-        let last: Vec<u32> = active
-            .iter()
-            .map(|&r| *seqs[r].last().unwrap_or(&ctx.start))
-            .collect();
-        let mut logits = decoder.step(&last)?;
-        let mut still = Vec::with_capacity(active.len());
-        let mut keep_rows = Vec::with_capacity(active.len());
-        for (i, &r) in active.iter().enumerate() {
-            let row = &mut logits[i * vocab..(i + 1) * vocab];
-            ctx.processors.apply(&seqs[r], row);
-            let next = argmax(row);
-            scores[r] += log_prob(row, next);
-            seqs[r].push(next as u32);
-            if ctx.eos.contains(&(next as u32)) {
-                ended[r] = true;
-            } else if seqs[r].len() < ctx.max_length {
-                still.push(r);
-                keep_rows.push(i as u32);
-            }
-        }
-        if still.is_empty() {
-            break;
-        }
-        if still.len() != active.len() {
-            decoder.select_rows(&keep_rows)?;
-        }
-        active = still;
-    }
-    Ok(seqs
-        .into_iter()
-        .zip(scores)
-        .zip(ended)
-        .map(|((seq, score), ended_with_eos)| finish(seq, score, ended_with_eos))
-        .collect())
 }
 
 /// Strips the start token and a final eos.

@@ -4,7 +4,7 @@ use super::*;
 use candle_core::Result;
 
 /// A model whose next-token logits are a function of the row's tokens so far.
-struct Scripted<F: Fn(usize, &[u32]) -> Vec<f32>> {
+struct Scripted<F: Fn(usize, &[u32]) -> Vec<f32> + Send> {
     /// Per row: the batch item it belongs to and its decoder tokens so far (start included).
     rows: Vec<(usize, Vec<u32>)>,
     script: F,
@@ -15,7 +15,7 @@ struct Scripted<F: Fn(usize, &[u32]) -> Vec<f32>> {
     positions: Option<usize>,
 }
 
-impl<F: Fn(usize, &[u32]) -> Vec<f32>> Scripted<F> {
+impl<F: Fn(usize, &[u32]) -> Vec<f32> + Send> Scripted<F> {
     fn new(batch: usize, vocab: usize, script: F) -> Self {
         Self {
             rows: (0..batch).map(|b| (b, Vec::new())).collect(),
@@ -33,7 +33,7 @@ impl<F: Fn(usize, &[u32]) -> Vec<f32>> Scripted<F> {
     }
 }
 
-impl<F: Fn(usize, &[u32]) -> Vec<f32>> StepDecoder for Scripted<F> {
+impl<F: Fn(usize, &[u32]) -> Vec<f32> + Send> StepDecoder for Scripted<F> {
     fn step(&mut self, tokens: &[u32]) -> Result<Vec<f32>> {
         assert_eq!(tokens.len(), self.rows.len(), "one token per live row");
         self.steps += 1;
@@ -64,6 +64,10 @@ impl<F: Fn(usize, &[u32]) -> Vec<f32>> StepDecoder for Scripted<F> {
 
     fn vocab_size(&self) -> usize {
         self.vocab
+    }
+
+    fn rows(&self) -> usize {
+        self.rows.len()
     }
 
     fn max_positions(&self) -> Option<usize> {

@@ -394,9 +394,12 @@ impl DecoderLayer {
         let x = self.self_attn_norm.apply(x, |h| {
             let q = attn.query(h)?;
             let (k, v) = attn.keys_values(h)?;
-            let context = layer
-                .self_kv
-                .attend(&q, &k, &v, attn.heads, state.causal.as_ref())?;
+            let context = layer.self_kv.attend(
+                (&q, &k, &v),
+                attn.heads,
+                state.causal.as_ref(),
+                state.starts,
+            )?;
             attn.finish(&context)
         })?;
         let cross = &self.cross_attn;
@@ -431,18 +434,29 @@ fn fairseq_positions(n: usize, dim: usize, pad: usize, device: &Device) -> Resul
 /// copy to the host per decode step): `(cumsum(ids != pad) + past) * (ids != pad) + pad`, i.e.
 /// `pad + n + past` for the `n`-th non-pad token of a row and `pad` for a pad token. The counts
 /// are small integers, exact in `f32`.
-fn fairseq_position_ids(ids: &Tensor, pad: u32, past: usize) -> Result<Tensor> {
+fn fairseq_position_ids(ids: &Tensor, pad: u32, past: &Tensor) -> Result<Tensor> {
     let not_pad = ids.ne(pad)?.to_dtype(DType::F32)?;
-    let counted = not_pad.cumsum(1)?.affine(1.0, past as f64)?;
+    let counted = not_pad
+        .cumsum(1)?
+        .broadcast_add(&past.to_dtype(DType::F32)?)?;
     (counted * &not_pad)?
         .affine(1.0, f64::from(pad))?
         .to_dtype(DType::U32)
 }
 
+/// Where a stack's positions start: the same for every row, or per row (`(B,)`, the decoder
+/// of a batch that took rows while running).
+enum Offset {
+    Same(usize),
+    Rows(Vec<u32>),
+}
+
 /// Per-step inputs shared by all layers.
-struct SharedState {
+struct SharedState<'a> {
     causal: Option<Tensor>,
     cross_mask: Tensor,
+    /// Per row, the first cached position it attends to ([`DecodeState::starts`]).
+    starts: Option<&'a [u32]>,
 }
 
 /// The encoder's and the decoder's position tables, row `p` for position `p`: one computed
@@ -509,26 +523,49 @@ impl Stack {
         })
     }
 
-    /// Token embeddings (scaled) plus positions `offset..offset + T`, then the embedding norm.
-    fn embed(&self, ids: &Tensor, offset: usize, scale: f64) -> Result<Tensor> {
-        let t = ids.dim(1)?;
+    /// Token embeddings (scaled) plus positions `offset..offset + T` (per row: rows that
+    /// joined a running batch count from their own start), then the embedding norm.
+    fn embed(&self, ids: &Tensor, offset: Offset, scale: f64) -> Result<Tensor> {
+        let (b, t) = ids.dims2()?;
         let reserved = self.fairseq_pad.map_or(0, |pad| pad as usize + 1);
         let max = self.positions.dim(0)? - reserved;
-        if offset + t > max {
+        let furthest = match &offset {
+            Offset::Same(o) => *o,
+            Offset::Rows(rows) => rows.iter().copied().max().unwrap_or(0) as usize,
+        };
+        if furthest + t > max {
             return Err(candle_core::Error::Msg(format!(
                 "sequence of {} positions exceeds the model's {max} max_position_embeddings",
-                offset + t,
+                furthest + t,
             )));
         }
         let x = (self.embed.forward(ids)? * scale)?;
-        let x = match self.fairseq_pad {
-            Some(pad) => {
-                let (b, d) = (ids.dim(0)?, self.positions.dim(1)?);
-                let rows = fairseq_position_ids(ids, pad, offset)?.flatten_all()?;
-                let pos = self.positions.index_select(&rows, 0)?.reshape((b, t, d))?;
-                (x + pos)?
+        let d = self.positions.dim(1)?;
+        let gather = |rows: &Tensor| -> Result<Tensor> {
+            self.positions
+                .index_select(&rows.flatten_all()?, 0)?
+                .reshape((b, t, d))
+        };
+        let x = match (self.fairseq_pad, offset) {
+            (Some(pad), offset) => {
+                let past = match offset {
+                    Offset::Same(o) => Tensor::full(o as u32, (b, 1), ids.device())?,
+                    Offset::Rows(rows) => Tensor::from_vec(rows, (b, 1), ids.device())?,
+                };
+                (x + gather(&fairseq_position_ids(ids, pad, &past)?)?)?
             }
-            None => x.broadcast_add(&self.positions.narrow(0, offset, t)?)?,
+            (None, Offset::Same(o)) => x.broadcast_add(&self.positions.narrow(0, o, t)?)?,
+            (None, Offset::Rows(rows)) => {
+                let ids: Vec<u32> = rows
+                    .iter()
+                    .flat_map(|&p| (p..p + t as u32).collect::<Vec<_>>())
+                    .collect();
+                (x + gather(&Tensor::from_vec(
+                    ids,
+                    (b, t),
+                    &self.positions.device().clone(),
+                )?)?)?
+            }
         };
         match &self.layernorm_embedding {
             Some(norm) => norm.forward(&x),
@@ -648,7 +685,9 @@ impl Bart {
     /// Runs the encoder over a padded batch.
     pub fn encode(&self, input_ids: &Tensor, attention_mask: &Tensor) -> Result<Tensor> {
         let mask = padding_mask(attention_mask, self.dtype)?;
-        let mut x = self.encoder_stack.embed(input_ids, 0, self.embed_scale)?;
+        let mut x = self
+            .encoder_stack
+            .embed(input_ids, Offset::Same(0), self.embed_scale)?;
         for layer in &self.encoder {
             x = layer.forward(&x, &mask)?;
         }
@@ -674,9 +713,12 @@ impl Bart {
     /// The decoder stack up to the LM head's input `(B, T, D)`.
     fn decode_hidden(&self, state: &mut DecodeState, tokens: &Tensor) -> Result<Tensor> {
         let t = tokens.dim(1)?;
-        let mut x = self
-            .decoder_stack
-            .embed(tokens, state.past, self.embed_scale)?;
+        let offset = match state.row_positions() {
+            Some(rows) => Offset::Rows(rows),
+            None => Offset::Same(state.past),
+        };
+        let mut x = self.decoder_stack.embed(tokens, offset, self.embed_scale)?;
+        let starts = state.starts().map(<[u32]>::to_vec);
         let shared = SharedState {
             causal: if t > 1 {
                 Some(causal_mask(t, state.past, self.dtype, &self.device)?)
@@ -684,6 +726,7 @@ impl Bart {
                 None
             },
             cross_mask: state.cross_mask.clone(),
+            starts: starts.as_deref(),
         };
         for (layer, ls) in self.decoder.iter().zip(state.layers.iter_mut()) {
             x = layer.forward(&x, ls, &shared)?;

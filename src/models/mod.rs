@@ -243,11 +243,24 @@ pub struct SpecialTokens {
 }
 
 /// One decoding session over a batch: the per-batch state lives here, not in the weights.
-pub trait StepDecoder {
+pub trait StepDecoder: Send {
     /// Feeds one token per row and returns the next-token logits, `rows × vocab` row-major f32.
     fn step(&mut self, tokens: &[u32]) -> Result<Vec<f32>>;
     /// Keeps the rows `rows` (indices into the current rows, repeats allowed), in that order.
     fn select_rows(&mut self, rows: &[u32]) -> Result<()>;
+    /// Appends the rows of `other`, a session of the same model that has not stepped yet, after
+    /// this one's rows: they decode their first token at the next step (iteration-level
+    /// batching). Each row's results stay what they would be alone.
+    fn append(&mut self, other: Box<dyn StepDecoder + '_>) -> Result<()> {
+        drop(other);
+        candle_core::bail!("this decoder cannot take rows while it runs")
+    }
+    /// The per-batch state, for [`Self::append`] (decoders without one give `None`).
+    fn into_state(self: Box<Self>) -> Option<state::DecodeState> {
+        None
+    }
+    /// Rows in the batch.
+    fn rows(&self) -> usize;
     /// Size of the output vocabulary (length of one row of logits).
     fn vocab_size(&self) -> usize;
     /// Decoder positions the model can represent (its position table), when it has a limit.

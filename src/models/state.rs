@@ -19,8 +19,12 @@ pub struct DecodeState {
     pub layers: Vec<LayerState>,
     /// Additive encoder padding mask `(B, 1, 1, S)` for cross-attention.
     pub cross_mask: Tensor,
-    /// Positions decoded so far.
+    /// Positions cached so far (the longest-running row's count).
     pub past: usize,
+    /// Per row, the first cached position that is its own: 0 for every row of a batch that
+    /// started together; rows that joined a running batch ([`Self::append`]) start later and
+    /// attend only from there, so their positions count from their own first token.
+    starts: Vec<u32>,
 }
 
 impl DecodeState {
@@ -43,7 +47,76 @@ impl DecodeState {
                 .collect::<Result<_>>()?,
             cross_mask: padding_mask(attention_mask, dtype)?,
             past: 0,
+            starts: vec![0; attention_mask.dim(0)?],
         })
+    }
+
+    /// Rows in the batch.
+    pub fn rows(&self) -> usize {
+        self.starts.len()
+    }
+
+    /// Each row's first own position, when some row joined later (`None`: every row starts at
+    /// 0, the case of a batch that started together).
+    pub fn starts(&self) -> Option<&[u32]> {
+        self.starts
+            .iter()
+            .any(|&s| s > 0)
+            .then_some(&self.starts[..])
+    }
+
+    /// Each row's own position count (its next position), when rows differ ([`Self::starts`]).
+    pub fn row_positions(&self) -> Option<Vec<u32>> {
+        self.starts()
+            .map(|s| s.iter().map(|&s| self.past as u32 - s).collect())
+    }
+
+    /// Appends the rows of `other`, a state of the same model that has decoded nothing yet: they
+    /// decode their first position at the next step, alongside rows already running.
+    pub fn append(&mut self, other: DecodeState) -> Result<()> {
+        if other.past != 0 || other.layers.len() != self.layers.len() {
+            candle_core::bail!(
+                "joining rows must be fresh and of the same model ({} cached positions, {} layers \
+                 vs {})",
+                other.past,
+                other.layers.len(),
+                self.layers.len()
+            );
+        }
+        let added = other.rows();
+        for (l, o) in self.layers.iter_mut().zip(other.layers) {
+            l.self_kv.add_rows(added)?;
+            l.cross_kv.append(o.cross_kv)?;
+        }
+        let len = self.cross_mask.dim(3)?.max(other.cross_mask.dim(3)?);
+        let pad = |m: &Tensor| -> Result<Tensor> {
+            let (b, _, _, s) = m.dims4()?;
+            if s == len {
+                return Ok(m.clone());
+            }
+            let hidden = Tensor::full(f32::MIN, (b, 1, 1, len - s), m.device())?;
+            Tensor::cat(&[m, &hidden.to_dtype(m.dtype())?], 3)
+        };
+        self.cross_mask = Tensor::cat(&[pad(&self.cross_mask)?, pad(&other.cross_mask)?], 0)?;
+        self.starts
+            .extend(std::iter::repeat_n(self.past as u32, added));
+        Ok(())
+    }
+
+    /// Drops cached positions no row attends to any more, once they are at least half the
+    /// cache (rows that started early have left): a batch that keeps taking rows does not
+    /// grow without bound.
+    fn drop_unread(&mut self) -> Result<()> {
+        let unread = self.starts.iter().copied().min().unwrap_or(0) as usize;
+        if unread == 0 || 2 * unread < self.past {
+            return Ok(());
+        }
+        for l in &mut self.layers {
+            l.self_kv.drop_front(unread)?;
+        }
+        self.starts.iter_mut().for_each(|s| *s -= unread as u32);
+        self.past -= unread;
+        Ok(())
     }
 
     /// Keeps the rows `rows` (indices into the current rows, repeats allowed), in that order.
@@ -53,13 +126,20 @@ impl DecodeState {
         if identity {
             return Ok(());
         }
+        if let Some(&bad) = rows.iter().find(|&&r| r as usize >= self.starts.len()) {
+            candle_core::bail!(
+                "decode state has {} rows, asked for row {bad}",
+                self.starts.len()
+            );
+        }
         for l in &mut self.layers {
             l.self_kv.select_rows(rows)?;
             l.cross_kv.select_rows(rows)?;
         }
         let idx = Tensor::from_slice(rows, rows.len(), self.cross_mask.device())?;
         self.cross_mask = self.cross_mask.index_select(&idx, 0)?;
-        Ok(())
+        self.starts = rows.iter().map(|&r| self.starts[r as usize]).collect();
+        self.drop_unread()
     }
 }
 
@@ -109,6 +189,21 @@ impl<M: CachedDecoder> StepDecoder for Session<'_, M> {
 
     fn select_rows(&mut self, rows: &[u32]) -> Result<()> {
         self.state.select_rows(rows)
+    }
+
+    fn append(&mut self, other: Box<dyn StepDecoder + '_>) -> Result<()> {
+        match other.into_state() {
+            Some(state) => self.state.append(state),
+            None => candle_core::bail!("joining rows come from a different kind of decoder"),
+        }
+    }
+
+    fn into_state(self: Box<Self>) -> Option<DecodeState> {
+        Some(self.state)
+    }
+
+    fn rows(&self) -> usize {
+        self.state.rows()
     }
 
     fn vocab_size(&self) -> usize {

@@ -450,13 +450,17 @@ impl T5 {
         if t > 1 {
             bias = bias.broadcast_add(&causal_mask(t, state.past, self.dtype, &self.device)?)?;
         }
+        // Rows that joined later attend from their start: the relative bias is the same for them.
+        let starts = state.starts().map(<[u32]>::to_vec);
         let mut x = self.embed.forward(tokens)?;
         for (block, ls) in self.decoder.iter().zip(state.layers.iter_mut()) {
             let h = block.self_norm.forward(&x)?;
             let a = &block.self_attn;
             let q = a.q.forward(&h)?;
             let (k, v) = a.keys_values(&h)?;
-            let ctx = ls.self_kv.attend(&q, &k, &v, a.heads, Some(&bias))?;
+            let ctx = ls
+                .self_kv
+                .attend((&q, &k, &v), a.heads, Some(&bias), starts.as_deref())?;
             x = (x + a.o.forward(&ctx)?)?;
             if let Some((cross, norm)) = &block.cross {
                 let h = norm.forward(&x)?;

@@ -155,29 +155,38 @@ enum Store {
     Cpu(CpuKv),
 }
 
+/// Additive mask `(B, 1, 1, len)` hiding each row's positions before its start.
+fn start_mask(starts: &[u32], len: usize, like: &Tensor) -> Result<Tensor> {
+    let mask: Vec<f32> = starts
+        .iter()
+        .flat_map(|&s| (0..len).map(move |j| if j < s as usize { f32::MIN } else { 0.0 }))
+        .collect();
+    Tensor::from_vec(mask, (starts.len(), 1, 1, len), like.device())?.to_dtype(like.dtype())
+}
+
 impl KvCache {
     /// Appends the new keys/values `k`, `v` `(B, T, D)` and attends `q` `(B, T, D)` to all cached
-    /// positions, as [`multi_head`] does; returns `(B, T, D)`.
+    /// positions, as [`multi_head`] does; returns `(B, T, D)`. With `starts`, row `b` attends
+    /// only to positions from `starts[b]` on (a row that joined the batch later).
     pub fn attend(
         &mut self,
-        q: &Tensor,
-        k: &Tensor,
-        v: &Tensor,
+        (q, k, v): (&Tensor, &Tensor, &Tensor),
         heads: usize,
         bias: Option<&Tensor>,
+        starts: Option<&[u32]>,
     ) -> Result<Tensor> {
         let kernel = on_kernel(q, bias) && on_kernel(k, None) && on_kernel(v, None);
         match self.store.take() {
             Some(Store::Cpu(mut cache)) if kernel => {
                 cache.push(k, v)?;
-                let out = cache.attend(q, heads, bias);
+                let out = cache.attend(q, heads, bias, starts);
                 self.store = Some(Store::Cpu(cache));
                 out
             }
             None if kernel => {
                 let (b, _, dim) = k.dims3()?;
                 self.store = Some(Store::Cpu(CpuKv::new(b, dim)));
-                self.attend(q, k, v, heads, bias)
+                self.attend((q, k, v), heads, bias, starts)
             }
             store => {
                 let (k, v) = (split_heads(k, heads)?, split_heads(v, heads)?);
@@ -191,7 +200,17 @@ impl KvCache {
                         candle_core::bail!("KV cache: inputs changed device or dtype mid-decode")
                     }
                 };
-                let out = attend(&split_heads(q, heads)?, &k, &v, bias)?;
+                let masked = match starts {
+                    Some(s) => {
+                        let mask = start_mask(s, k.dim(2)?, &k)?;
+                        Some(match bias {
+                            Some(b) => b.broadcast_add(&mask)?,
+                            None => mask,
+                        })
+                    }
+                    None => bias.cloned(),
+                };
+                let out = attend(&split_heads(q, heads)?, &k, &v, masked.as_ref())?;
                 self.store = Some(Store::Tensors(k, v));
                 merge_heads(&out)
             }
@@ -221,6 +240,36 @@ impl KvCache {
                 *v = v.index_select(&idx, 0)?;
             }
             Some(Store::Cpu(c)) => c.select_rows(rows)?,
+        }
+        Ok(())
+    }
+
+    /// Adds `n` rows after the current ones with nothing cached: rows that join a running
+    /// batch (their positions before the next one are never read, see [`Self::attend`]).
+    pub fn add_rows(&mut self, n: usize) -> Result<()> {
+        match &mut self.store {
+            None => {}
+            Some(Store::Tensors(k, v)) => {
+                let (_, h, t, dh) = k.dims4()?;
+                let zeros = Tensor::zeros((n, h, t, dh), k.dtype(), k.device())?;
+                *k = Tensor::cat(&[&*k, &zeros], 0)?;
+                *v = Tensor::cat(&[&*v, &zeros], 0)?;
+            }
+            Some(Store::Cpu(c)) => c.add_rows(n),
+        }
+        Ok(())
+    }
+
+    /// Drops the first `m` positions of every row (no row attends to them any more).
+    pub fn drop_front(&mut self, m: usize) -> Result<()> {
+        match &mut self.store {
+            None => {}
+            Some(Store::Tensors(k, v)) => {
+                let t = k.dim(2)?;
+                *k = k.narrow(2, m, t - m)?.contiguous()?;
+                *v = v.narrow(2, m, t - m)?.contiguous()?;
+            }
+            Some(Store::Cpu(c)) => c.drop_front(m),
         }
         Ok(())
     }
@@ -359,12 +408,96 @@ impl CpuKv {
         Ok(())
     }
 
-    /// Attends `q` `(B, T, D)` to the cached positions.
-    fn attend(&self, q: &Tensor, heads: usize, bias: Option<&Tensor>) -> Result<Tensor> {
+    /// Attends `q` `(B, T, D)` to the cached positions (row `b` from `starts[b]` on).
+    fn attend(
+        &self,
+        q: &Tensor,
+        heads: usize,
+        bias: Option<&Tensor>,
+        starts: Option<&[u32]>,
+    ) -> Result<Tensor> {
         let shape = (self.rows, self.len, self.cap, self.dim);
-        let keys = Seq::keys(&self.k, shape, None);
-        let values = Seq::values(&self.v, shape, None);
+        let keys = Seq::keys(&self.k, shape, None).with_starts(starts);
+        let values = Seq::values(&self.v, shape, None).with_starts(starts);
         kernel_path(q, keys, values, heads, bias)
+    }
+
+    /// Adds `n` rows with no positions of their own yet.
+    fn add_rows(&mut self, n: usize) {
+        self.rows += n;
+        let size = self.rows * self.cap * self.dim;
+        self.k.resize(size, 0.0);
+        self.v.resize(size, 0.0);
+    }
+
+    /// Drops the first `m` filled positions of every row, keeping the capacity.
+    fn drop_front(&mut self, m: usize) {
+        let m = m.min(self.len);
+        if m == 0 {
+            return;
+        }
+        let (cap, dim, keep) = (self.cap, self.dim, self.len - m);
+        for r in 0..self.rows {
+            for c in 0..dim {
+                let run = (r * dim + c) * cap;
+                self.k.copy_within(run + m..run + m + keep, run);
+            }
+            let row = r * cap * dim;
+            self.v
+                .copy_within(row + m * dim..row + (m + keep) * dim, row);
+        }
+        self.len = keep;
+    }
+}
+
+/// A placeholder tensor, replaced before anything reads it.
+fn empty() -> Result<Tensor> {
+    Tensor::zeros(0, DType::F32, &candle_core::Device::Cpu)
+}
+
+impl CrossStore {
+    /// Source positions of a CPU store.
+    fn cpu_len(&self) -> usize {
+        match self {
+            CrossStore::Cpu { shape, .. } => shape.1,
+            CrossStore::Tensors(..) => 0,
+        }
+    }
+
+    /// A CPU store with only the stored rows its map reads (in the order first read), padded
+    /// with zeros to `len` positions.
+    fn compact_cpu(self, len: usize) -> Result<CrossStore> {
+        let CrossStore::Cpu { kt, v, shape, map } = self else {
+            return Ok(self);
+        };
+        let (_, have, dim) = shape;
+        let mut kept: Vec<u32> = Vec::new();
+        let map: Vec<u32> = map
+            .iter()
+            .map(|&r| match kept.iter().position(|&k| k == r) {
+                Some(i) => i as u32,
+                None => {
+                    kept.push(r);
+                    (kept.len() - 1) as u32
+                }
+            })
+            .collect();
+        let mut out = vec![0f32; kept.len() * dim * len];
+        for (dst, &src) in kept.iter().enumerate() {
+            for c in 0..dim {
+                let from = (src as usize * dim + c) * have;
+                let to = (dst * dim + c) * len;
+                out[to..to + have].copy_from_slice(&kt[from..from + have]);
+            }
+        }
+        let idx = Tensor::from_slice(&kept, kept.len(), v.device())?;
+        let v = v.index_select(&idx, 0)?.pad_with_zeros(1, 0, len - have)?;
+        Ok(CrossStore::Cpu {
+            kt: out,
+            v: v.contiguous()?,
+            shape: (kept.len(), len, dim),
+            map,
+        })
     }
 }
 
@@ -430,6 +563,61 @@ impl CrossKv {
                 merge_heads(&attend(&split_heads(q, self.heads)?, k, v, bias)?)
             }
         }
+    }
+
+    /// Appends the rows of `other` (the keys/values of inputs that join a running batch) after
+    /// this one's; both are padded with zeros to the longer source, which the caller's padding
+    /// mask hides. Stored rows no batch row reads any more (finished inputs) are dropped here.
+    pub fn append(&mut self, other: CrossKv) -> Result<()> {
+        let store = std::mem::replace(&mut self.store, CrossStore::Tensors(empty()?, empty()?));
+        self.store = match (store, other.store) {
+            (a @ CrossStore::Cpu { .. }, b @ CrossStore::Cpu { .. }) => {
+                let len = a.cpu_len().max(b.cpu_len());
+                let (a, b) = (a.compact_cpu(len)?, b.compact_cpu(len)?);
+                let (
+                    CrossStore::Cpu { kt, v, shape, map },
+                    CrossStore::Cpu {
+                        kt: kt2,
+                        v: v2,
+                        shape: shape2,
+                        map: map2,
+                    },
+                ) = (a, b)
+                else {
+                    unreachable!("compact_cpu keeps the CPU store")
+                };
+                if shape.2 != shape2.2 {
+                    candle_core::bail!(
+                        "cross-attention widths {} and {} differ",
+                        shape.2,
+                        shape2.2
+                    );
+                }
+                let rows = shape.0;
+                CrossStore::Cpu {
+                    kt: [kt, kt2].concat(),
+                    v: Tensor::cat(&[&v, &v2], 0)?,
+                    shape: (rows + shape2.0, len, shape.2),
+                    map: map
+                        .into_iter()
+                        .chain(map2.iter().map(|&r| r + rows as u32))
+                        .collect(),
+                }
+            }
+            (CrossStore::Tensors(k, v), CrossStore::Tensors(k2, v2)) => {
+                let len = k.dim(2)?.max(k2.dim(2)?);
+                let pad = |t: Tensor| {
+                    let have = t.dim(2)?;
+                    t.pad_with_zeros(2, 0, len - have)
+                };
+                CrossStore::Tensors(
+                    Tensor::cat(&[pad(k)?, pad(k2)?], 0)?,
+                    Tensor::cat(&[pad(v)?, pad(v2)?], 0)?,
+                )
+            }
+            _ => candle_core::bail!("cross-attention: rows from another device or dtype"),
+        };
+        Ok(())
     }
 
     /// Keeps batch rows `rows` (indices into the current rows, repeats allowed), in that order.

@@ -150,7 +150,12 @@ fn check_cache(dtype: DType, dh: usize) {
         let causal = causal_mask(t, total - t, DType::F32, &Device::Cpu).unwrap();
         let cast = |x: &Tensor| x.to_dtype(dtype).unwrap();
         let got = cache
-            .attend(&cast(&q), &cast(&k), &cast(&v), h, Some(&cast(&causal)))
+            .attend(
+                (&cast(&q), &cast(&k), &cast(&v)),
+                h,
+                Some(&cast(&causal)),
+                None,
+            )
             .unwrap()
             .to_dtype(DType::F32)
             .unwrap();
@@ -227,14 +232,17 @@ fn mismatched_rows_are_errors_not_panics() {
     let mut cache = KvCache::default();
     cache
         .attend(
-            &k.narrow(1, 0, 1).unwrap(),
-            &k.narrow(1, 0, 1).unwrap(),
-            &k.narrow(1, 0, 1).unwrap(),
+            (
+                &k.narrow(1, 0, 1).unwrap(),
+                &k.narrow(1, 0, 1).unwrap(),
+                &k.narrow(1, 0, 1).unwrap(),
+            ),
             2,
+            None,
             None,
         )
         .unwrap();
-    assert!(cache.attend(&q, &q, &q, 2, None).is_err());
+    assert!(cache.attend((&q, &q, &q), 2, None, None).is_err());
 }
 
 #[test]

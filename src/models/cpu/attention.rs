@@ -11,17 +11,19 @@ use rayon::prelude::*;
 
 /// Keys or values of `rows` stored rows: channel `c` (head `c / Dh`, lane `c % Dh`) of position
 /// `j` of stored row `r` is at `data[r * row_stride + j * pos_stride + c * chan_stride]`. Batch
-/// row `b` reads stored row `map[b]`, or `b` without a map.
+/// row `b` reads stored row `map[b]`, or `b` without a map, from its position `starts[b]` (0
+/// without starts: rows that joined a running batch later have nothing before their start).
 #[derive(Debug, Clone, Copy)]
 pub(in crate::models) struct Seq<'a> {
     data: &'a [f32],
     rows: usize,
-    /// Positions to attend to.
+    /// Positions stored per row (a row attends to those from its start).
     pub(in crate::models) len: usize,
     row_stride: usize,
     pos_stride: usize,
     chan_stride: usize,
     map: Option<&'a [u32]>,
+    starts: Option<&'a [u32]>,
 }
 
 impl<'a> Seq<'a> {
@@ -39,6 +41,7 @@ impl<'a> Seq<'a> {
             pos_stride: 1,
             chan_stride: cap,
             map,
+            starts: None,
         }
     }
 
@@ -56,7 +59,18 @@ impl<'a> Seq<'a> {
             pos_stride: dim,
             chan_stride: 1,
             map,
+            starts: None,
         }
+    }
+
+    /// The same view, batch row `b` attending only to positions `starts[b]..len`.
+    pub(in crate::models) fn with_starts(self, starts: Option<&'a [u32]>) -> Self {
+        Self { starts, ..self }
+    }
+
+    /// First position batch row `b` attends to.
+    fn start(&self, b: usize) -> usize {
+        self.starts.map_or(0, |s| (s[b] as usize).min(self.len))
     }
 
     /// Elements of one row that are read: up to the last channel of the last position.
@@ -73,7 +87,8 @@ impl<'a> Seq<'a> {
         let served = self.map.map_or(self.rows, <[u32]>::len);
         let in_range = self
             .map
-            .is_none_or(|m| m.iter().all(|&r| (r as usize) < self.rows));
+            .is_none_or(|m| m.iter().all(|&r| (r as usize) < self.rows))
+            && self.starts.is_none_or(|s| s.len() == batch);
         let extent = self.extent(dim);
         let fits = self.rows == 0
             || (extent <= self.row_stride
@@ -88,10 +103,10 @@ impl<'a> Seq<'a> {
         Ok(())
     }
 
-    /// The elements of batch row `b`.
+    /// The elements of batch row `b` from its start position.
     fn row(&self, b: usize, dim: usize) -> &'a [f32] {
         let start = self.map.map_or(b, |m| m[b] as usize) * self.row_stride;
-        &self.data[start..start + self.extent(dim)]
+        &self.data[start + self.start(b) * self.pos_stride..start + self.extent(dim)]
     }
 }
 
@@ -103,10 +118,10 @@ pub(in crate::models) struct Bias<'a> {
 }
 
 impl Bias<'_> {
-    /// Adds row `(b, h, i)` of the bias to `scores`.
-    fn add_to(&self, b: usize, h: usize, i: usize, scores: &mut [f32]) {
+    /// Adds row `(b, h, i)` of the bias, from key `from` on, to `scores`.
+    fn add_to(&self, (b, h, i): (usize, usize, usize), from: usize, scores: &mut [f32]) {
         let [sb, sh, sq, sk] = self.strides;
-        let start = b * sb + h * sh + i * sq;
+        let start = b * sb + h * sh + i * sq + from * sk;
         if sk == 1 {
             let row = &self.data[start..start + scores.len()];
             scores.iter_mut().zip(row).for_each(|(s, &x)| *s += x);
@@ -201,9 +216,11 @@ impl RowJob<'_> {
 
     #[inline(always)]
     fn run_generic(&self, r: usize, out_row: &mut [f32], scores: &mut Vec<f32>) {
-        let (dim, len) = (self.dim, self.keys.len);
+        let dim = self.dim;
         let dh = dim / self.heads;
         let (b, i) = (r / self.tq, r % self.tq);
+        let from = self.keys.start(b);
+        let len = self.keys.len - from;
         let q_row = &self.q[r * dim..(r + 1) * dim];
         let (kt, v) = (self.keys.row(b, dim), self.values.row(b, dim));
         scores.clear();
@@ -216,7 +233,7 @@ impl RowJob<'_> {
         for (h, s) in scores.chunks_exact_mut(len).enumerate() {
             head_scores(&q_row[h * dh..(h + 1) * dh], &kt[h * dh * cap..], cap, s);
             if let Some(bias) = &self.bias {
-                bias.add_to(b, h, i, s);
+                bias.add_to((b, h, i), from, s);
             }
             softmax_in_place(s);
         }
