@@ -10,6 +10,8 @@
 use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 
+use crate::engine::{Admission, Schedule, Scheduler};
+
 /// Limits on batches.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct BatchPolicy {
@@ -21,6 +23,26 @@ pub struct BatchPolicy {
     /// Width of a length bucket, in tokens: jobs whose lengths fall in the same bucket are
     /// batched together first.
     pub bucket_width: usize,
+    /// How the model thread runs the batches: each to completion, or joined between decode
+    /// steps.
+    pub scheduler: Scheduler,
+    /// Continuous scheduling: key/value positions per layer the running batch may reserve,
+    /// rows × (longest source + longest output allowed).
+    pub max_kv_tokens: usize,
+}
+
+impl BatchPolicy {
+    /// The model thread's schedule under these limits.
+    pub fn schedule(&self) -> Schedule {
+        Schedule {
+            scheduler: self.scheduler,
+            admission: Admission {
+                max_rows: self.max_batch_size,
+                max_batch_tokens: self.max_batch_tokens,
+                max_kv_tokens: self.max_kv_tokens,
+            },
+        }
+    }
 }
 
 impl Default for BatchPolicy {
@@ -30,6 +52,8 @@ impl Default for BatchPolicy {
             max_batch_size: 64,
             max_wait: Duration::from_millis(5),
             bucket_width: 16,
+            scheduler: Scheduler::default(),
+            max_kv_tokens: Admission::default().max_kv_tokens,
         }
     }
 }
@@ -182,6 +206,7 @@ mod tests {
             max_batch_size: 4,
             max_wait: Duration::from_millis(10),
             bucket_width: 10,
+            ..BatchPolicy::default()
         }
     }
 

@@ -91,6 +91,7 @@ pub fn run(args: LoadtestArgs) -> Result<(), Error> {
             std::thread::available_parallelism().map_or(1, usize::from)),
         "target": args.url.clone().unwrap_or_else(|| format!("in-process: {}", args.server.translator)),
         "settings": {"duration_s": plan.duration.as_secs_f64(), "seed": plan.seed,
+            "scheduler": args.url.is_none().then(|| args.server.batching.scheduler.to_string()),
             "mix": MIX.map(|(name, sentences, tokens, percent)| serde_json::json!(
                 {"name": name, "sentences": sentences, "max_new_tokens": tokens, "percent": percent}))},
         "results": results,

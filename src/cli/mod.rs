@@ -16,7 +16,7 @@ use std::io::Write;
 use std::time::Duration;
 
 use crate::batching::BatchPolicy;
-use crate::engine::{DeviceSpec, Precision};
+use crate::engine::{DeviceSpec, Precision, Scheduler};
 use crate::registry::{HubOptions, DEFAULT_SUMMARIZER, DEFAULT_TRANSLATOR};
 use crate::service::{DecodeOptions, LoadOptions, Service, ServiceConfig};
 use crate::Error;
@@ -148,9 +148,18 @@ pub struct BatchingArgs {
     /// Padded-batch budget: rows × longest row, in source tokens.
     #[arg(long, env = "COPYDESK_MAX_BATCH_TOKENS", default_value_t = 8192, value_parser = clap::value_parser!(u32).range(1..))]
     pub max_batch_tokens: u32,
-    /// Most rows in one padded batch.
+    /// Most rows in one padded batch (continuous: in the running batch, inputs × beams).
     #[arg(long, env = "COPYDESK_MAX_BATCH_SIZE", default_value_t = 64, value_parser = clap::value_parser!(u32).range(1..))]
     pub max_batch_size: u32,
+    /// How the model runs batches: `continuous` lets waiting texts join the running batch
+    /// between two decode steps (a headline does not wait for a bulk request to finish);
+    /// `static` runs each batch to completion.
+    #[arg(long, env = "COPYDESK_SCHEDULER", default_value = "continuous")]
+    pub scheduler: Scheduler,
+    /// Continuous scheduling: key/value positions per layer the running batch may reserve,
+    /// rows × (longest source + longest output allowed).
+    #[arg(long, env = "COPYDESK_MAX_KV_TOKENS", default_value_t = 65536, value_parser = clap::value_parser!(u32).range(1..))]
+    pub max_kv_tokens: u32,
 }
 
 impl DecodeArgs {
@@ -169,6 +178,8 @@ impl BatchingArgs {
             max_batch_tokens: self.max_batch_tokens as usize,
             max_batch_size: self.max_batch_size as usize,
             max_wait: Duration::from_millis(2),
+            scheduler: self.scheduler,
+            max_kv_tokens: self.max_kv_tokens as usize,
             ..BatchPolicy::default()
         }
     }

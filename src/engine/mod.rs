@@ -1,8 +1,11 @@
 //! Running a loaded model over batches of token ids: padding, masks, one encoder pass per batch,
 //! then decoding, on a model thread of its own. Knows nothing of text or HTTP.
 
+mod admission;
+mod continuous;
 mod thread;
 
+pub use admission::{Admission, Load, Waiting};
 pub use thread::{Engine, EngineBatch, EngineStats, Request, MAX_CONSECUTIVE_PANICS};
 
 use std::fmt;
@@ -11,7 +14,7 @@ use std::str::FromStr;
 use candle_core::{DType, Device, Tensor};
 
 use crate::generate::{generate, GenerateError, GenerationConfig, Hypothesis};
-use crate::models::Seq2Seq;
+use crate::models::{Seq2Seq, StepDecoder};
 
 #[derive(Debug, thiserror::Error)]
 pub enum EngineError {
@@ -33,6 +36,45 @@ pub enum EngineError {
     /// The model thread has stopped after repeated faults; the process needs a restart.
     #[error("the model thread has stopped after repeated faults; restart the process")]
     Down,
+}
+
+/// How the model thread schedules the batches it is sent (`--scheduler`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Scheduler {
+    /// Each batch runs to completion; a batch that arrives meanwhile waits for it.
+    Static,
+    /// Iteration-level: between two decode steps, waiting inputs join the running batch (within
+    /// the [`Admission`] limits) and finished ones leave.
+    #[default]
+    Continuous,
+}
+
+impl FromStr for Scheduler {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "static" => Ok(Scheduler::Static),
+            "continuous" => Ok(Scheduler::Continuous),
+            _ => Err(format!("invalid scheduler {s:?}: use static or continuous")),
+        }
+    }
+}
+
+impl fmt::Display for Scheduler {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Scheduler::Static => "static",
+            Scheduler::Continuous => "continuous",
+        })
+    }
+}
+
+/// What the model thread runs: the scheduler and, for the continuous one, its limits.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Schedule {
+    pub scheduler: Scheduler,
+    pub admission: Admission,
 }
 
 /// A device as the user names it (`--device`): parsed at the edge, opened at load.
@@ -176,6 +218,16 @@ pub fn on_compute_pool<R: Send>(work: impl FnOnce() -> R + Send) -> R {
     rayon::scope(|_| work())
 }
 
+/// Encodes `inputs` as one padded batch and starts a decoding session on it.
+pub fn start_rows<'m>(
+    model: &'m dyn Seq2Seq,
+    inputs: &[&[u32]],
+) -> Result<Box<dyn StepDecoder + 'm>, EngineError> {
+    let (ids, mask) = pad_batch(inputs, model.special_tokens().pad, model.device())?;
+    let encoded = model.encode(&ids, &mask)?;
+    Ok(model.start(&encoded, &mask)?)
+}
+
 /// Encodes one padded batch once and decodes it.
 pub fn run_batch(
     model: &dyn Seq2Seq,
@@ -186,10 +238,8 @@ pub fn run_batch(
         return Ok(Vec::new());
     }
     on_compute_pool(|| {
+        let mut session = start_rows(model, inputs)?;
         let special = model.special_tokens();
-        let (ids, mask) = pad_batch(inputs, special.pad, model.device())?;
-        let encoded = model.encode(&ids, &mask)?;
-        let mut session = model.start(&encoded, &mask)?;
         Ok(generate(session.as_mut(), inputs.len(), cfg, &special)?)
     })
 }

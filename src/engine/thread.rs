@@ -10,7 +10,7 @@ use std::time::Instant;
 
 use tokio::sync::oneshot;
 
-use super::{run_batch, EngineError};
+use super::{continuous, run_batch, EngineError, Schedule, Scheduler};
 use crate::generate::{GenerationConfig, Hypothesis};
 use crate::models::Seq2Seq;
 
@@ -88,9 +88,14 @@ impl Drop for ModelThread {
 }
 
 impl Engine {
-    /// Starts the model thread. The channel holds one batch, so the next batch can be prepared
-    /// while the current one computes.
-    pub fn spawn(model: Arc<dyn Seq2Seq>, name: &str) -> std::io::Result<Engine> {
+    /// Starts the model thread with `schedule`. The channel holds one batch, so the next batch
+    /// can be prepared while the current one computes (static) or join at the next step
+    /// (continuous).
+    pub fn spawn(
+        model: Arc<dyn Seq2Seq>,
+        name: &str,
+        schedule: Schedule,
+    ) -> std::io::Result<Engine> {
         let (tx, rx) = sync_channel::<EngineBatch>(1);
         let stats = Arc::new(EngineStats::default());
         let s = stats.clone();
@@ -101,7 +106,12 @@ impl Engine {
             .name(format!("model-{name}"))
             .spawn(move || {
                 let _guard = guard;
-                model_loop(model.as_ref(), rx, &s, &label)
+                match schedule.scheduler {
+                    Scheduler::Static => model_loop(model.as_ref(), rx, &s, &label),
+                    Scheduler::Continuous => {
+                        continuous::run(model.as_ref(), rx, &s, &label, schedule.admission)
+                    }
+                }
             })?;
         Ok(Engine {
             tx,
@@ -128,7 +138,7 @@ impl Engine {
 }
 
 /// The message of a caught panic.
-fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
+pub(super) fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
     if let Some(s) = payload.downcast_ref::<&str>() {
         (*s).to_string()
     } else if let Some(s) = payload.downcast_ref::<String>() {
@@ -211,7 +221,7 @@ fn model_loop(model: &dyn Seq2Seq, rx: Receiver<EngineBatch>, stats: &EngineStat
 }
 
 /// Per-batch histograms for `/metrics` (no-ops unless a metrics recorder is installed).
-fn record_batch(model: &str, rows: usize, padded_tokens: usize, started: Instant) {
+pub(super) fn record_batch(model: &str, rows: usize, padded_tokens: usize, started: Instant) {
     let label = [("model", model.to_string())];
     metrics::histogram!("copydesk_batch_size_rows", &label).record(rows as f64);
     metrics::histogram!("copydesk_batch_tokens", &label).record(padded_tokens as f64);

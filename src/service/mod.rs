@@ -198,7 +198,8 @@ impl ModelHandle {
             context: "cannot start a model thread".into(),
             source: e,
         };
-        let engine = Engine::spawn(loaded.model.clone(), &loaded.name).map_err(io)?;
+        let engine =
+            Engine::spawn(loaded.model.clone(), &loaded.name, policy.schedule()).map_err(io)?;
         let batcher = Batcher::spawn(engine, policy, &loaded.name).map_err(io)?;
         Ok(ModelHandle { loaded, batcher })
     }

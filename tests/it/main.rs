@@ -10,6 +10,7 @@ mod faults;
 mod http;
 mod http_errors;
 mod http_socket;
+mod joining;
 mod kernel_paths;
 mod languages;
 mod loadtest_cmd;

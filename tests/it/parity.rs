@@ -20,13 +20,13 @@ const TOL: f32 = 1e-4;
 const SCORE_TOL_PER_TOKEN: f32 = 3e-5;
 
 /// A fixture model of either architecture, with its multi-token decode for the full-pass checks.
-enum Model {
+pub(crate) enum Model {
     Bart(Bart),
     T5(T5),
 }
 
 impl Model {
-    fn seq2seq(&self) -> &dyn Seq2Seq {
+    pub(crate) fn seq2seq(&self) -> &dyn Seq2Seq {
         match self {
             Model::Bart(m) => m,
             Model::T5(m) => m,
@@ -48,7 +48,7 @@ impl Model {
     }
 }
 
-fn load(name: &str) -> (Model, GenerationConfig) {
+pub(crate) fn load(name: &str) -> (Model, GenerationConfig) {
     let dir = model_dir(name);
     let config = std::fs::read_to_string(dir.join("config.json")).unwrap();
     let weights = if dir.join("model.safetensors").exists() {
@@ -156,7 +156,7 @@ fn expected_tokens(seq: &[u32], eos: &[u32], pad: u32) -> Vec<u32> {
 }
 
 /// A golden case's input rows, padding removed.
-fn case_rows(case: &GenerateCase) -> Vec<Vec<u32>> {
+pub(crate) fn case_rows(case: &GenerateCase) -> Vec<Vec<u32>> {
     case.input_ids
         .iter()
         .zip(&case.attention_mask)
