@@ -29,6 +29,9 @@ pub struct BatchPolicy {
     /// Continuous scheduling: key/value positions per layer the running batch may reserve,
     /// rows × (longest source + longest output allowed).
     pub max_kv_tokens: usize,
+    /// Continuous scheduling: source tokens encoded between two decode steps (a large request
+    /// joins in parts of this size).
+    pub max_prefill_tokens: usize,
 }
 
 impl BatchPolicy {
@@ -40,6 +43,7 @@ impl BatchPolicy {
                 max_rows: self.max_batch_size,
                 max_batch_tokens: self.max_batch_tokens,
                 max_kv_tokens: self.max_kv_tokens,
+                max_prefill_tokens: self.max_prefill_tokens,
             },
         }
     }
@@ -54,6 +58,7 @@ impl Default for BatchPolicy {
             bucket_width: 16,
             scheduler: Scheduler::default(),
             max_kv_tokens: Admission::default().max_kv_tokens,
+            max_prefill_tokens: Admission::default().max_prefill_tokens,
         }
     }
 }

@@ -13,6 +13,7 @@
 //! latency).
 
 pub mod client;
+pub mod hol;
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};

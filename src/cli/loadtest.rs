@@ -7,6 +7,7 @@ use std::time::Duration;
 use clap::Args;
 
 use super::serve::{parse_duration, ServeArgs};
+use crate::bench::load::hol::{self, HeadOfLine};
 use crate::bench::load::{self, client::Client, Load, LoadPlan, PointResult, MIX};
 use crate::http::{self, AppState};
 use crate::Error;
@@ -28,15 +29,26 @@ pub struct LoadtestArgs {
     /// API key to send (--url servers that need one).
     #[arg(long, env = "COPYDESK_LOADTEST_KEY", hide_env_values = true)]
     pub key: Option<String>,
-    /// Closed-loop points: numbers of concurrent clients, comma-separated.
-    #[arg(long, value_delimiter = ',', default_value = "1,8,64")]
-    pub clients: Vec<usize>,
+    /// Closed-loop points: numbers of concurrent clients, comma-separated [default: 1,8,64,
+    /// none with --head-of-line alone].
+    #[arg(long, value_delimiter = ',')]
+    pub clients: Option<Vec<usize>>,
     /// Open-loop points: Poisson arrival rates in requests/s, comma-separated.
     #[arg(long, value_delimiter = ',')]
     pub rates: Vec<f64>,
     /// Sending time per point (e.g. 20s, 2m); requests still in flight are then awaited.
     #[arg(long, default_value = "20s", value_parser = parse_duration)]
     pub duration: Duration,
+    /// Also run the head-of-line scenario: a headline (8 new tokens) sent --hol-delay after a
+    /// bulk request (32 sentences × 40 tokens) started, against each alone.
+    #[arg(long)]
+    pub head_of_line: bool,
+    /// Head-of-line scenario: when the headline is sent after the bulk request.
+    #[arg(long, default_value = "300ms", value_parser = parse_duration)]
+    pub hol_delay: Duration,
+    /// Head-of-line scenario: repetitions (medians are reported).
+    #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u32).range(1..=100))]
+    pub hol_runs: u32,
     /// Seed of the request mix and the arrival times.
     #[arg(long, default_value_t = 1)]
     pub seed: u64,
@@ -53,7 +65,13 @@ pub struct LoadtestArgs {
 impl LoadtestArgs {
     fn plan(&self) -> Result<LoadPlan, Error> {
         let bad = |m: String| Error::invalid("invalid_argument", m);
-        if let Some(&n) = self.clients.iter().find(|&&n| n == 0 || n > 10_000) {
+        let default_clients = if self.head_of_line && self.rates.is_empty() {
+            vec![]
+        } else {
+            vec![1, 8, 64]
+        };
+        let clients = self.clients.clone().unwrap_or(default_clients);
+        if let Some(&n) = clients.iter().find(|&&n| n == 0 || n > 10_000) {
             return Err(bad(format!("--clients {n}: use 1 to 10000")));
         }
         if let Some(&r) = self.rates.iter().find(|&&r| !(r > 0.0 && r <= 10_000.0)) {
@@ -64,7 +82,7 @@ impl LoadtestArgs {
         if self.duration.is_zero() {
             return Err(bad("--duration must be more than zero".into()));
         }
-        let mut points: Vec<Load> = self.clients.iter().map(|&n| Load::Clients(n)).collect();
+        let mut points: Vec<Load> = clients.iter().map(|&n| Load::Clients(n)).collect();
         points.extend(self.rates.iter().map(|&r| Load::Rate(r)));
         Ok(LoadPlan {
             points,
@@ -83,8 +101,18 @@ pub fn run(args: LoadtestArgs) -> Result<(), Error> {
             context: "cannot start the runtime".into(),
             source: e,
         })?;
-    let results = rt.block_on(drive(&args, &plan))?;
-    let markdown = load::markdown(&results);
+    let (results, head_of_line) = rt.block_on(drive(&args, &plan))?;
+    let mut markdown = if results.is_empty() {
+        String::new()
+    } else {
+        load::markdown(&results)
+    };
+    if let Some(h) = &head_of_line {
+        if !markdown.is_empty() {
+            markdown.push('\n');
+        }
+        markdown.push_str(&hol::markdown(h));
+    }
     let report = serde_json::json!({
         "format": "copydesk-loadtest/1",
         "machine": crate::bench::machine::machine(&candle_core::Device::Cpu,
@@ -95,6 +123,7 @@ pub fn run(args: LoadtestArgs) -> Result<(), Error> {
             "mix": MIX.map(|(name, sentences, tokens, percent)| serde_json::json!(
                 {"name": name, "sentences": sentences, "max_new_tokens": tokens, "percent": percent}))},
         "results": results,
+        "head_of_line": head_of_line,
     });
     let write = |path: &PathBuf, text: String| {
         std::fs::write(path, text).map_err(|e| Error::Io {
@@ -112,7 +141,10 @@ pub fn run(args: LoadtestArgs) -> Result<(), Error> {
 }
 
 /// Starts the in-process server (or reaches --url) and runs the plan against it.
-async fn drive(args: &LoadtestArgs, plan: &LoadPlan) -> Result<Vec<PointResult>, Error> {
+async fn drive(
+    args: &LoadtestArgs,
+    plan: &LoadPlan,
+) -> Result<(Vec<PointResult>, Option<HeadOfLine>), Error> {
     let bad_url = |m: String| Error::invalid("invalid_argument", m);
     let (client, _server) = match &args.url {
         Some(url) => (Client::new(url, args.key.clone()).map_err(bad_url)?, None),
@@ -144,7 +176,19 @@ async fn drive(args: &LoadtestArgs, plan: &LoadPlan) -> Result<Vec<PointResult>,
             context,
             source: std::io::Error::new(std::io::ErrorKind::TimedOut, "not ready"),
         })?;
-    Ok(load::run(Arc::new(client), plan).await)
+    let client = Arc::new(client);
+    let points = load::run(client.clone(), plan).await;
+    let head_of_line = if args.head_of_line {
+        eprintln!(
+            "loadtest: head of line, {} runs (headline {:?} into the bulk request)",
+            args.hol_runs, args.hol_delay
+        );
+        let pool = load::sentences();
+        Some(hol::run(client, &pool, args.hol_delay, args.hol_runs as usize).await)
+    } else {
+        None
+    };
+    Ok((points, head_of_line))
 }
 
 /// The in-process server, stopped when the run ends.

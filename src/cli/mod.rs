@@ -160,6 +160,11 @@ pub struct BatchingArgs {
     /// rows × (longest source + longest output allowed).
     #[arg(long, env = "COPYDESK_MAX_KV_TOKENS", default_value_t = 65536, value_parser = clap::value_parser!(u32).range(1..))]
     pub max_kv_tokens: u32,
+    /// Continuous scheduling: source tokens (texts × longest) encoded between two decode
+    /// steps; a large request joins in parts of this size, so running rows and new requests
+    /// wait for one part, not all of it.
+    #[arg(long, env = "COPYDESK_MAX_PREFILL_TOKENS", default_value_t = 256, value_parser = clap::value_parser!(u32).range(1..))]
+    pub max_prefill_tokens: u32,
 }
 
 impl DecodeArgs {
@@ -180,6 +185,7 @@ impl BatchingArgs {
             max_wait: Duration::from_millis(2),
             scheduler: self.scheduler,
             max_kv_tokens: self.max_kv_tokens as usize,
+            max_prefill_tokens: self.max_prefill_tokens as usize,
             ..BatchPolicy::default()
         }
     }

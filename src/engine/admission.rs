@@ -11,6 +11,9 @@
 //!   rows × (longest source + longest output allowed), in positions per layer.
 //! - Only the beam width separates inputs: every other setting (length limits, penalties, the
 //!   prompt) is per row. An input with another beam width waits until the running batch drains.
+//! - Between two decode steps, at most `max_prefill_tokens` source tokens (inputs × longest)
+//!   are encoded, but always one input: a large request joins in parts, and the rows already
+//!   running (and a request that arrives meanwhile) wait for one part's encoder pass, not all.
 //! - An input alone in an empty batch always runs, whatever its size.
 //! - Waiting inputs join at the next step: the batcher in front already held them for its
 //!   `max_wait` to gather company, and their encoder pass costs the running rows about one step.
@@ -24,6 +27,10 @@ pub struct Admission {
     pub max_batch_tokens: usize,
     /// Rows × (longest source + longest output allowed): key/value positions per layer.
     pub max_kv_tokens: usize,
+    /// Source tokens (joining rows × their longest source) encoded between two decode steps:
+    /// a large request joins in parts, so the rows already running, and requests that arrive
+    /// meanwhile, wait at most one part's encoder pass.
+    pub max_prefill_tokens: usize,
 }
 
 impl Default for Admission {
@@ -32,6 +39,7 @@ impl Default for Admission {
             max_rows: 64,
             max_batch_tokens: 8192,
             max_kv_tokens: 65536,
+            max_prefill_tokens: 256,
         }
     }
 }
@@ -80,6 +88,7 @@ impl Admission {
     /// beams (`running.rows == 0`: nothing runs, any width may start).
     pub fn admit(&self, running: Load, beams: usize, waiting: &[Waiting]) -> usize {
         let mut load = running;
+        let mut joining = Load::default();
         let mut width = (running.rows > 0).then_some(beams);
         let mut n = 0;
         for w in waiting {
@@ -87,13 +96,16 @@ impl Admission {
                 break;
             }
             let next = load.with(w.load);
+            let part = joining.with(w.load);
             let fits = next.rows <= self.max_rows
                 && next.rows * next.source <= self.max_batch_tokens
-                && next.rows * (next.source + next.output) <= self.max_kv_tokens;
+                && next.rows * (next.source + next.output) <= self.max_kv_tokens
+                && (joining.rows == 0
+                    || part.rows / w.beams.max(1) * part.source <= self.max_prefill_tokens);
             if !fits && load.rows > 0 {
                 break;
             }
-            load = next;
+            (load, joining) = (next, part);
             width = Some(w.beams);
             n += 1;
         }
@@ -110,6 +122,7 @@ mod tests {
             max_rows: 8,
             max_batch_tokens: 200,
             max_kv_tokens: 1000,
+            max_prefill_tokens: 1000,
         }
     }
 
@@ -170,6 +183,20 @@ mod tests {
         let short = Load::input(10, 20, 1);
         assert_eq!(policy().admit(short, 1, &[input(10, 600)]), 0);
         assert_eq!(policy().admit(short, 1, &[input(10, 400)]), 1);
+    }
+
+    #[test]
+    fn a_large_request_joins_in_parts_of_the_prefill_budget() {
+        let parts = Admission {
+            max_prefill_tokens: 60,
+            ..policy()
+        };
+        let waiting = [input(10, 5), input(20, 5), input(20, 5), input(30, 5)];
+        // 3 inputs × 20 tokens = 60 fit one part; a fourth would make 4 × 30.
+        assert_eq!(parts.admit(Load::default(), 1, &waiting), 3);
+        // One input always joins, even when it alone is over the budget.
+        let running = Load::input(10, 10, 1);
+        assert_eq!(parts.admit(running, 1, &[input(90, 5), input(5, 5)]), 1);
     }
 
     #[test]

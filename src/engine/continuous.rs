@@ -19,10 +19,30 @@ use crate::models::Seq2Seq;
 struct Ticket {
     request: Request,
     load: Load,
+    /// Arrival number of its group.
+    seq: u64,
 }
 
-/// The inputs waiting to join, oldest first, with their settings.
-type Queue = VecDeque<(Request, Arc<GenerationConfig>)>;
+/// Inputs sent together (one batch from the batcher: the same settings), waiting to join,
+/// shortest source first so that each encoder pass pads little.
+struct Group {
+    requests: VecDeque<Request>,
+    cfg: Arc<GenerationConfig>,
+    /// Some of its inputs have joined already.
+    joined: bool,
+    /// Arrival number.
+    seq: u64,
+}
+
+/// Decode steps between two parts of a request that has begun to join while a request that
+/// arrived after it runs: that one joined at the next step, and its steps are not each held
+/// up by another part's encoder pass (the large request's parts still come every this many
+/// steps, so it is not starved). With no later request running, parts come every step.
+const PART_INTERVAL: usize = 4;
+
+/// Groups the model thread holds at most before it stops taking more from the batcher (whose
+/// queue then holds the rest, where cancelled jobs are dropped without reaching the model).
+const MAX_WAITING_GROUPS: usize = 4;
 
 /// The state of the model thread's loop.
 struct Loop<'m> {
@@ -31,7 +51,13 @@ struct Loop<'m> {
     name: &'m str,
     admission: Admission,
     running: Running<'m, Ticket>,
-    waiting: Queue,
+    /// Waiting groups, oldest first; `turn` is the one whose inputs join next (round robin).
+    waiting: VecDeque<Group>,
+    turn: usize,
+    /// Decode steps since a turn's part joined.
+    steps_since_part: usize,
+    /// Arrival number of the next group.
+    next_seq: u64,
     panics_in_a_row: usize,
 }
 
@@ -50,14 +76,17 @@ pub(super) fn run(
         admission,
         running: Running::new(1, model.special_tokens()),
         waiting: VecDeque::new(),
+        turn: 0,
+        steps_since_part: PART_INTERVAL,
+        next_seq: 0,
         panics_in_a_row: 0,
     };
     let mut open = true;
     loop {
-        // Take the next batch from the queue once the waiting ones have joined: blocking when
-        // idle, between steps otherwise (the channel's bound keeps the rest in the batcher).
-        if state.waiting.is_empty() && open {
-            let next = if state.running.is_empty() {
+        // Take what the batcher has sent: blocking when idle, between steps otherwise.
+        while open && state.waiting.len() < MAX_WAITING_GROUPS {
+            let idle = state.waiting.is_empty() && state.running.is_empty();
+            let next = if idle {
                 rx.recv().map_err(|_| TryRecvError::Disconnected)
             } else {
                 rx.try_recv()
@@ -65,16 +94,17 @@ pub(super) fn run(
             match next {
                 Ok(batch) => state.push(batch),
                 Err(TryRecvError::Disconnected) => open = false,
-                Err(TryRecvError::Empty) => {}
+                Err(TryRecvError::Empty) => break,
             }
         }
         if !open && state.waiting.is_empty() && state.running.is_empty() {
             return;
         }
         state.drop_cancelled();
-        while state.admit_next() {}
+        state.admit_next();
         if !state.running.is_empty() {
             state.step();
+            state.steps_since_part += 1;
         }
         if state.panics_in_a_row >= MAX_CONSECUTIVE_PANICS {
             tracing::error!(
@@ -90,16 +120,26 @@ pub(super) fn run(
 
 impl<'m> Loop<'m> {
     fn push(&mut self, batch: EngineBatch) {
-        let cfg = batch.cfg;
-        self.waiting
-            .extend(batch.requests.into_iter().map(|r| (r, cfg.clone())));
+        let mut requests = batch.requests;
+        requests.sort_by_key(|r| r.ids.len());
+        self.waiting.push_back(Group {
+            requests: requests.into(),
+            cfg: batch.cfg,
+            joined: false,
+            seq: self.next_seq,
+        });
+        self.next_seq += 1;
     }
 
     /// Drops waiting and running inputs whose caller has gone.
     fn drop_cancelled(&mut self) {
-        let before = self.waiting.len();
-        self.waiting.retain(|(r, _)| !r.is_cancelled());
-        let mut gone = before - self.waiting.len();
+        let mut gone = 0;
+        for g in &mut self.waiting {
+            let before = g.requests.len();
+            g.requests.retain(|r| !r.is_cancelled());
+            gone += before - g.requests.len();
+        }
+        self.drop_empty_groups();
         match self.running.retain(|t| !t.request.is_cancelled()) {
             Ok(left) => gone += left.len(),
             Err(e) => self.fail_running(EngineError::Generate(e)),
@@ -116,38 +156,84 @@ impl<'m> Loop<'m> {
             .fold(Load::default(), |l, t| l.with(t.load))
     }
 
-    /// Admits the oldest waiting inputs that share settings and fit; returns whether any did.
-    fn admit_next(&mut self) -> bool {
-        let Some((_, cfg)) = self.waiting.front() else {
-            return false;
+    /// Removes groups with no input left, keeping the turn on the same group.
+    fn drop_empty_groups(&mut self) {
+        let mut i = 0;
+        while i < self.waiting.len() {
+            if self.waiting[i].requests.is_empty() {
+                self.waiting.remove(i);
+                if i < self.turn {
+                    self.turn -= 1;
+                }
+            } else {
+                i += 1;
+            }
+        }
+        if self.turn >= self.waiting.len() {
+            self.turn = 0;
+        }
+    }
+
+    /// The group whose inputs join next: the one whose turn it is, at the next step, or
+    /// every [`PART_INTERVAL`] steps while a request that arrived after it runs; in between,
+    /// only a request none of which has joined yet.
+    fn next_group(&self) -> Option<(usize, bool)> {
+        let len = self.waiting.len();
+        let group = self.waiting.get(self.turn)?;
+        let later_running = self.running.tickets().any(|t| t.seq > group.seq);
+        let interval = if later_running { PART_INTERVAL } else { 1 };
+        if self.running.is_empty() || self.steps_since_part >= interval {
+            return Some((self.turn, true));
+        }
+        (0..len)
+            .map(|k| (self.turn + k) % len)
+            .find(|&i| !self.waiting[i].joined)
+            .map(|i| (i, false))
+    }
+
+    /// Lets the next inputs of a waiting group join ([`Self::next_group`]), as many as the
+    /// admission limits allow (at most one encoder pass's worth). Groups take turns, so a
+    /// request that arrives while a large one is still joining joins at the next step instead
+    /// of after all of it, and none waits more than a round of turns.
+    fn admit_next(&mut self) {
+        let load = self.load();
+        let Some((index, turn)) = self.next_group() else {
+            return;
         };
-        let cfg = cfg.clone();
-        let same: Vec<Waiting> = self
-            .waiting
+        let group = &mut self.waiting[index];
+        let (cfg, seq) = (group.cfg.clone(), group.seq);
+        let waiting: Vec<Waiting> = group
+            .requests
             .iter()
-            .take_while(|(_, c)| Arc::ptr_eq(c, &cfg))
-            .map(|(r, c)| Waiting {
-                load: Load::input(r.ids.len(), c.effective_max_length(), c.num_beams),
-                beams: c.num_beams,
+            .map(|r| Waiting {
+                load: Load::input(r.ids.len(), cfg.effective_max_length(), cfg.num_beams),
+                beams: cfg.num_beams,
             })
             .collect();
         let n = self
             .admission
-            .admit(self.load(), self.running.beams(), &same);
+            .admit(load, self.running.beams(), &waiting);
         if n == 0 {
-            return false;
+            // No overtaking: the others wait too until rows have left.
+            return;
         }
-        let joining: Vec<Ticket> = self
-            .waiting
+        let joining: Vec<Ticket> = group
+            .requests
             .drain(..n)
-            .zip(&same)
-            .map(|((request, _), w)| Ticket {
+            .zip(&waiting)
+            .map(|(request, w)| Ticket {
                 request,
                 load: w.load,
+                seq,
             })
             .collect();
+        group.joined = true;
+        if turn {
+            self.turn += 1;
+            self.steps_since_part = 0;
+        }
+        self.drop_empty_groups();
         self.join(joining, cfg);
-        true
     }
 
     /// Encodes `joining` as one padded batch and adds it to the running batch.
@@ -180,6 +266,14 @@ impl<'m> Loop<'m> {
         };
         self.count(rows, longest, started);
         record_batch(self.name, rows, rows * longest, started);
+        tracing::debug!(
+            model = self.name,
+            rows,
+            longest,
+            running = self.running.len(),
+            ms = started.elapsed().as_secs_f64() * 1e3,
+            "inputs joined"
+        );
         match admitted {
             Ok(()) => self.panics_in_a_row = 0,
             // These inputs did not join (the running batch is as it was): they get the error.
@@ -197,6 +291,14 @@ impl<'m> Loop<'m> {
             .fetch_add(started.elapsed().as_micros() as u64, Ordering::Relaxed);
         match result {
             Ok(Ok(done)) => {
+                if !done.is_empty() {
+                    tracing::debug!(
+                        model = self.name,
+                        finished = done.len(),
+                        running = self.running.len(),
+                        "inputs finished"
+                    );
+                }
                 self.panics_in_a_row = 0;
                 self.reply(done);
             }
