@@ -1,6 +1,8 @@
 //! Cross-request batching: jobs from any number of callers are queued per model and released as
 //! shared padded batches under the policy in [`policy`]. A scheduler thread applies the policy and
-//! hands batches to the model thread, one batch ahead.
+//! hands batches to the model thread, one batch ahead; with the continuous scheduler
+//! ([`crate::engine::Scheduler`]) the model thread lets them join its running batch between
+//! decode steps, under [`crate::engine::Admission`].
 
 pub mod policy;
 

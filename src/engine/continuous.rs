@@ -210,9 +210,7 @@ impl<'m> Loop<'m> {
                 beams: cfg.num_beams,
             })
             .collect();
-        let n = self
-            .admission
-            .admit(load, self.running.beams(), &waiting);
+        let n = self.admission.admit(load, self.running.beams(), &waiting);
         if n == 0 {
             // No overtaking: the others wait too until rows have left.
             return;
@@ -289,6 +287,9 @@ impl<'m> Loop<'m> {
         self.stats
             .busy_micros
             .fetch_add(started.elapsed().as_micros() as u64, Ordering::Relaxed);
+        // Compute time for `/metrics`: encoder passes and decode steps, as a static batch's.
+        metrics::histogram!("copydesk_inference_duration_seconds", "model" => self.name.to_string())
+            .record(started.elapsed().as_secs_f64());
         match result {
             Ok(Ok(done)) => {
                 if !done.is_empty() {

@@ -73,6 +73,52 @@ fn closed_and_open_loop_points_are_measured_and_reported() {
 }
 
 #[test]
+fn the_head_of_line_scenario_runs_alone_and_reports_its_ratios() {
+    let dir = tempfile::tempdir().unwrap();
+    let json = dir.path().join("hol.json");
+    let model = model_dir("marian-tied");
+    let out = loadtest(&[
+        "--translator",
+        model.to_str().unwrap(),
+        "--head-of-line",
+        "--hol-runs",
+        "1",
+        "--hol-delay",
+        "5ms",
+        "--scheduler",
+        "static",
+        "--out",
+        json.to_str().unwrap(),
+    ]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    let report: Value = serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    // --head-of-line alone runs no load points.
+    assert_eq!(report["results"], serde_json::json!([]));
+    assert_eq!(report["settings"]["scheduler"], "static");
+    let h = &report["head_of_line"];
+    assert!(h["error"].is_null(), "{h}");
+    let f = |k: &str| h[k].as_f64().unwrap();
+    for k in [
+        "headline_alone_s",
+        "bulk_alone_s",
+        "headline_during_bulk_s",
+        "bulk_with_headline_s",
+    ] {
+        assert!(f(k) > 0.0, "{k}: {h}");
+    }
+    assert!((f("headline_vs_bulk") - f("headline_during_bulk_s") / f("bulk_alone_s")).abs() < 1e-9);
+    assert!(
+        (f("bulk_slowdown") - (f("bulk_with_headline_s") / f("bulk_alone_s") - 1.0)).abs() < 1e-9
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.contains("headline sent 0.0 s into the bulk request"),
+        "{stdout}"
+    );
+}
+
+#[test]
 fn bad_points_and_urls_are_usage_errors() {
     for args in [
         &["--clients", "0"][..],

@@ -61,7 +61,9 @@ fn median(mut v: Vec<f64>) -> f64 {
 /// Runs the scenario with sentences from `pool` (the first is the headline).
 pub async fn run(client: Arc<Client>, pool: &[String], delay: Duration, runs: usize) -> HeadOfLine {
     let headline = body(&pool[..1], HEADLINE_TOKENS);
-    let bulk_texts: Vec<String> = (0..BULK.0).map(|i| pool[(1 + i) % pool.len()].clone()).collect();
+    let bulk_texts: Vec<String> = (0..BULK.0)
+        .map(|i| pool[(1 + i) % pool.len()].clone())
+        .collect();
     let bulk = body(&bulk_texts, BULK.1);
     let mut error = None;
     let mut keep = |r: Result<f64, String>| {
@@ -128,7 +130,9 @@ pub fn markdown(h: &HeadOfLine) -> String {
         h.bulk_slowdown * 100.0
     ));
     if let Some(e) = &h.error {
-        s.push_str(&format!("\nA request failed, the figures are not meaningful: {e}\n"));
+        s.push_str(&format!(
+            "\nA request failed, the figures are not meaningful: {e}\n"
+        ));
     }
     s
 }

@@ -273,3 +273,57 @@ fn kernel_exp_is_accurate_and_exact_where_it_matters() {
         assert!((*got as f64 - want).abs() < 1e-7, "{row:?}");
     }
 }
+
+#[test]
+fn rows_that_leave_and_join_read_only_their_own_positions() {
+    // Rows leave (their slots free), others join (taking free slots first, attending from the
+    // cache's current length), unread positions are dropped: each row's output is attention
+    // over its own keys and values alone.
+    let (h, dh) = (2, 8);
+    let d = h * dh;
+    let mut cache = KvCache::default();
+    // Per batch row: its own keys and values so far, and the cache position it starts at.
+    let mut own: Vec<(Vec<Tensor>, Vec<Tensor>, usize)> = vec![(vec![], vec![], 0); 2];
+    for step in 0..14u64 {
+        match step {
+            4 => {
+                cache.select_rows(&[1]).unwrap();
+                own.remove(0);
+            }
+            5 | 9 => {
+                let n = if step == 5 { 2 } else { 1 };
+                cache.add_rows(n).unwrap();
+                own.extend((0..n).map(|_| (vec![], vec![], cache.len())));
+            }
+            8 => {
+                cache.select_rows(&[0, 2]).unwrap();
+                own.remove(1);
+            }
+            11 => {
+                let unread = own.iter().map(|o| o.2).min().unwrap();
+                assert!(unread > 0);
+                cache.drop_front(unread).unwrap();
+                own.iter_mut().for_each(|o| o.2 -= unread);
+            }
+            _ => {}
+        }
+        let b = own.len();
+        let (q, k, v) = (
+            randn(&[b, 1, d], 500 + step),
+            randn(&[b, 1, d], 600 + step),
+            randn(&[b, 1, d], 700 + step),
+        );
+        let starts: Vec<u32> = own.iter().map(|o| o.2 as u32).collect();
+        let got = cache
+            .attend((&q, &k, &v), h, None, Some(&starts))
+            .unwrap();
+        for (r, o) in own.iter_mut().enumerate() {
+            o.0.push(k.narrow(0, r, 1).unwrap());
+            o.1.push(v.narrow(0, r, 1).unwrap());
+            let (ks, vs) = (Tensor::cat(&o.0, 1).unwrap(), Tensor::cat(&o.1, 1).unwrap());
+            let want = reference(&q.narrow(0, r, 1).unwrap(), &ks, &vs, h, None);
+            let d = max_diff(&got.narrow(0, r, 1).unwrap(), &want);
+            assert!(d < TOL, "step {step} row {r}: {d}");
+        }
+    }
+}
