@@ -176,7 +176,8 @@ impl<'m> Loop<'m> {
 
     /// The group whose inputs join next: the one whose turn it is, at the next step, or
     /// every [`PART_INTERVAL`] steps while a request that arrived after it runs; in between,
-    /// only a request none of which has joined yet.
+    /// only a request none of which has joined yet, and only while the batch is at most half
+    /// full with it.
     fn next_group(&self) -> Option<(usize, bool)> {
         let len = self.waiting.len();
         let group = self.waiting.get(self.turn)?;
@@ -185,9 +186,13 @@ impl<'m> Loop<'m> {
         if self.running.is_empty() || self.steps_since_part >= interval {
             return Some((self.turn, true));
         }
+        // Only while the batch has room to spare: when it is full, free rows go in turn order.
+        let room = |g: &Group| {
+            self.running.rows() + g.requests.len() * g.cfg.num_beams <= self.admission.max_rows / 2
+        };
         (0..len)
             .map(|k| (self.turn + k) % len)
-            .find(|&i| !self.waiting[i].joined)
+            .find(|&i| !self.waiting[i].joined && room(&self.waiting[i]))
             .map(|i| (i, false))
     }
 

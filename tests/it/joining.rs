@@ -1,6 +1,7 @@
 //! Continuous batching keeps every row's result exact: the same inputs submitted all at once,
-//! joining a running batch at different steps, and one by one give identical ids (and scores
-//! within float noise), greedy and beam, on every kind of decoder positions (Marian's sinusoid,
+//! joining a running batch at different steps, and one by one give identical ids and
+//! bit-identical scores (on every kernel family: `COPYDESK_KERNELS=avx2|portable`), greedy
+//! and beam, on every kind of decoder positions (Marian's sinusoid,
 //! BART's learned table, M2M100's padding-aware fairseq positions, T5's relative bias).
 
 use std::sync::Arc;
@@ -13,9 +14,6 @@ use copydesk::models::Seq2Seq;
 
 use crate::common::golden;
 use crate::parity::{case_rows, load};
-
-/// Scores of the same row agree within this (sums over up to 14 tokens of f32 log-probs).
-const SCORE_TOL: f32 = 1e-3;
 
 /// Distinct source rows of a fixture's golden cases, at most `n`.
 fn sources(name: &str, n: usize) -> Vec<Vec<u32>> {
@@ -85,7 +83,7 @@ fn same(name: &str, what: &str, got: &[Hypothesis], want: &[Hypothesis]) {
             "{name} {what}: input {i}"
         );
         assert!(
-            (g.score - w.score).abs() < SCORE_TOL,
+            g.score.to_bits() == w.score.to_bits(),
             "{name} {what}: input {i} score {} vs {}",
             g.score,
             w.score

@@ -296,8 +296,9 @@ fn rows_that_leave_and_join_read_only_their_own_positions() {
                 own.extend((0..n).map(|_| (vec![], vec![], cache.len())));
             }
             8 => {
-                cache.select_rows(&[0, 2]).unwrap();
-                own.remove(1);
+                // The first row leaves: every row left started later.
+                cache.select_rows(&[1, 2]).unwrap();
+                own.remove(0);
             }
             11 => {
                 let unread = own.iter().map(|o| o.2).min().unwrap();
@@ -314,9 +315,7 @@ fn rows_that_leave_and_join_read_only_their_own_positions() {
             randn(&[b, 1, d], 700 + step),
         );
         let starts: Vec<u32> = own.iter().map(|o| o.2 as u32).collect();
-        let got = cache
-            .attend((&q, &k, &v), h, None, Some(&starts))
-            .unwrap();
+        let got = cache.attend((&q, &k, &v), h, None, Some(&starts)).unwrap();
         for (r, o) in own.iter_mut().enumerate() {
             o.0.push(k.narrow(0, r, 1).unwrap());
             o.1.push(v.narrow(0, r, 1).unwrap());

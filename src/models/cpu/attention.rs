@@ -317,7 +317,9 @@ fn axpy(a: f32, x: &[f32], y: &mut [f32]) {
     y.iter_mut().zip(x).for_each(|(y, &x)| *y += a * x);
 }
 
-/// `x ← exp(x - max) / Σ exp(x - max)`, the standard softmax.
+/// `x ← exp(x - max) / Σ exp(x - max)`, the standard softmax. Element `j` is summed in lane
+/// `j % 8`, the tail too, so masked positions at the end (exactly 0 after `exp`) leave the sum
+/// bit for bit unchanged: a row padded to a longer batch gets the same weights as alone.
 #[inline(always)]
 pub(in crate::models) fn softmax_in_place(x: &mut [f32]) {
     let max = x
@@ -326,13 +328,16 @@ pub(in crate::models) fn softmax_in_place(x: &mut [f32]) {
     x.iter_mut().for_each(|v| *v = exp(*v - max));
     let mut lanes = [0f32; 8];
     let chunks = x.chunks_exact(8);
-    let tail: f32 = chunks.remainder().iter().sum();
+    let tail = chunks.remainder();
     for c in chunks {
         for l in 0..8 {
             lanes[l] += c[l];
         }
     }
-    let sum = lanes.iter().sum::<f32>() + tail;
+    for (l, &t) in tail.iter().enumerate() {
+        lanes[l] += t;
+    }
+    let sum = lanes.iter().sum::<f32>();
     x.iter_mut().for_each(|v| *v /= sum);
 }
 
