@@ -358,14 +358,6 @@ impl CrossKv {
             }
         }
     }
-
-    /// Batch rows.
-    pub fn rows(&self) -> Result<usize> {
-        match &self.store {
-            CrossStore::Cpu(c) => Ok(c.rows()),
-            CrossStore::Tensors(k, _) => k.dim(0),
-        }
-    }
 }
 
 #[cfg(test)]

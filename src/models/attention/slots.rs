@@ -268,10 +268,6 @@ impl CpuCross {
         Ok(Self { s })
     }
 
-    pub(super) fn rows(&self) -> usize {
-        self.s.map.len()
-    }
-
     pub(super) fn attend(&self, q: &Tensor, heads: usize, bias: Option<&Tensor>) -> Result<Tensor> {
         let (keys, values) = self.s.views(None);
         kernel_path(q, keys, values, heads, bias)

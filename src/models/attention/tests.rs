@@ -276,6 +276,12 @@ fn kernel_exp_is_accurate_and_exact_where_it_matters() {
 
 #[test]
 fn rows_that_leave_and_join_read_only_their_own_positions() {
+    // The CPU kernel's slots, and the tensor path (other devices and dtypes) with its mask.
+    check_joining(DType::F32, TOL);
+    check_joining(DType::F16, 2e-2);
+}
+
+fn check_joining(dtype: DType, tol: f32) {
     // Rows leave (their slots free), others join (taking free slots first, attending from the
     // cache's current length), unread positions are dropped: each row's output is attention
     // over its own keys and values alone.
@@ -315,14 +321,19 @@ fn rows_that_leave_and_join_read_only_their_own_positions() {
             randn(&[b, 1, d], 700 + step),
         );
         let starts: Vec<u32> = own.iter().map(|o| o.2 as u32).collect();
-        let got = cache.attend((&q, &k, &v), h, None, Some(&starts)).unwrap();
+        let cast = |x: &Tensor| x.to_dtype(dtype).unwrap();
+        let got = cache
+            .attend((&cast(&q), &cast(&k), &cast(&v)), h, None, Some(&starts))
+            .unwrap()
+            .to_dtype(DType::F32)
+            .unwrap();
         for (r, o) in own.iter_mut().enumerate() {
             o.0.push(k.narrow(0, r, 1).unwrap());
             o.1.push(v.narrow(0, r, 1).unwrap());
             let (ks, vs) = (Tensor::cat(&o.0, 1).unwrap(), Tensor::cat(&o.1, 1).unwrap());
             let want = reference(&q.narrow(0, r, 1).unwrap(), &ks, &vs, h, None);
             let d = max_diff(&got.narrow(0, r, 1).unwrap(), &want);
-            assert!(d < TOL, "step {step} row {r}: {d}");
+            assert!(d < tol, "{dtype:?} step {step} row {r}: {d}");
         }
     }
 }
