@@ -15,6 +15,9 @@
 //!   are encoded, but always one input: a large request joins in parts, and the rows already
 //!   running (and a request that arrives meanwhile) wait for one part's encoder pass, not all.
 //! - An input alone in an empty batch always runs, whatever its size.
+//! - The model thread ([`super::continuous`]) picks which request's inputs are offered: requests
+//!   take turns while the batch has room (a request arriving during a large one joins at the
+//!   next step); once the batch is more than half full, the oldest request first.
 //! - Waiting inputs join at the next step: the batcher in front already held them for its
 //!   `max_wait` to gather company, and their encoder pass costs the running rows about one step.
 

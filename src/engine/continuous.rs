@@ -178,8 +178,13 @@ impl<'m> Loop<'m> {
     /// every [`PART_INTERVAL`] steps while a request that arrived after it runs; in between,
     /// only a request none of which has joined yet, and only while the batch is at most half
     /// full with it.
-    fn next_group(&self) -> Option<(usize, bool)> {
+    fn next_group(&mut self) -> Option<(usize, bool)> {
         let len = self.waiting.len();
+        // A batch more than half full is saturated: free rows go to the oldest request first
+        // (taking turns would only stretch every request's wait).
+        if self.running.rows() > self.admission.max_rows / 2 {
+            self.turn = 0;
+        }
         let group = self.waiting.get(self.turn)?;
         let later_running = self.running.tickets().any(|t| t.seq > group.seq);
         let interval = if later_running { PART_INTERVAL } else { 1 };
