@@ -78,38 +78,31 @@ impl Load {
     }
 }
 
-/// A waiting input as the policy sees it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Waiting {
-    pub load: Load,
-    /// Its beam width.
-    pub beams: usize,
-}
-
 impl Admission {
-    /// How many of `waiting` (oldest first) join a batch now running `running` with `beams`
-    /// beams (`running.rows == 0`: nothing runs, any width may start).
-    pub fn admit(&self, running: Load, beams: usize, waiting: &[Waiting]) -> usize {
+    /// How many of `waiting` (inputs oldest first, each [`Load::input`]: its rows are its beam
+    /// width) join a batch now running `running` with `beams` beams (`running.rows == 0`:
+    /// nothing runs, any width may start).
+    pub fn admit(&self, running: Load, beams: usize, waiting: &[Load]) -> usize {
         let mut load = running;
         let mut joining = Load::default();
         let mut width = (running.rows > 0).then_some(beams);
         let mut n = 0;
-        for w in waiting {
-            if width.is_some_and(|b| b != w.beams) {
+        for &w in waiting {
+            if width.is_some_and(|b| b != w.rows) {
                 break;
             }
-            let next = load.with(w.load);
-            let part = joining.with(w.load);
+            let next = load.with(w);
+            let part = joining.with(w);
             let fits = next.rows <= self.max_rows
                 && next.rows * next.source <= self.max_batch_tokens
                 && next.rows * (next.source + next.output) <= self.max_kv_tokens
                 && (joining.rows == 0
-                    || part.rows / w.beams.max(1) * part.source <= self.max_prefill_tokens);
+                    || part.rows / w.rows * part.source <= self.max_prefill_tokens);
             if !fits && load.rows > 0 {
                 break;
             }
             (load, joining) = (next, part);
-            width = Some(w.beams);
+            width = Some(w.rows);
             n += 1;
         }
         n
@@ -129,11 +122,8 @@ mod tests {
         }
     }
 
-    fn input(source: usize, output: usize) -> Waiting {
-        Waiting {
-            load: Load::input(source, output, 1),
-            beams: 1,
-        }
+    fn input(source: usize, output: usize) -> Load {
+        Load::input(source, output, 1)
     }
 
     #[test]
@@ -205,10 +195,7 @@ mod tests {
     #[test]
     fn only_the_beam_width_separates_inputs() {
         let running = Load::input(10, 20, 2);
-        let beam2 = Waiting {
-            load: Load::input(10, 5, 2),
-            beams: 2,
-        };
+        let beam2 = Load::input(10, 5, 2);
         let greedy = input(10, 5);
         // Another output length joins; another beam width waits, and blocks those behind it.
         assert_eq!(policy().admit(running, 2, &[beam2, greedy, beam2]), 1);

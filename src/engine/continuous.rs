@@ -9,8 +9,10 @@ use std::sync::mpsc::{Receiver, TryRecvError};
 use std::sync::Arc;
 use std::time::Instant;
 
-use super::admission::{Admission, Load, Waiting};
-use super::thread::{panic_message, record_batch, EngineBatch, EngineStats, Request};
+use super::admission::{Admission, Load};
+use super::thread::{
+    panic_message, record_batch, record_compute, reply_error, EngineBatch, EngineStats, Request,
+};
 use super::{on_compute_pool, start_rows, EngineError, MAX_CONSECUTIVE_PANICS};
 use crate::generate::{GenerationConfig, Hypothesis, Running};
 use crate::models::Seq2Seq;
@@ -212,13 +214,10 @@ impl<'m> Loop<'m> {
         };
         let group = &mut self.waiting[index];
         let (cfg, seq) = (group.cfg.clone(), group.seq);
-        let waiting: Vec<Waiting> = group
+        let waiting: Vec<Load> = group
             .requests
             .iter()
-            .map(|r| Waiting {
-                load: Load::input(r.ids.len(), cfg.effective_max_length(), cfg.num_beams),
-                beams: cfg.num_beams,
-            })
+            .map(|r| Load::input(r.ids.len(), cfg.effective_max_length(), cfg.num_beams))
             .collect();
         let n = self.admission.admit(load, self.running.beams(), &waiting);
         if n == 0 {
@@ -231,7 +230,7 @@ impl<'m> Loop<'m> {
             .zip(&waiting)
             .map(|(request, w)| Ticket {
                 request,
-                load: w.load,
+                load: *w,
                 seq,
             })
             .collect();
@@ -265,12 +264,7 @@ impl<'m> Loop<'m> {
                 .admit(session, joining, cfg)
                 .map_err(|r| (EngineError::Generate(r.error), r.tickets)),
             Ok(Err(e)) => Err((e, joining)),
-            Err(payload) => {
-                self.panics_in_a_row += 1;
-                let msg = panic_message(payload.as_ref());
-                tracing::error!(model = self.name, "the model thread panicked: {msg}");
-                Err((EngineError::Panicked(msg), joining))
-            }
+            Err(payload) => Err((self.panicked(payload.as_ref()), joining)),
         };
         self.count(rows, longest, started);
         record_batch(self.name, rows, rows * longest, started);
@@ -297,9 +291,8 @@ impl<'m> Loop<'m> {
         self.stats
             .busy_micros
             .fetch_add(started.elapsed().as_micros() as u64, Ordering::Relaxed);
-        // Compute time for `/metrics`: encoder passes and decode steps, as a static batch's.
-        metrics::histogram!("copydesk_inference_duration_seconds", "model" => self.name.to_string())
-            .record(started.elapsed().as_secs_f64());
+        // Encoder passes and decode steps both count as compute, as a static batch does.
+        record_compute(self.name, started);
         match result {
             Ok(Ok(done)) => {
                 if !done.is_empty() {
@@ -314,7 +307,10 @@ impl<'m> Loop<'m> {
                 self.reply(done);
             }
             Ok(Err(e)) => self.fail_running(EngineError::Generate(e)),
-            Err(payload) => self.panicked(payload.as_ref()),
+            Err(payload) => {
+                let err = self.panicked(payload.as_ref());
+                self.fail_running(err);
+            }
         }
     }
 
@@ -340,11 +336,12 @@ impl<'m> Loop<'m> {
             .fetch_add(started.elapsed().as_micros() as u64, Ordering::Relaxed);
     }
 
-    fn panicked(&mut self, payload: &(dyn std::any::Any + Send)) {
+    /// Counts a caught panic, logs it, and gives the error its inputs get.
+    fn panicked(&mut self, payload: &(dyn std::any::Any + Send)) -> EngineError {
         self.panics_in_a_row += 1;
         let msg = panic_message(payload);
         tracing::error!(model = self.name, "the model thread panicked: {msg}");
-        self.fail_running(EngineError::Panicked(msg));
+        EngineError::Panicked(msg)
     }
 
     /// Every running input gets `err`; the batch starts over empty.
@@ -357,24 +354,6 @@ impl<'m> Loop<'m> {
     }
 }
 
-/// Every one of `tickets` gets `err` (a panic's message as is, other errors shared).
 fn fail(tickets: Vec<Ticket>, err: EngineError) {
-    let shared = match err {
-        EngineError::Panicked(msg) => {
-            for t in tickets {
-                let _ = t
-                    .request
-                    .reply
-                    .send(Err(EngineError::Panicked(msg.clone())));
-            }
-            return;
-        }
-        e => Arc::new(e),
-    };
-    for t in tickets {
-        let _ = t
-            .request
-            .reply
-            .send(Err(EngineError::Batch(shared.clone())));
-    }
+    reply_error(tickets.into_iter().map(|t| t.request), err);
 }

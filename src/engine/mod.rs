@@ -5,7 +5,7 @@ mod admission;
 mod continuous;
 mod thread;
 
-pub use admission::{Admission, Load, Waiting};
+pub use admission::{Admission, Load};
 pub use thread::{Engine, EngineBatch, EngineStats, Request, MAX_CONSECUTIVE_PANICS};
 
 use std::fmt;

@@ -197,17 +197,7 @@ fn model_loop(model: &dyn Seq2Seq, rx: Receiver<EngineBatch>, stats: &EngineStat
                     let _ = r.reply.send(Ok(h));
                 }
             }
-            Err(EngineError::Panicked(msg)) => {
-                for r in alive {
-                    let _ = r.reply.send(Err(EngineError::Panicked(msg.clone())));
-                }
-            }
-            Err(e) => {
-                let shared = Arc::new(e);
-                for r in alive {
-                    let _ = r.reply.send(Err(EngineError::Batch(shared.clone())));
-                }
-            }
+            Err(e) => reply_error(alive, e),
         }
         if panics_in_a_row >= MAX_CONSECUTIVE_PANICS {
             tracing::error!(
@@ -220,11 +210,28 @@ fn model_loop(model: &dyn Seq2Seq, rx: Receiver<EngineBatch>, stats: &EngineStat
     }
 }
 
+/// Every one of `requests` gets `err`: a panic's message as is, other errors shared.
+pub(super) fn reply_error(requests: impl IntoIterator<Item = Request>, err: EngineError) {
+    let each = |shared: &Arc<EngineError>| match shared.as_ref() {
+        EngineError::Panicked(msg) => EngineError::Panicked(msg.clone()),
+        _ => EngineError::Batch(shared.clone()),
+    };
+    let shared = Arc::new(err);
+    for r in requests {
+        let _ = r.reply.send(Err(each(&shared)));
+    }
+}
+
 /// Per-batch histograms for `/metrics` (no-ops unless a metrics recorder is installed).
 pub(super) fn record_batch(model: &str, rows: usize, padded_tokens: usize, started: Instant) {
     let label = [("model", model.to_string())];
     metrics::histogram!("copydesk_batch_size_rows", &label).record(rows as f64);
     metrics::histogram!("copydesk_batch_tokens", &label).record(padded_tokens as f64);
-    metrics::histogram!("copydesk_inference_duration_seconds", &label)
+    record_compute(model, started);
+}
+
+/// Model compute since `started` for `/metrics` (a batch, an encoder pass or a decode step).
+pub(super) fn record_compute(model: &str, started: Instant) {
+    metrics::histogram!("copydesk_inference_duration_seconds", "model" => model.to_string())
         .record(started.elapsed().as_secs_f64());
 }

@@ -28,12 +28,9 @@ pub(super) struct Item {
 }
 
 impl Item {
-    /// The last token of each running beam: the next step's input.
-    pub(super) fn last_tokens(&self, start: u32) -> Vec<u32> {
-        self.running
-            .iter()
-            .map(|r| *r.seq.last().unwrap_or(&start))
-            .collect()
+    /// The last token of each running beam, appended to `out`: the next step's input.
+    pub(super) fn last_tokens(&self, start: u32, out: &mut Vec<u32>) {
+        out.extend(self.running.iter().map(|r| *r.seq.last().unwrap_or(&start)));
     }
 
     /// The decoder rows the running beams continue, for an item whose rows start at

@@ -23,8 +23,6 @@ struct Group<T> {
     ticket: T,
     cfg: Arc<GenerationConfig>,
     ctx: Arc<Context>,
-    /// The length the input asked for, before clamping to the model's positions.
-    requested: usize,
     search: Search,
 }
 
@@ -94,7 +92,6 @@ impl<'m, T> Running<'m, T> {
         if let Err(error) = self.join_rows(decoder, tickets.len(), &cfg) {
             return Err(Rejected { error, tickets });
         }
-        let requested = cfg.effective_max_length();
         let Some(decoder) = self.decoder.as_deref() else {
             return Ok(());
         };
@@ -115,7 +112,6 @@ impl<'m, T> Running<'m, T> {
                 ticket,
                 cfg: cfg.clone(),
                 ctx: ctx.clone(),
-                requested,
                 search,
             });
         }
@@ -169,16 +165,13 @@ impl<'m, T> Running<'m, T> {
             return Ok(Vec::new());
         };
         let start = self.special.decoder_start;
-        let last: Vec<u32> = self
-            .groups
-            .iter()
-            .flat_map(|g| -> Vec<u32> {
-                match &g.search {
-                    Search::Greedy { seq, .. } => vec![*seq.last().unwrap_or(&start)],
-                    Search::Beam { item, .. } => item.last_tokens(start),
-                }
-            })
-            .collect();
+        let mut last = Vec::with_capacity(self.groups.len() * self.beams);
+        for g in &self.groups {
+            match &g.search {
+                Search::Greedy { seq, .. } => last.push(*seq.last().unwrap_or(&start)),
+                Search::Beam { item, .. } => item.last_tokens(start, &mut last),
+            }
+        }
         let mut logits = decoder.step(&last)?;
         let vocab = decoder.vocab_size();
         let block = self.beams * vocab;
@@ -297,7 +290,8 @@ fn conclude<T>(g: Group<T>) -> Finished<T> {
     // Start token, generated tokens, and the eos that was cut off.
     let len = 1 + h.tokens.len() + usize::from(h.ended_with_eos);
     h.hit_length = len >= max_length;
-    h.truncated = h.hit_length && max_length < g.requested;
+    // Clamped to the model's positions below what the input asked for.
+    h.truncated = h.hit_length && max_length < g.cfg.effective_max_length();
     (g.ticket, h)
 }
 

@@ -556,15 +556,8 @@ impl Stack {
             }
             (None, Offset::Same(o)) => x.broadcast_add(&self.positions.narrow(0, o, t)?)?,
             (None, Offset::Rows(rows)) => {
-                let ids: Vec<u32> = rows
-                    .iter()
-                    .flat_map(|&p| (p..p + t as u32).collect::<Vec<_>>())
-                    .collect();
-                (x + gather(&Tensor::from_vec(
-                    ids,
-                    (b, t),
-                    &self.positions.device().clone(),
-                )?)?)?
+                let ids: Vec<u32> = rows.iter().flat_map(|&p| p..p + t as u32).collect();
+                (x + gather(&Tensor::from_vec(ids, (b, t), self.positions.device())?)?)?
             }
         };
         match &self.layernorm_embedding {
@@ -718,17 +711,19 @@ impl Bart {
             None => Offset::Same(state.past),
         };
         let mut x = self.decoder_stack.embed(tokens, offset, self.embed_scale)?;
-        let starts = state.starts().map(<[u32]>::to_vec);
-        let shared = SharedState {
-            causal: if t > 1 {
-                Some(causal_mask(t, state.past, self.dtype, &self.device)?)
-            } else {
-                None
-            },
-            cross_mask: state.cross_mask.clone(),
-            starts: starts.as_deref(),
+        let causal = if t > 1 {
+            Some(causal_mask(t, state.past, self.dtype, &self.device)?)
+        } else {
+            None
         };
-        for (layer, ls) in self.decoder.iter().zip(state.layers.iter_mut()) {
+        let cross_mask = state.cross_mask.clone();
+        let (layers, starts) = state.layers_and_starts();
+        let shared = SharedState {
+            causal,
+            cross_mask,
+            starts,
+        };
+        for (layer, ls) in self.decoder.iter().zip(layers.iter_mut()) {
             x = layer.forward(&x, ls, &shared)?;
         }
         state.past += t;

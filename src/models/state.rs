@@ -13,6 +13,11 @@ pub struct LayerState {
     pub cross_kv: CrossKv,
 }
 
+/// `starts` when some row joined later, `None` when every row starts at 0.
+fn joined(starts: &[u32]) -> Option<&[u32]> {
+    starts.iter().any(|&s| s > 0).then_some(starts)
+}
+
 /// The decode state of one batch.
 #[derive(Debug, Clone)]
 pub struct DecodeState {
@@ -59,10 +64,12 @@ impl DecodeState {
     /// Each row's first own position, when some row joined later (`None`: every row starts at
     /// 0, the case of a batch that started together).
     pub fn starts(&self) -> Option<&[u32]> {
-        self.starts
-            .iter()
-            .any(|&s| s > 0)
-            .then_some(&self.starts[..])
+        joined(&self.starts)
+    }
+
+    /// Each layer's state to update in a decode step, with [`Self::starts`] to read beside it.
+    pub fn layers_and_starts(&mut self) -> (&mut [LayerState], Option<&[u32]>) {
+        (&mut self.layers, joined(&self.starts))
     }
 
     /// Each row's own position count (its next position), when rows differ ([`Self::starts`]).

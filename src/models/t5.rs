@@ -451,21 +451,22 @@ impl T5 {
             bias = bias.broadcast_add(&causal_mask(t, state.past, self.dtype, &self.device)?)?;
         }
         // Rows that joined later attend from their start: the relative bias is the same for them.
-        let starts = state.starts().map(<[u32]>::to_vec);
+        let cross_mask = state.cross_mask.clone();
+        let (layers, starts) = state.layers_and_starts();
         let mut x = self.embed.forward(tokens)?;
-        for (block, ls) in self.decoder.iter().zip(state.layers.iter_mut()) {
+        for (block, ls) in self.decoder.iter().zip(layers.iter_mut()) {
             let h = block.self_norm.forward(&x)?;
             let a = &block.self_attn;
             let q = a.q.forward(&h)?;
             let (k, v) = a.keys_values(&h)?;
             let ctx = ls
                 .self_kv
-                .attend((&q, &k, &v), a.heads, Some(&bias), starts.as_deref())?;
+                .attend((&q, &k, &v), a.heads, Some(&bias), starts)?;
             x = (x + a.o.forward(&ctx)?)?;
             if let Some((cross, norm)) = &block.cross {
                 let h = norm.forward(&x)?;
                 let q = cross.q.forward(&h)?;
-                let ctx = ls.cross_kv.attend(&q, Some(&state.cross_mask))?;
+                let ctx = ls.cross_kv.attend(&q, Some(&cross_mask))?;
                 x = (x + cross.o.forward(&ctx)?)?;
             }
             x = (&x + block.ff.forward(&block.ff_norm.forward(&x)?)?)?;
