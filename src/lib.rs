@@ -1,7 +1,7 @@
 //! copydesk: Dutch wire copy to English on local seq2seq models.
 //!
 //! Layers, from the front end down (each depends only on the ones below it):
-//! `http | cli → {service, archive, bench} → {batching, text, prompts, tokenize, registry} →
+//! `http | cli → {service, archive, bench} → {batching, text, glossary, prompts, tokenize, registry} →
 //! engine → generate → models`.
 //!
 //! `batching` is cross-request batching (queue policy and scheduler); `archive` is the
@@ -15,6 +15,7 @@ pub mod cli;
 pub mod engine;
 mod error;
 pub mod generate;
+pub mod glossary;
 pub mod http;
 pub mod models;
 pub mod prompts;
