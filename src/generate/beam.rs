@@ -4,6 +4,7 @@
 
 use std::cmp::Ordering;
 
+use super::constraints;
 use super::processors::{log_softmax_in_place, top_k};
 use super::{finish, Context, EarlyStopping, GenerationConfig, Hypothesis};
 
@@ -107,6 +108,9 @@ impl<'a> Step<'a> {
         }
         let rows: Vec<&[f32]> = block.chunks(self.vocab).collect();
         let cands = top_continuations(&rows, &item.running, self.keep);
+        if !self.ctx.phrases.is_empty() {
+            return self.advance_constrained(item, &rows, cands);
+        }
         let hits: Vec<bool> = cands
             .iter()
             .map(|c| self.ctx.eos.contains(&c.token) || self.cur_len + 1 >= self.ctx.max_length)
@@ -148,6 +152,89 @@ impl<'a> Step<'a> {
         hits.iter().all(|&h| h)
     }
 
+    /// [`Self::advance`] under phrase constraints ([`constraints`]): an eos candidate among the
+    /// top `beams` finishes only when its beam holds every phrase; the running beams are the best
+    /// other candidates plus each beam's progress tokens, taken from the banks in turn.
+    fn advance_constrained(&self, item: &mut Item, rows: &[&[f32]], cands: Vec<Candidate>) -> bool {
+        let beams = self.cfg.num_beams;
+        let phrases = &self.ctx.phrases;
+        let full = item.finished.len() == beams && self.cfg.early_stopping == EarlyStopping::Always;
+        let norm = (self.cur_len as f32).powf(self.cfg.length_penalty as f32);
+        let extend = |c: &Candidate| {
+            let mut seq = item.running[c.beam].seq.clone();
+            seq.push(c.token);
+            seq
+        };
+        let mut new_finished = Vec::new();
+        let mut pool: Vec<(Candidate, Vec<u32>)> = Vec::new();
+        for (rank, c) in cands.iter().enumerate() {
+            if self.ctx.eos.contains(&c.token) {
+                let holds = constraints::satisfies(&item.running[c.beam].seq, phrases);
+                if rank < beams && holds && item.improvable && !full {
+                    new_finished.push(Beam {
+                        seq: extend(c),
+                        score: c.score / norm,
+                        parent: c.beam,
+                    });
+                }
+            } else if pool.len() < beams {
+                pool.push((*c, extend(c)));
+            }
+        }
+        // Each live beam's progress tokens, unless that continuation is already a candidate.
+        for (b, beam) in item.running.iter().enumerate() {
+            let progress = constraints::Progress::of(&beam.seq, phrases);
+            if progress.completed() || beam.score <= NEG / 2.0 {
+                continue;
+            }
+            for token in progress.advance_tokens(phrases) {
+                let score = beam.score + rows[b].get(token as usize).copied().unwrap_or(NEG);
+                if self.ctx.eos.contains(&token) || !score.is_finite() || score <= NEG / 2.0 {
+                    continue;
+                }
+                let c = Candidate {
+                    beam: b,
+                    token,
+                    score,
+                };
+                let seq = extend(&c);
+                if !pool.iter().any(|(_, s)| *s == seq) {
+                    pool.push((c, seq));
+                }
+            }
+        }
+        // Best first within a bank, then the banks in turn.
+        pool.sort_by(|x, y| desc(x.0.score, y.0.score));
+        let banks: Vec<usize> = pool
+            .iter()
+            .map(|(_, seq)| constraints::Progress::of(seq, phrases).bank(phrases))
+            .collect();
+        let order = constraints::bank_order(&banks);
+        let mut running: Vec<Beam> = order
+            .iter()
+            .take(beams)
+            .map(|&i| Beam {
+                seq: pool[i].1.clone(),
+                score: pool[i].0.score,
+                parent: pool[i].0.beam,
+            })
+            .collect();
+        // Fewer live candidates than beams (a tiny vocabulary): pad with dead copies.
+        while running.len() < beams {
+            let mut dead = running
+                .last()
+                .cloned()
+                .unwrap_or_else(|| item.running[0].clone());
+            dead.score = NEG;
+            running.push(dead);
+        }
+        item.running = running;
+        item.finished.extend(new_finished);
+        item.finished.sort_by(|x, y| desc(x.score, y.score));
+        item.finished.truncate(beams);
+        self.cur_len + 1 >= self.ctx.max_length
+    }
+
     /// After the step (`cur_len` already counts the new token): whether the item can still
     /// improve on its finished hypotheses (transformers' early-stopping heuristic) or is done.
     pub(super) fn settle(&self, item: &mut Item) {
@@ -158,7 +245,8 @@ impl<'a> Step<'a> {
         } else {
             self.cur_len - 1
         };
-        let best_possible = item.running[0].score / (best_len as f32).powf(lp);
+        let best_running = item.running.iter().map(|b| b.score).fold(NEG, f32::max);
+        let best_possible = best_running / (best_len as f32).powf(lp);
         let worst_finished = if item.finished.len() == beams {
             item.finished
                 .iter()
@@ -195,10 +283,8 @@ pub(super) fn best(item: Item, cfg: &GenerationConfig, ctx: &Context) -> Hypothe
         let eos = h.seq.last().is_some_and(|t| ctx.eos.contains(t)) && h.seq.len() > 1;
         finish(h.seq, h.score, eos)
     };
-    let mut ranked = item
-        .finished
+    let mut ranked = ranked(item, cfg, ctx)
         .into_iter()
-        .chain(item.running)
         .take(cfg.num_return_sequences)
         .map(finish_beam);
     let mut best = ranked
@@ -206,4 +292,27 @@ pub(super) fn best(item: Item, cfg: &GenerationConfig, ctx: &Context) -> Hypothe
         .unwrap_or_else(|| finish(vec![ctx.start], NEG, false));
     best.alternatives = ranked.collect();
     best
+}
+
+/// The hypotheses of a finished item, best first: the finished ones, then the running beams.
+/// Under phrase constraints, running beams that hold every phrase compete with the finished ones
+/// on their length-penalized score (transformers' `finalize`), before those that do not.
+fn ranked(item: Item, cfg: &GenerationConfig, ctx: &Context) -> Vec<Beam> {
+    if ctx.phrases.is_empty() {
+        return item.finished.into_iter().chain(item.running).collect();
+    }
+    let lp = cfg.length_penalty as f32;
+    let (holding, other): (Vec<Beam>, Vec<Beam>) = item
+        .running
+        .into_iter()
+        .filter(|b| b.score > NEG / 2.0)
+        .partition(|b| constraints::satisfies(&b.seq, &ctx.phrases));
+    let mut done: Vec<Beam> = item.finished;
+    done.extend(holding.into_iter().map(|mut b| {
+        b.score /= ((b.seq.len() - 1) as f32).powf(lp);
+        b
+    }));
+    done.sort_by(|x, y| desc(x.score, y.score));
+    done.extend(other);
+    done
 }

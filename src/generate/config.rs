@@ -64,6 +64,9 @@ pub struct GenerationConfig {
     pub renormalize_logits: bool,
     /// Ids that end a sequence; empty means the model's eos id.
     pub eos_token_ids: Vec<u32>,
+    /// Phrases the output must contain, each a token sequence generated contiguously
+    /// (transformers' `force_words_ids` with phrasal constraints; beam search only).
+    pub force_words_ids: Vec<Vec<u32>>,
 }
 
 impl Default for GenerationConfig {
@@ -84,6 +87,7 @@ impl Default for GenerationConfig {
             forced_eos_token_id: None,
             renormalize_logits: false,
             eos_token_ids: Vec::new(),
+            force_words_ids: Vec::new(),
         }
     }
 }
@@ -276,6 +280,12 @@ impl GenerationConfig {
         }
         if !self.length_penalty.is_finite() {
             return Err("length_penalty must be a finite number".into());
+        }
+        if !self.force_words_ids.is_empty() && self.num_beams < 2 {
+            return Err("force_words_ids needs beam search (num_beams of 2 or more)".into());
+        }
+        if self.force_words_ids.iter().any(Vec::is_empty) {
+            return Err("force_words_ids must not hold an empty phrase".into());
         }
         Ok(())
     }

@@ -6,6 +6,7 @@
 
 mod beam;
 mod config;
+mod constraints;
 mod processors;
 mod running;
 
@@ -72,6 +73,8 @@ pub(crate) struct Context {
     pub max_length: usize,
     pub start: u32,
     pub eos: Vec<u32>,
+    /// Phrases the output must contain ([`GenerationConfig::force_words_ids`]).
+    pub phrases: Vec<Vec<u32>>,
 }
 
 /// Strips the start token and a final eos.

@@ -357,3 +357,87 @@ fn beam_returns_the_n_best_in_order() {
     };
     assert!(generate(&mut Scripted::new(1, 4, script), 1, &too_many, &special()).is_err());
 }
+
+/// A model that wants `4 5 eos`, whatever came before, and gives every other token a little.
+fn prefers_4_5(_: usize, hist: &[u32]) -> Vec<f32> {
+    let mut p = vec![0.02f32; 10];
+    let said = |t: u32| hist.contains(&t);
+    let want = if !said(4) {
+        4
+    } else if !said(5) {
+        5
+    } else {
+        0
+    };
+    p[want] = 0.82;
+    probs(&p)
+}
+
+fn holds(seq: &[u32], phrase: &[u32]) -> bool {
+    seq.windows(phrase.len()).any(|w| w == phrase)
+}
+
+#[test]
+fn forced_phrases_appear_in_the_output() {
+    let base = GenerationConfig {
+        num_beams: 3,
+        ..cfg(8)
+    };
+    let plain = generate(&mut Scripted::new(1, 10, prefers_4_5), 1, &base, &special()).unwrap();
+    assert_eq!(plain[0].tokens, [4, 5]);
+    for phrases in [vec![vec![7, 8]], vec![vec![7, 8], vec![9]], vec![vec![6]]] {
+        let c = GenerationConfig {
+            force_words_ids: phrases.clone(),
+            ..base.clone()
+        };
+        let out = generate(&mut Scripted::new(1, 10, prefers_4_5), 1, &c, &special()).unwrap();
+        let h = &out[0];
+        assert!(h.ended_with_eos, "{phrases:?}: {h:?}");
+        for p in &phrases {
+            assert!(holds(&h.tokens, p), "{p:?} missing from {:?}", h.tokens);
+        }
+        // The model's own words are kept around the forced ones.
+        assert!(
+            holds(&h.tokens, &[4]) && holds(&h.tokens, &[5]),
+            "{:?}",
+            h.tokens
+        );
+    }
+}
+
+#[test]
+fn a_phrase_the_model_already_says_changes_nothing() {
+    let base = GenerationConfig {
+        num_beams: 3,
+        ..cfg(8)
+    };
+    let plain = generate(&mut Scripted::new(1, 10, prefers_4_5), 1, &base, &special()).unwrap();
+    let c = GenerationConfig {
+        force_words_ids: vec![vec![4, 5]],
+        ..base
+    };
+    let forced = generate(&mut Scripted::new(1, 10, prefers_4_5), 1, &c, &special()).unwrap();
+    assert_eq!(forced[0].tokens, plain[0].tokens);
+    assert!((forced[0].score - plain[0].score).abs() < 1e-6);
+}
+
+#[test]
+fn a_phrase_that_cannot_fit_leaves_the_best_attempt() {
+    // Two new tokens allowed, a three-token phrase: no hypothesis can hold it; the result is
+    // still a sequence of the allowed length, not an error.
+    let c = GenerationConfig {
+        num_beams: 2,
+        force_words_ids: vec![vec![7, 8, 9]],
+        ..cfg(2)
+    };
+    let out = generate(&mut Scripted::new(1, 10, prefers_4_5), 1, &c, &special()).unwrap();
+    assert_eq!(out[0].tokens.len(), 2);
+    let greedy = GenerationConfig { num_beams: 1, ..c };
+    let e = generate(
+        &mut Scripted::new(1, 10, prefers_4_5),
+        1,
+        &greedy,
+        &special(),
+    );
+    assert!(e.is_err(), "force_words_ids needs beams");
+}
