@@ -227,13 +227,18 @@ impl FairseqSlow {
         }
     }
 
-    /// `tokenizer(text)["input_ids"]` with `src_lang = lang` (`None`: the configured one).
-    pub(crate) fn encode(&self, text: &str, lang: Option<&str>) -> Result<Vec<u32>, String> {
-        let body = self
+    /// The ids of `text` without language token or eos.
+    pub(crate) fn encode_body(&self, text: &str) -> Result<Vec<u32>, String> {
+        Ok(self
             .tokenize(text)?
             .iter()
             .map(|t| self.token_to_id(t))
-            .collect();
+            .collect())
+    }
+
+    /// `tokenizer(text)["input_ids"]` with `src_lang = lang` (`None`: the configured one).
+    pub(crate) fn encode(&self, text: &str, lang: Option<&str>) -> Result<Vec<u32>, String> {
+        let body = self.encode_body(text)?;
         self.langs
             .frame(lang.unwrap_or(&self.default_lang), body, self.eos_id)
     }

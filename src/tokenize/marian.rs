@@ -115,6 +115,18 @@ impl Marian {
         Ok(ids)
     }
 
+    /// The target-side ids of `text` without `</s>` (`tokenizer(text_target=text)` less the eos):
+    /// the target SentencePiece model, then the target vocabulary where there is one.
+    pub(crate) fn encode_target(&self, text: &str) -> Result<Vec<u32>, String> {
+        let vocab = self.target_vocab.as_ref().unwrap_or(&self.encoder);
+        Ok(self
+            .target
+            .encode(text)?
+            .into_iter()
+            .map(|p| vocab.encoder.get(&p.piece).copied().unwrap_or(self.unk_id))
+            .collect())
+    }
+
     /// `_convert_id_to_token` / `convert_ids_to_tokens`.
     fn id_to_token(&self, id: u32) -> &str {
         if let Some(t) = self.specials.by_id(id) {

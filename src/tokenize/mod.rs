@@ -308,6 +308,28 @@ impl Seq2SeqTokenizer {
         }
     }
 
+    /// Target-side ids of a phrase as it would appear inside an output (no eos, no input
+    /// prefix, no language token): what a decoding constraint forces.
+    pub fn encode_target_phrase(&self, text: &str) -> Result<Vec<u32>, TokenizeError> {
+        let err = |message: String| TokenizeError::Encode {
+            tokenizer: self.name().to_string(),
+            message,
+        };
+        let mut ids = match &self.backend {
+            Backend::Marian(m) => return m.encode_target(text).map_err(err),
+            Backend::Fairseq(t) => return t.encode_body(text).map_err(err),
+            Backend::Json { tokenizer, .. } => tokenizer
+                .encode(text, false)
+                .map(|e| e.get_ids().to_vec())
+                .map_err(|e| err(e.to_string()))?,
+            _ => self.encode_plain(text)?,
+        };
+        if ids.last() == Some(&self.eos_id()) {
+            ids.pop();
+        }
+        Ok(ids)
+    }
+
     fn lang_tokens(&self) -> Option<&langs::LangTokens> {
         match &self.backend {
             Backend::Json { langs, .. } => langs.as_ref(),

@@ -356,3 +356,29 @@ fn mbart50_without_tokenizer_json_reads_its_sentencepiece_model_and_only_as_mbar
         "{err}"
     );
 }
+
+#[test]
+fn target_phrases_match_transformers_text_target() {
+    // golden/target-phrases.json: `tokenizer(text_target=term, add_special_tokens=False)` (the
+    // target SentencePiece model and vocabulary for Marian, no language token for M2M100/NLLB).
+    let path = root().join("tests/fixtures/golden/target-phrases.json");
+    let golden = read_json(&path).expect("golden/target-phrases.json");
+    let models = golden["models"].as_object().expect("models");
+    assert_eq!(models.len(), 5);
+    for (name, model) in models {
+        let dir = root().join("tests/fixtures/models").join(name);
+        let (tok, _) = load_for_dir(&dir).unwrap();
+        let with_prefix = tok.clone().with_input_prefix(">>eng<<");
+        for case in model["cases"].as_array().expect("cases") {
+            let text = case["text"].as_str().unwrap();
+            let want: Vec<u32> = serde_json::from_value(case["ids"].clone()).unwrap();
+            assert_eq!(
+                tok.encode_target_phrase(text).unwrap(),
+                want,
+                "{name}: {text:?}"
+            );
+            // The input prefix is for inputs only.
+            assert_eq!(with_prefix.encode_target_phrase(text).unwrap(), want);
+        }
+    }
+}
