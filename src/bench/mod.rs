@@ -254,6 +254,7 @@ fn article_cases(
             beams: Some(cfg.plan.beams),
             max_new_tokens: cfg.max_new_tokens,
             alternatives: 0,
+            ..Default::default()
         },
         ..ArticleOptions::default()
     };

@@ -6,7 +6,7 @@ use clap::{Args, ValueEnum};
 
 use super::{
     json_line, print_lines, read_input, with_service, ArticleModelArgs, BatchingArgs, DecodeArgs,
-    DeviceArgs,
+    DeviceArgs, GlossaryArgs,
 };
 use crate::service::ninjs::{english_item_now, parse_item, ArticleInput};
 use crate::service::{ArticleOptions, ServiceConfig};
@@ -63,6 +63,8 @@ pub struct ArticleArgs {
     #[command(flatten)]
     pub decode: DecodeArgs,
     #[command(flatten)]
+    pub glossary: GlossaryArgs,
+    #[command(flatten)]
     pub batching: BatchingArgs,
 }
 
@@ -83,7 +85,10 @@ pub fn run(args: ArticleArgs) -> Result<(), Error> {
     let opts = ArticleOptions {
         summarize,
         prompt: args.models.prompt.clone(),
-        decode: args.decode.options(),
+        decode: crate::service::DecodeOptions {
+            glossary: args.glossary.selection()?,
+            ..args.decode.options()
+        },
         summarize_from: args.models.summarize_from.clone(),
         source_lang: args.models.source_lang.clone(),
     };

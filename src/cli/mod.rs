@@ -142,6 +142,31 @@ pub struct DecodeArgs {
     pub max_new_tokens: Option<u32>,
 }
 
+/// House glossaries, for the commands that translate.
+#[derive(Debug, Clone, Default, Args)]
+pub struct GlossaryArgs {
+    /// A house glossary, `[SRC-TGT=]FILE` (pair default `nl-en`; repeatable, or comma-separated
+    /// in the environment): TSV lines `source<TAB>target[<TAB>flags]`, or CSV for a `.csv` file
+    /// (DeepL's glossary formats). Terms match whole words, any case; flags `case` (exact case)
+    /// and `partial` (inside words too). A term found in a sentence is forced into its
+    /// translation (constrained beam search, at least 2 beams for that sentence); each sentence
+    /// reports the terms it found and the `glossary_missing` check flags any left out.
+    #[arg(
+        long = "glossary",
+        value_name = "[SRC-TGT=]FILE",
+        env = "COPYDESK_GLOSSARY",
+        value_delimiter = ','
+    )]
+    pub files: Vec<crate::glossary::store::HouseFile>,
+}
+
+impl GlossaryArgs {
+    /// The glossaries read from the files (a missing or malformed file is an error naming it).
+    pub fn selection(&self) -> Result<crate::glossary::Selection, Error> {
+        Ok(crate::glossary::store::GlossaryStore::open(None, &self.files)?.house())
+    }
+}
+
 /// How sentences of concurrent work share the model's padded batches.
 #[derive(Debug, Clone, Args)]
 pub struct BatchingArgs {
@@ -173,6 +198,7 @@ impl DecodeArgs {
             beams: self.beams.map(|b| b as usize),
             max_new_tokens: self.max_new_tokens.map(|n| n as usize),
             alternatives: 0,
+            ..Default::default()
         }
     }
 }
@@ -284,6 +310,8 @@ struct GeneratedLine<'a> {
     score: f32,
     finish_reason: crate::service::FinishReason,
     truncated: bool,
+    #[serde(skip_serializing_if = "<[_]>::is_empty")]
+    glossary: &'a [crate::glossary::TermUse],
 }
 
 /// Prints generated texts: one per line, or with `json` one object per line,
@@ -306,6 +334,7 @@ pub(crate) fn print_generated(
             score: g.score,
             finish_reason: g.finish_reason,
             truncated: g.truncated,
+            glossary: &g.terms,
         })
     });
     print_lines(lines.collect::<Result<Vec<_>, _>>()?)

@@ -9,7 +9,8 @@ use std::time::Duration;
 use clap::Args;
 use tokio::net::TcpListener;
 
-use super::{BatchingArgs, DecodeArgs, DeviceArgs};
+use super::{BatchingArgs, DecodeArgs, DeviceArgs, GlossaryArgs};
+use crate::glossary::store::GlossaryStore;
 use crate::http::{self, AppState, HttpConfig, Limits};
 use crate::registry::DEFAULT_TRANSLATOR;
 use crate::service::ServiceConfig;
@@ -45,6 +46,13 @@ pub struct ServeArgs {
     pub decode: DecodeArgs,
     #[command(flatten)]
     pub batching: BatchingArgs,
+    #[command(flatten)]
+    pub glossary: GlossaryArgs,
+    /// Where glossaries created through `POST /v2/glossaries` are kept (one JSON file each
+    /// under `DIR/glossaries/`), so that a restart keeps them. Without it they live in memory
+    /// and are lost when the server stops.
+    #[arg(long, env = "COPYDESK_DATA_DIR", value_name = "DIR")]
+    pub data_dir: Option<std::path::PathBuf>,
     /// Longest a job waits for its batch to fill, in milliseconds.
     #[arg(long, env = "COPYDESK_MAX_WAIT_MS", default_value_t = 5, value_parser = clap::value_parser!(u64).range(0..=60_000))]
     pub max_wait_ms: u64,
@@ -153,6 +161,10 @@ impl ServeArgs {
                 drain_timeout: self.drain_timeout,
                 api_keys: self.keys()?,
                 defaults: self.decode.options(),
+                glossaries: std::sync::Arc::new(GlossaryStore::open(
+                    self.data_dir.as_deref(),
+                    &self.glossary.files,
+                )?),
             },
         })
     }

@@ -3,7 +3,8 @@
 use clap::Args;
 
 use super::{
-    print_generated, texts_or_stdin, with_service, BatchingArgs, DecodeArgs, DeviceArgs, Output,
+    print_generated, texts_or_stdin, with_service, BatchingArgs, DecodeArgs, DeviceArgs,
+    GlossaryArgs, Output,
 };
 use crate::registry::DEFAULT_TRANSLATOR;
 use crate::service::ServiceConfig;
@@ -25,6 +26,8 @@ pub struct TranslateArgs {
     pub decode: DecodeArgs,
     #[command(flatten)]
     pub batching: BatchingArgs,
+    #[command(flatten)]
+    pub glossary: GlossaryArgs,
     /// One JSON object per line: {"source", "translation", "token_ids", "score", "finish_reason",
     /// "truncated"}.
     #[arg(long)]
@@ -40,7 +43,8 @@ pub fn run(args: TranslateArgs) -> Result<(), Error> {
         load: args.device.load_options()?,
         policy: args.batching.policy(),
     };
-    let decode = args.decode.options();
+    let mut decode = args.decode.options();
+    decode.glossary = args.glossary.selection()?;
     let texts = texts_or_stdin(args.texts)?;
     let out = with_service(cfg, async |s| s.translate_whole(&texts, &decode).await)?;
     print_generated(&out, args.json, Output::Translation)

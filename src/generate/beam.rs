@@ -5,7 +5,7 @@
 use std::cmp::Ordering;
 
 use super::constraints;
-use super::processors::{log_softmax_in_place, top_k};
+use super::processors::{argmax, log_softmax_in_place, top_k};
 use super::{finish, Context, EarlyStopping, GenerationConfig, Hypothesis};
 
 /// transformers' stand-in for "impossible" scores.
@@ -24,6 +24,9 @@ pub(super) struct Item {
     running: Vec<Beam>,
     /// Finished hypotheses, best first, at most `num_beams`.
     finished: Vec<Beam>,
+    /// Under phrase constraints: the longest (then best) hypothesis that ended without holding
+    /// every phrase, returned only when none holds them all.
+    fallback: Option<Beam>,
     improvable: bool,
     pub(super) done: bool,
 }
@@ -154,42 +157,59 @@ impl<'a> Step<'a> {
 
     /// [`Self::advance`] under phrase constraints ([`constraints`]): an eos candidate among the
     /// top `beams` finishes only when its beam holds every phrase; the running beams are the best
-    /// other candidates plus each beam's progress tokens, taken from the banks in turn.
+    /// other candidates plus each beam's progress tokens, taken from the banks in turn. A beam
+    /// that already holds every phrase offers its best token (transformers' `push_progress`) and
+    /// finishes when that token is eos, so that it is not lost for a low score.
     fn advance_constrained(&self, item: &mut Item, rows: &[&[f32]], cands: Vec<Candidate>) -> bool {
         let beams = self.cfg.num_beams;
         let phrases = &self.ctx.phrases;
         let full = item.finished.len() == beams && self.cfg.early_stopping == EarlyStopping::Always;
+        let open = item.improvable && !full;
         let norm = (self.cur_len as f32).powf(self.cfg.length_penalty as f32);
         let extend = |c: &Candidate| {
             let mut seq = item.running[c.beam].seq.clone();
             seq.push(c.token);
             seq
         };
-        let mut new_finished = Vec::new();
+        let ended = |c: &Candidate| Beam {
+            seq: extend(c),
+            score: c.score / norm,
+            parent: c.beam,
+        };
+        let mut new_finished: Vec<Beam> = Vec::new();
         let mut pool: Vec<(Candidate, Vec<u32>)> = Vec::new();
+        let mut fallback = item.fallback.take();
         for (rank, c) in cands.iter().enumerate() {
             if self.ctx.eos.contains(&c.token) {
                 let holds = constraints::satisfies(&item.running[c.beam].seq, phrases);
-                if rank < beams && holds && item.improvable && !full {
-                    new_finished.push(Beam {
-                        seq: extend(c),
-                        score: c.score / norm,
-                        parent: c.beam,
-                    });
+                if rank < beams && holds && open {
+                    new_finished.push(ended(c));
+                } else if rank < beams && !holds {
+                    // The one that got furthest (at the length limit: the running beams, as
+                    // transformers' `finalize` returns them), the best of those.
+                    let done = ended(c);
+                    let better = |f: &Beam| (f.seq.len(), f.score) < (done.seq.len(), done.score);
+                    if fallback.as_ref().is_none_or(better) {
+                        fallback = Some(done);
+                    }
                 }
             } else if pool.len() < beams {
                 pool.push((*c, extend(c)));
             }
         }
-        // Each live beam's progress tokens, unless that continuation is already a candidate.
+        item.fallback = fallback;
         for (b, beam) in item.running.iter().enumerate() {
-            let progress = constraints::Progress::of(&beam.seq, phrases);
-            if progress.completed() || beam.score <= NEG / 2.0 {
+            if beam.score <= NEG / 2.0 {
                 continue;
             }
-            for token in progress.advance_tokens(phrases) {
+            let progress = constraints::Progress::of(&beam.seq, phrases);
+            let tokens = match progress.completed() {
+                true => vec![argmax(rows[b]) as u32],
+                false => progress.advance_tokens(phrases),
+            };
+            for token in tokens {
                 let score = beam.score + rows[b].get(token as usize).copied().unwrap_or(NEG);
-                if self.ctx.eos.contains(&token) || !score.is_finite() || score <= NEG / 2.0 {
+                if !score.is_finite() || score <= NEG / 2.0 {
                     continue;
                 }
                 let c = Candidate {
@@ -198,7 +218,11 @@ impl<'a> Step<'a> {
                     score,
                 };
                 let seq = extend(&c);
-                if !pool.iter().any(|(_, s)| *s == seq) {
+                if self.ctx.eos.contains(&token) {
+                    if progress.completed() && open && !new_finished.iter().any(|f| f.seq == seq) {
+                        new_finished.push(ended(&c));
+                    }
+                } else if !pool.iter().any(|(_, s)| *s == seq) {
                     pool.push((c, seq));
                 }
             }
@@ -209,11 +233,10 @@ impl<'a> Step<'a> {
             .iter()
             .map(|(_, seq)| constraints::Progress::of(seq, phrases).bank(phrases))
             .collect();
-        let order = constraints::bank_order(&banks);
-        let mut running: Vec<Beam> = order
-            .iter()
+        let mut running: Vec<Beam> = constraints::bank_order(&banks)
+            .into_iter()
             .take(beams)
-            .map(|&i| Beam {
+            .map(|i| Beam {
                 seq: pool[i].1.clone(),
                 score: pool[i].0.score,
                 parent: pool[i].0.beam,
@@ -271,6 +294,7 @@ pub(super) fn new_item(beams: usize, start: u32) -> Item {
             })
             .collect(),
         finished: Vec::new(),
+        fallback: None,
         improvable: true,
         done: false,
     }
@@ -313,6 +337,17 @@ fn ranked(item: Item, cfg: &GenerationConfig, ctx: &Context) -> Vec<Beam> {
         b
     }));
     done.sort_by(|x, y| desc(x.score, y.score));
-    done.extend(other);
+    // None holds every phrase: the hypotheses that got furthest, the best of those first (at the
+    // length limit the running beams, as transformers' `finalize` returns them).
+    let mut rest: Vec<Beam> = other
+        .into_iter()
+        .map(|mut b| {
+            b.score /= ((b.seq.len() - 1) as f32).powf(lp);
+            b
+        })
+        .chain(item.fallback)
+        .collect();
+    rest.sort_by(|x, y| y.seq.len().cmp(&x.seq.len()).then(desc(x.score, y.score)));
+    done.extend(rest);
     done
 }

@@ -14,6 +14,8 @@ use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
+use crate::text::checks::Flag;
+
 /// One glossary entry.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Entry {
@@ -288,7 +290,8 @@ impl Selection {
     /// source term; in text order.
     pub fn find<'s>(&'s self, text: &str, lang: Option<&str>) -> Vec<Hit<'s>> {
         let mut all: Vec<Hit<'s>> = Vec::new();
-        let applies = |g: &Glossary| lang.is_none_or(|l| g.source_lang.eq_ignore_ascii_case(l));
+        let primary = lang.map(|l| l.split(['-', '_']).next().unwrap_or(l));
+        let applies = |g: &Glossary| primary.is_none_or(|l| g.source_lang.eq_ignore_ascii_case(l));
         for g in self.glossaries.iter().filter(|g| applies(g)) {
             for entry in &g.entries {
                 all.extend(
@@ -324,6 +327,23 @@ pub struct TermUse {
     pub target: String,
     /// Whether the target term is in the output.
     pub applied: bool,
+}
+
+/// The review flag for glossary terms found in the source but missing from the output
+/// (`glossary_missing`), if any.
+pub fn missing_flag(terms: &[TermUse]) -> Option<Flag> {
+    let missing: Vec<String> = terms
+        .iter()
+        .filter(|t| !t.applied)
+        .map(|t| format!("{} → {}", t.source, t.target))
+        .collect();
+    (!missing.is_empty()).then(|| Flag {
+        code: "glossary_missing",
+        message: format!(
+            "glossary terms not in the translation: {}",
+            missing.join(", ")
+        ),
+    })
 }
 
 #[cfg(test)]

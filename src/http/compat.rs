@@ -50,6 +50,8 @@ pub(super) struct CompatJob<'a> {
     pub how: TextHandling,
     /// Alternatives to return besides the best.
     pub alternatives: usize,
+    /// DeepL's `glossary_id`.
+    pub glossary_id: Option<String>,
 }
 
 /// The shared path of the compatibility routes: the texts checked as `/v1/translate` checks
@@ -63,6 +65,13 @@ pub(super) async fn translate(
         .validator(service)
         .translation(job.field, job.texts, None, None)?;
     checked.decode.alternatives = job.alternatives;
+    let source = job.source_lang.as_ref().map(|l| l.to_ascii_lowercase());
+    state.validator(service).name_glossary(
+        &mut checked.decode,
+        "glossary_id",
+        job.glossary_id.as_deref(),
+        source,
+    )?;
     let langs: Vec<Option<String>> = checked
         .texts
         .iter()

@@ -76,6 +76,8 @@ pub struct DeeplRequest {
     #[schema(value_type = Option<bool>)]
     pub show_billed_characters: Option<Flag>,
     /// The key, as a form field (DeepL's older clients).
+    /// A glossary from `/v2/glossaries` (DeepL requires `source_lang` with it).
+    pub glossary_id: Option<String>,
     pub auth_key: Option<String>,
 }
 
@@ -175,6 +177,7 @@ pub async fn translate(
         source_lang: req.source_lang.clone(),
         how,
         alternatives: 0,
+        glossary_id: req.glossary_id.clone(),
     };
     let out = compat::translate(&state, job).await?;
     let translations: Vec<DeeplTranslation> = out

@@ -178,6 +178,7 @@ pub async fn translate(
         source_lang: (!auto).then(|| req.source.clone()),
         how,
         alternatives: wanted,
+        glossary_id: None,
     };
     let out = compat::translate(&state, job).await?;
     let alts: Vec<Value> = out.iter().map(|g| json!(g.alternatives)).collect();

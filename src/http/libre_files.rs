@@ -170,6 +170,7 @@ pub async fn translate_file(
         source_lang: named,
         how: TextHandling::default(),
         alternatives: 0,
+        glossary_id: None,
     };
     let out = compat::translate(&state, job).await?;
     let text = out.into_iter().next().map(|g| g.text).unwrap_or_default();

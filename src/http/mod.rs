@@ -3,8 +3,8 @@
 //! model threads, never on the async workers. Concurrent requests share batches per model.
 //!
 //! Routes: `/v1/translate`, `/v1/summarize`, `/v1/articles`, `/v1/models`, `/health`, `/ready`,
-//! `/metrics`, `/openapi.json`, DeepL's `/v2/translate`, LibreTranslate's `/translate` and
-//! `/languages`.
+//! `/metrics`, `/openapi.json`, DeepL's `/v2/translate` and `/v2/glossaries`, LibreTranslate's
+//! `/translate` and `/languages`.
 
 mod auth;
 mod compat;
@@ -12,6 +12,7 @@ mod deepl;
 mod desk;
 mod errors;
 mod extract;
+mod glossaries;
 mod libre;
 mod libre_files;
 pub mod metrics;
@@ -41,6 +42,7 @@ pub use errors::{ApiError, ErrorBody, ErrorDetail};
 pub use state::{AppState, Phase};
 pub use validate::{Limits, MAX_BEAMS, MAX_NEW_TOKENS};
 
+use crate::glossary::store::GlossaryStore;
 use crate::service::DecodeOptions;
 
 /// Settings of the HTTP layer (the models and batching are in `ServiceConfig`).
@@ -59,6 +61,8 @@ pub struct HttpConfig {
     pub api_keys: Vec<String>,
     /// Decoding defaults under each request's `options`.
     pub defaults: DecodeOptions,
+    /// The house glossaries and those created through `/v2/glossaries`.
+    pub glossaries: Arc<GlossaryStore>,
 }
 
 impl Default for HttpConfig {
@@ -71,6 +75,7 @@ impl Default for HttpConfig {
             drain_timeout: Duration::from_secs(30),
             api_keys: Vec::new(),
             defaults: DecodeOptions::default(),
+            glossaries: Arc::new(GlossaryStore::default()),
         }
     }
 }
@@ -105,6 +110,22 @@ pub fn router(state: AppState) -> Router {
             Router::new()
                 .route("/v2/usage", get(deepl::usage))
                 .route("/v2/languages", get(deepl::languages))
+                .route(
+                    "/v2/glossaries",
+                    post(glossaries::create).get(glossaries::list),
+                )
+                .route(
+                    "/v2/glossaries/{glossary_id}",
+                    get(glossaries::get).delete(glossaries::delete),
+                )
+                .route(
+                    "/v2/glossaries/{glossary_id}/entries",
+                    get(glossaries::entries),
+                )
+                .route(
+                    "/v2/glossary-language-pairs",
+                    get(glossaries::language_pairs),
+                )
                 .route_layer(from_fn_with_state(state.clone(), auth::require_key)),
         )
         .layer(from_fn(deepl::deepl_errors));

@@ -54,6 +54,7 @@ impl<S: Send + Sync> FromRequest<S> for ArticlesBody {
                 prompt: None,
                 source_lang: None,
                 options: None,
+                glossary: None,
             },
             single_item: true,
         })

@@ -7,7 +7,7 @@ use utoipa::{Modify, OpenApi};
 
 use super::state::AppState;
 use super::validate::Limits;
-use super::{deepl, libre, libre_files, metrics, routes};
+use super::{deepl, glossaries, libre, libre_files, metrics, routes};
 use crate::service::Service;
 
 #[derive(OpenApi)]
@@ -29,6 +29,12 @@ use crate::service::Service;
         deepl::translate,
         deepl::usage,
         deepl::languages,
+        glossaries::create,
+        glossaries::list,
+        glossaries::get,
+        glossaries::entries,
+        glossaries::delete,
+        glossaries::language_pairs,
         libre::translate,
         libre::detect,
         libre::languages,

@@ -65,7 +65,11 @@ pub async fn translate(
         .iter()
         .zip(&routings)
         .map(|(g, r)| match r.handling {
-            Handling::Translated => check_translation(&g.source, &g.text, g.scores()),
+            Handling::Translated => {
+                let mut flags = check_translation(&g.source, &g.text, g.scores());
+                flags.extend(crate::glossary::missing_flag(&g.terms));
+                flags
+            }
             _ => Vec::new(),
         })
         .collect();

@@ -132,6 +132,11 @@ impl AppState {
         &self.inner.files
     }
 
+    /// The house glossaries and the created ones.
+    pub fn glossaries(&self) -> &crate::glossary::store::GlossaryStore {
+        &self.inner.cfg.glossaries
+    }
+
     /// Characters translated through DeepL's route since start.
     pub fn characters(&self) -> &AtomicU64 {
         &self.inner.characters
@@ -159,6 +164,7 @@ impl AppState {
         Validator {
             limits: &self.inner.cfg.limits,
             defaults: &self.inner.cfg.defaults,
+            glossaries: &self.inner.cfg.glossaries,
             service,
         }
     }
@@ -175,6 +181,7 @@ async fn warm_up(service: &Service) -> Result<(), Error> {
         beams: Some(1),
         max_new_tokens: Some(1),
         alternatives: 0,
+        ..Default::default()
     };
     let text = vec!["Goedemorgen.".to_string()];
     for worker in service.workers() {

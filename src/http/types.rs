@@ -104,6 +104,9 @@ pub struct TranslateRequest {
     pub model: Option<String>,
     #[serde(default, deserialize_with = "object_or_null")]
     pub options: Option<DecodeRequest>,
+    /// A glossary id (`GET /v2/glossaries`) whose terms are forced into the translation, on
+    /// top of the house glossaries (its entries win where both have a term).
+    pub glossary: Option<String>,
 }
 
 /// `POST /v1/summarize`.
@@ -157,6 +160,9 @@ pub struct ArticlesRequest {
     /// Decoding options for the translation.
     #[serde(default, deserialize_with = "object_or_null")]
     pub options: Option<DecodeRequest>,
+    /// A glossary id (`GET /v2/glossaries`) applied on top of the house glossaries; each
+    /// sentence says which terms it found (`glossary`).
+    pub glossary: Option<String>,
 }
 
 /// One generated text.
@@ -184,6 +190,11 @@ pub struct TextOut {
     /// `not_english`, `repetition`, `length_ratio`, `low_confidence`); absent when nothing.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub checks: Vec<crate::text::checks::Flag>,
+    /// `/v1/translate`: the glossary terms found in the text, `{source, target, applied}`
+    /// (forced into the translation; `applied: false` when it could not be placed, which the
+    /// `glossary_missing` check flags); absent when none.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub glossary: Vec<crate::glossary::TermUse>,
 }
 
 /// Tokens read and written for a request.
@@ -211,6 +222,7 @@ fn texts(out: Vec<Generated>) -> Vec<TextOut> {
             routing: None,
             checks: Vec::new(),
             truncated: g.truncated,
+            glossary: g.terms,
         })
         .collect()
 }

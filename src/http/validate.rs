@@ -54,6 +54,7 @@ pub struct Validator<'a> {
     pub limits: &'a Limits,
     /// The server's decoding defaults (its flags), under each request's options.
     pub defaults: &'a DecodeOptions,
+    pub glossaries: &'a crate::glossary::store::GlossaryStore,
     pub service: &'a Service,
 }
 
@@ -82,9 +83,49 @@ pub struct ArticlesJob {
 
 impl Validator<'_> {
     pub fn translate(&self, req: TranslateRequest) -> Result<TranslateJob, ApiError> {
-        self.named_source(req.source_lang.clone())?;
+        let source = self.named_source(req.source_lang.clone())?;
         target_lang("target_lang", req.target_lang.as_deref())?;
-        self.translation("texts", req.texts, req.model.as_deref(), req.options)
+        let mut job = self.translation("texts", req.texts, req.model.as_deref(), req.options)?;
+        self.name_glossary(&mut job.decode, "glossary", req.glossary.as_deref(), source)?;
+        Ok(job)
+    }
+
+    /// Adds the glossary a request names (`field`) before the house glossaries; its language
+    /// pair must be the request's (`source`, when named) into English.
+    pub fn name_glossary(
+        &self,
+        decode: &mut DecodeOptions,
+        field: &str,
+        id: Option<&str>,
+        source: Option<String>,
+    ) -> Result<(), ApiError> {
+        let Some(id) = id else {
+            return Ok(());
+        };
+        let g = self.glossaries.get(id).ok_or_else(|| {
+            ApiError::invalid(
+                "unknown_glossary",
+                format!("no glossary {id:?} (GET /v2/glossaries lists them)"),
+            )
+            .at(field)
+        })?;
+        let primary = source
+            .as_deref()
+            .map(|l| l.split(['-', '_']).next().unwrap_or(l));
+        if primary.is_some_and(|l| !l.eq_ignore_ascii_case(&g.source_lang)) {
+            return Err(ApiError::invalid(
+                "glossary_language_mismatch",
+                format!(
+                    "glossary {id:?} is for {}→{}, the request's source language is {}",
+                    g.source_lang,
+                    g.target_lang,
+                    source.unwrap_or_default()
+                ),
+            )
+            .at(field));
+        }
+        decode.glossary = decode.glossary.with_first(g);
+        Ok(())
     }
 
     /// Texts for the translator (the field name differs between the API and its compat routes).
@@ -96,9 +137,11 @@ impl Validator<'_> {
         options: Option<DecodeRequest>,
     ) -> Result<TranslateJob, ApiError> {
         let worker = self.model("model", model, self.service.translator())?;
+        let mut decode = self.decode("options", options, worker)?;
+        decode.glossary = self.glossaries.house();
         Ok(TranslateJob {
             texts: self.texts(field, texts)?,
-            decode: self.decode("options", options, worker)?,
+            decode,
             model: worker.loaded.name.clone(),
         })
     }
@@ -147,12 +190,16 @@ impl Validator<'_> {
             articles.push((a.id, input));
         }
         let source_lang = self.named_source(req.source_lang)?;
+        let mut decode = self.decode("options", req.options, translator)?;
+        decode.glossary = self.glossaries.house();
+        let glossary = req.glossary.as_deref();
+        self.name_glossary(&mut decode, "glossary", glossary, source_lang.clone())?;
         Ok(ArticlesJob {
             articles,
             options: ArticleOptions {
                 summarize,
                 prompt: self.prompt("prompt", req.prompt)?,
-                decode: self.decode("options", req.options, translator)?,
+                decode,
                 source_lang,
                 ..ArticleOptions::default()
             },

@@ -7,6 +7,7 @@ use serde::Serialize;
 
 use super::routing::{main_language, route_language, Handling, Item, ItemError, Routing, Unit};
 use super::{DecodeOptions, Service};
+use crate::glossary::TermUse;
 use crate::text::checks::{check_translation, Flag, Scores};
 use crate::text::{
     detect_language, detect_whole, guess_in_context, segment, BlockKind, Dateline, Detected,
@@ -56,6 +57,10 @@ pub struct SentenceOut {
     /// The model's mean log-probability per generated token.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub confidence: Option<f64>,
+    /// Glossary terms found in the source sentence: `{source, target, applied}`; absent when
+    /// none.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub glossary: Vec<TermUse>,
 }
 
 /// A flagged sentence, listed first for the editor.
@@ -150,6 +155,7 @@ struct SentenceResult {
     language: Option<LangGuess>,
     routing: Routing,
     scores: Scores,
+    terms: Vec<TermUse>,
 }
 
 /// Source and English sentences side by side, taking one result per sentence in document
@@ -164,9 +170,9 @@ fn pair(
         .map(|(s, t)| {
             let r = results.next();
             let scores = r.as_ref().map(|r| r.scores).unwrap_or_default();
-            let (truncated, language, routing) = match r {
-                Some(r) => (r.truncated, r.language, Some(r.routing)),
-                None => (false, None, None),
+            let (truncated, language, routing, glossary) = match r {
+                Some(r) => (r.truncated, r.language, Some(r.routing), r.terms),
+                None => (false, None, None, Vec::new()),
             };
             let routing = routing.unwrap_or(Routing {
                 handling: Handling::Translated,
@@ -184,9 +190,14 @@ fn pair(
                 model: routing.model,
                 error: routing.error,
                 checks: match translated {
-                    true => check_translation(s, t, scores),
+                    true => {
+                        let mut flags = check_translation(s, t, scores);
+                        flags.extend(crate::glossary::missing_flag(&glossary));
+                        flags
+                    }
                     false => Vec::new(),
                 },
+                glossary,
                 confidence: scores.mean_logprob().filter(|_| translated),
             }
         })
@@ -260,6 +271,7 @@ impl Service {
                     language,
                     routing,
                     scores: g.scores(),
+                    terms: g.terms.clone(),
                 });
         let headline_truncated =
             doc.headline.is_some() && results.next().is_some_and(|r| r.truncated);
@@ -353,6 +365,7 @@ impl Service {
             max_new_tokens: (gen.max_new_tokens.is_none() && gen.max_length <= 20)
                 .then_some(ARTICLE_SUMMARY_TOKENS),
             alternatives: 0,
+            ..Default::default()
         };
         let summary = self
             .summarize(&[input], opts.prompt.as_deref(), &decode)

@@ -20,6 +20,7 @@ use serde::Serialize;
 use crate::batching::{BatchPolicy, Batcher, Pending};
 use crate::engine::{Engine, EngineError};
 use crate::generate::{GenerationConfig, Hypothesis};
+use crate::glossary::{Selection, TermUse};
 use crate::prompts::Prompts;
 use crate::registry::DEFAULT_TRANSLATOR;
 use crate::text::{join_text, split_text, text_sentences};
@@ -33,6 +34,12 @@ pub struct DecodeOptions {
     /// Alternative translations to return besides the best (beam search n-best); the beam is
     /// widened to hold them.
     pub alternatives: usize,
+    /// Glossaries whose terms found in a source sentence are forced into its translation
+    /// (constrained beam search; a greedy request searches such sentences with 2 beams).
+    pub glossary: Selection,
+    /// The source language the glossary terms are looked up for (`None`: every glossary of the
+    /// selection); routing sets it per language.
+    pub glossary_lang: Option<String>,
 }
 
 impl DecodeOptions {
@@ -102,6 +109,9 @@ pub struct Generated {
     /// Alternative outputs, best first (with `DecodeOptions::alternatives`).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub alternatives: Vec<String>,
+    /// The glossary terms found in the source, and whether each is in the output.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub terms: Vec<TermUse>,
 }
 
 impl Generated {
@@ -136,6 +146,7 @@ impl Generated {
             finish_reason: FinishReason::combine(parts.iter().map(|g| g.finish_reason)),
             truncated: parts.iter().any(|g| g.truncated),
             alternatives,
+            terms: parts.iter().flat_map(|g| g.terms.iter().cloned()).collect(),
         }
     }
 
@@ -158,6 +169,7 @@ impl Generated {
             finish_reason: FinishReason::Empty,
             truncated: false,
             alternatives: Vec::new(),
+            terms: Vec::new(),
         }
     }
 }
@@ -211,21 +223,49 @@ impl ModelHandle {
 
     /// Encodes `text` as one sequence, or, when it is longer than the model accepts, as several
     /// pieces cut between words that each fit ([`fit::pieces`]).
-    fn encode_fitting(&self, text: &str, lang: Option<&str>) -> Result<Vec<Vec<u32>>, Error> {
+    fn encode_fitting(&self, text: &str, lang: Option<&str>) -> Result<Vec<Piece>, Error> {
         let tok = &self.loaded.tokenizer;
         let ids = tok.encode_in(text, lang)?;
+        let whole = |ids| vec![(text.to_string(), ids)];
         let Some(max) = self.loaded.model.max_source_positions() else {
-            return Ok(vec![ids]);
+            return Ok(whole(ids));
         };
         if ids.len() <= max {
-            return Ok(vec![ids]);
+            return Ok(whole(ids));
         }
         let mut fits =
             |s: &str| -> Result<bool, Error> { Ok(tok.encode_in(s, lang)?.len() <= max) };
         fit::pieces(text, &mut fits)?
-            .iter()
-            .map(|p| Ok(tok.encode_in(p, lang)?))
+            .into_iter()
+            .map(|p| {
+                let ids = tok.encode_in(&p, lang)?;
+                Ok((p, ids))
+            })
             .collect()
+    }
+
+    /// The glossary terms of `piece` and the constraint phrases (target-side ids) they give.
+    fn constraints(
+        &self,
+        piece: &str,
+        opts: &DecodeOptions,
+    ) -> Result<(Vec<crate::glossary::Entry>, Vec<Vec<u32>>), Error> {
+        let mut entries: Vec<crate::glossary::Entry> = Vec::new();
+        let mut phrases: Vec<Vec<u32>> = Vec::new();
+        for hit in opts.glossary.find(piece, opts.glossary_lang.as_deref()) {
+            if entries.iter().any(|e| e.target == hit.entry.target) {
+                continue;
+            }
+            entries.push(hit.entry.clone());
+            let ids = self
+                .loaded
+                .tokenizer
+                .encode_target_phrase(&hit.entry.target)?;
+            if !ids.is_empty() && !phrases.contains(&ids) {
+                phrases.push(ids);
+            }
+        }
+        Ok((entries, phrases))
     }
 
     /// Runs already-encoded inputs through the shared queue.
@@ -234,7 +274,42 @@ impl ModelHandle {
         ids: Vec<Vec<u32>>,
         cfg: GenerationConfig,
     ) -> Result<Vec<Hypothesis>, Error> {
-        let pending: Vec<Pending> = self.batcher.submit(ids, cfg);
+        self.wait(self.batcher.submit(ids, cfg)).await
+    }
+
+    /// Runs inputs that each carry their own constraint phrases: inputs with the same phrases
+    /// share one submission (and so a batch); results in input order.
+    async fn run_constrained(
+        &self,
+        inputs: Vec<(Vec<u32>, Vec<Vec<u32>>)>,
+        cfg: GenerationConfig,
+    ) -> Result<Vec<Hypothesis>, Error> {
+        let mut groups: Vec<(Vec<Vec<u32>>, Vec<usize>)> = Vec::new();
+        for (i, (_, phrases)) in inputs.iter().enumerate() {
+            match groups.iter_mut().find(|(p, _)| p == phrases) {
+                Some((_, members)) => members.push(i),
+                None => groups.push((phrases.clone(), vec![i])),
+            }
+        }
+        let mut ids: Vec<Option<Vec<u32>>> = inputs.into_iter().map(|(ids, _)| Some(ids)).collect();
+        let mut slots: Vec<Option<Pending>> = (0..ids.len()).map(|_| None).collect();
+        for (phrases, members) in groups {
+            let mut cfg = cfg.clone();
+            if !phrases.is_empty() {
+                cfg.num_beams = cfg.num_beams.max(2);
+                cfg.force_words_ids = phrases;
+            }
+            let batch = members.iter().filter_map(|&i| ids[i].take()).collect();
+            for (i, p) in members.into_iter().zip(self.batcher.submit(batch, cfg)) {
+                slots[i] = Some(p);
+            }
+        }
+        let pending = slots.into_iter().flatten().collect();
+        self.wait(pending).await
+    }
+
+    /// The results of submitted inputs, in order.
+    async fn wait(&self, pending: Vec<Pending>) -> Result<Vec<Hypothesis>, Error> {
         let mut out = Vec::with_capacity(pending.len());
         for p in pending {
             let gone = || {
@@ -272,23 +347,36 @@ impl ModelHandle {
             .collect();
         // Each text as one sequence, or as several pieces when it is longer than the model's
         // window; the pieces' outputs are joined back into one.
+        // Glossary terms found in a piece are forced into its output.
         let mut owner: Vec<usize> = Vec::new();
-        let mut ids: Vec<Vec<u32>> = Vec::new();
+        let mut inputs: Vec<(Vec<u32>, Vec<Vec<u32>>)> = Vec::new();
+        let mut terms: Vec<Vec<crate::glossary::Entry>> = Vec::new();
         for &i in &nonempty {
-            for piece in self.encode_fitting(&texts[i], lang)? {
+            for (piece, ids) in self.encode_fitting(&texts[i], lang)? {
+                let (entries, phrases) = self.constraints(&piece, opts)?;
                 owner.push(i);
-                ids.push(piece);
+                inputs.push((ids, phrases));
+                terms.push(entries);
             }
         }
-        let lens: Vec<usize> = ids.iter().map(Vec::len).collect();
-        let hyps = self.run_ids(ids, cfg).await?;
+        let lens: Vec<usize> = inputs.iter().map(|(ids, _)| ids.len()).collect();
+        let hyps = self.run_constrained(inputs, cfg).await?;
         // Per text, the outputs of its pieces, in order.
         let mut pieces: Vec<Vec<Generated>> = vec![Vec::new(); texts.len()];
-        for ((&i, h), len) in owner.iter().zip(hyps).zip(lens) {
+        for (((&i, h), len), entries) in owner.iter().zip(hyps).zip(lens).zip(terms) {
             let tok = &self.loaded.tokenizer;
+            let text = tok.decode(&h.tokens, true)?;
             pieces[i].push(Generated {
                 source: String::new(),
-                text: tok.decode(&h.tokens, true)?,
+                terms: entries
+                    .into_iter()
+                    .map(|e| TermUse {
+                        applied: e.honoured_in(&text),
+                        source: e.source,
+                        target: e.target,
+                    })
+                    .collect(),
+                text,
                 token_ids: h.tokens,
                 score: h.score,
                 input_tokens: len,
@@ -316,6 +404,9 @@ impl ModelHandle {
         Ok(out)
     }
 }
+
+/// A piece of a text that fits the model, and its ids.
+type Piece = (String, Vec<u32>);
 
 /// A small single-threaded async runtime for driving a [`Service`] from synchronous code (the
 /// CLI, the bench): model compute runs on the model threads, not on it.

@@ -197,7 +197,9 @@ impl Service {
                 .loaded
                 .tokenizer
                 .takes_language_token();
-            let key = (r, items[i].lang.clone().filter(|_| tagged));
+            // Glossaries are per source language: with one, each language is its own job.
+            let by_lang = tagged || !opts.glossary.is_empty();
+            let key = (r, items[i].lang.clone().filter(|_| by_lang));
             match groups.iter_mut().find(|(k, _)| *k == key) {
                 Some((_, members)) => members.push(i),
                 None => groups.push((key, vec![i])),
@@ -206,9 +208,13 @@ impl Service {
         let mut jobs = Vec::new();
         for ((r, lang), mine) in groups {
             let texts: Vec<String> = mine.iter().map(|&i| items[i].text.clone()).collect();
-            let (handle, opts) = (self.routes[r].handle.clone(), opts.clone());
+            let (handle, mut opts) = (self.routes[r].handle.clone(), opts.clone());
+            opts.glossary_lang = lang
+                .clone()
+                .or_else(|| self.routes[r].langs.first().cloned());
+            let tagged = handle.loaded.tokenizer.takes_language_token();
             let job = tokio::spawn(async move {
-                let lang = lang.as_deref();
+                let lang = lang.as_deref().filter(|_| tagged);
                 match unit {
                     Unit::Sentence => handle.generate_in(&texts, lang, &opts).await,
                     Unit::Text => handle.translate_texts_in(&texts, lang, &opts).await,

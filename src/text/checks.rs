@@ -9,6 +9,7 @@
 //! | `repetition` | a word three times in a row, or the same three words three times (a decoding loop) |
 //! | `length_ratio` | output length out of 0.5–2.2× the source's (sources of 20 characters or more) |
 //! | `low_confidence` | the model's mean log-probability per token below −2.5 |
+//! | `glossary_missing` | a glossary term found in the source whose target term is not in the output ([`crate::glossary::missing_flag`]) |
 //!
 //! Thresholds are constants here, tested on fixture sentences written for each failure.
 

@@ -250,6 +250,12 @@ async fn operational_routes() {
         ("/download_file/{name}", "get"),
         ("/v2/usage", "get"),
         ("/v2/languages", "get"),
+        ("/v2/glossaries", "post"),
+        ("/v2/glossaries", "get"),
+        ("/v2/glossaries/{glossary_id}", "get"),
+        ("/v2/glossaries/{glossary_id}", "delete"),
+        ("/v2/glossaries/{glossary_id}/entries", "get"),
+        ("/v2/glossary-language-pairs", "get"),
         ("/translate", "post"),
         ("/languages", "get"),
     ] {
@@ -260,7 +266,7 @@ async fn operational_routes() {
     }
     assert_eq!(
         paths.len(),
-        17,
+        21,
         "every documented path is served: {:?}",
         paths.keys()
     );

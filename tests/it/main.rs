@@ -7,6 +7,7 @@ mod clients;
 mod common;
 mod desk;
 mod faults;
+mod glossary;
 mod http;
 mod http_errors;
 mod http_socket;

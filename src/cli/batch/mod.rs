@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 
 use clap::{Args, Subcommand, ValueEnum};
 
-use super::{with_service, ArticleModelArgs, BatchingArgs, DecodeArgs, DeviceArgs};
+use super::{with_service, ArticleModelArgs, BatchingArgs, DecodeArgs, DeviceArgs, GlossaryArgs};
 use crate::archive::inputs::count_records;
 use crate::archive::{plan_inputs, InputFile, OpenMode, OutputLog, ReadOptions, RecordReader};
 use crate::service::{ArticleOptions, Service, ServiceConfig};
@@ -173,6 +173,8 @@ pub struct BatchArgs {
     pub decode: DecodeArgs,
     #[command(flatten)]
     pub batching: BatchingArgs,
+    #[command(flatten)]
+    pub glossary: GlossaryArgs,
 }
 
 /// Validated settings: everything checked before a model is loaded.
@@ -248,7 +250,10 @@ impl Plan {
                     options: ArticleOptions {
                         summarize,
                         prompt: args.models.prompt,
-                        decode: args.decode.options(),
+                        decode: crate::service::DecodeOptions {
+                            glossary: args.glossary.selection()?,
+                            ..args.decode.options()
+                        },
                         summarize_from: args.models.summarize_from,
                         source_lang: args.models.source_lang,
                     },
