@@ -267,6 +267,45 @@ def _(ctx):
     )
 
 
+# --- deepl: glossaries ------------------------------------------------------------------------
+
+
+@check("deepl glossaries: create, get, list, entries, use, delete")
+def _(ctx):
+    t = ctx.translator()
+    try:
+        pairs = t.get_glossary_languages()
+        if not any(p.source_lang.upper() == "NL" and p.target_lang.upper() == "EN" for p in pairs):
+            raise AssertionError(f"NL->EN not among the glossary pairs {pairs}")
+        g = t.create_glossary("desk", source_lang="NL", target_lang="EN", entries={"kabinet": "cabinet"})
+        if (g.entry_count, g.ready, g.source_lang, g.target_lang) != (1, True, "NL", "EN"):
+            raise AssertionError(f"created {g}")
+        if t.get_glossary(g.glossary_id).name != "desk":
+            raise AssertionError("get_glossary returned another glossary")
+        if g.glossary_id not in [x.glossary_id for x in t.list_glossaries()]:
+            raise AssertionError("list_glossaries misses the new glossary")
+        if t.get_glossary_entries(g) != {"kabinet": "cabinet"}:
+            raise AssertionError(f"entries {t.get_glossary_entries(g)}")
+        r = t.translate_text("Het kabinet valt.", source_lang="NL", target_lang="EN-GB", glossary=g)
+        if "cabinet" not in r.text:
+            raise AssertionError(f"glossary term not in {r.text!r}")
+        r2 = t.translate_text_with_glossary("Het kabinet valt.", g)
+        if "cabinet" not in r2.text:
+            raise AssertionError(f"glossary term not in {r2.text!r}")
+        c = t.create_glossary_from_csv("csv", source_lang="NL", target_lang="EN", csv_data="Tweede Kamer,House of Representatives\n")
+        t.delete_glossary(c)
+        t.delete_glossary(g.glossary_id)
+        try:
+            t.get_glossary(g.glossary_id)
+        except deepl.GlossaryNotFoundException:
+            pass
+        else:
+            raise AssertionError("a deleted glossary was found")
+        return f"glossary {g.glossary_id}: {describe(r)}; csv glossary {c.entry_count} entry, deleted"
+    finally:
+        t.close()
+
+
 # --- deepl: errors ----------------------------------------------------------------------------
 
 
