@@ -8,6 +8,7 @@ mod common;
 mod desk;
 mod faults;
 mod glossary;
+mod glossary_modes;
 mod http;
 mod http_errors;
 mod http_socket;
