@@ -182,8 +182,15 @@ fn decode_base64(s: &str) -> Vec<u8> {
 
 /// `copydesk serve` in-process on the fixture models (translator and summarizer), keyed.
 fn serve() -> Server {
+    let house = copydesk::glossary::store::HouseFile {
+        source_lang: "nl".into(),
+        target_lang: "en".into(),
+        path: crate::common::fixtures().join("glossary-house.tsv"),
+    };
+    let store = copydesk::glossary::store::GlossaryStore::open(None, &[house]).unwrap();
     let mut cfg = HttpConfig {
         api_keys: vec![KEY.to_string()],
+        glossaries: std::sync::Arc::new(store),
         ..HttpConfig::default()
     };
     cfg.defaults.max_new_tokens = Some(crate::http::MAX_NEW_TOKENS);
@@ -193,7 +200,10 @@ fn serve() -> Server {
 /// `[source, english, classes]` of every sentence row of the page, in order.
 const ROWS: &str = "return [...document.querySelectorAll('#rows tr[id^=\"row-blocks\"]')]
     .map(r => [r.querySelector('.src').textContent, r.querySelector('.en .text').innerText,
-               r.className, [...r.querySelectorAll('li.flag')].map(l => l.textContent)]);";
+               r.className, [...r.querySelectorAll('li.flag')].map(l => l.textContent),
+               [...r.querySelectorAll('.src mark.term')].map(m => m.textContent),
+               [...r.querySelectorAll('.terms .term-hit')].map(t => [t.textContent, t.className]),
+               [...r.querySelectorAll('.en .text mark.term')].length]);";
 
 #[test]
 fn the_desk_page_shows_the_article_side_by_side_in_a_real_browser() {
@@ -260,6 +270,7 @@ fn the_desk_page_shows_the_article_side_by_side_in_a_real_browser() {
         .flat_map(|b| b["sentences"].as_array().unwrap())
         .collect();
     assert_eq!(rows.len(), sentences.len());
+    let mut glossary_rows = 0;
     for (row, s) in rows.iter().zip(&sentences) {
         assert_eq!(row[0], s["source"]);
         assert_eq!(row[1], s["text"]);
@@ -267,7 +278,27 @@ fn the_desk_page_shows_the_article_side_by_side_in_a_real_browser() {
         // Flagged sentences are highlighted with their reasons.
         assert_eq!(row[2].as_str().unwrap().contains("flagged"), checks > 0);
         assert_eq!(row[3].as_array().unwrap().len(), checks);
+        // Glossary hits: the source terms marked, one entry per term, missing ones struck.
+        let terms = s["glossary"].as_array().cloned().unwrap_or_default();
+        assert_eq!(row[4].as_array().unwrap().len(), terms.len(), "{row}");
+        assert_eq!(row[5].as_array().unwrap().len(), terms.len(), "{row}");
+        for (t, shown) in terms.iter().zip(row[5].as_array().unwrap()) {
+            let label = format!(
+                "{} → {}",
+                t["source"].as_str().unwrap(),
+                t["target"].as_str().unwrap()
+            );
+            assert_eq!(shown[0], label.as_str());
+            assert_eq!(
+                shown[1].as_str().unwrap().contains("missing"),
+                t["applied"] == false
+            );
+        }
+        let applied = terms.iter().filter(|t| t["applied"] == true).count();
+        assert_eq!(row[6].as_u64().unwrap() as usize >= applied, true, "{row}");
+        glossary_rows += usize::from(!terms.is_empty());
     }
+    assert!(glossary_rows >= 3, "the sample hits the house glossary");
     let review = article["review"].as_array().unwrap();
     assert!(
         !review.is_empty(),

@@ -68,7 +68,10 @@ async function run() {
   progress(true);
   try {
     const input = readInput(raw);
-    const res = await articles({ articles: [input], summarize: $("summarize").checked });
+    const body = { articles: [input], summarize: $("summarize").checked };
+    const glossary = $("glossary").value.trim();
+    if (glossary) body.glossary = glossary;
+    const res = await articles(body);
     state.input = input;
     state.article = res.articles[0];
     render(state.article);
@@ -88,13 +91,51 @@ function el(tag, cls, text) {
 
 const datelineText = (d, english) => d ? `${english ? d.place_en : d.place} (${d.agency}) -` : "";
 
+// `text` as nodes, each (case-insensitive) occurrence of a string of `needles` in a <mark>.
+function marked(text, needles, cls) {
+  const frag = document.createDocumentFragment();
+  const lower = text.toLowerCase();
+  const wanted = needles.filter((n) => n).map((n) => n.toLowerCase());
+  let at = 0;
+  while (at < text.length) {
+    let next = -1, len = 0;
+    for (const n of wanted) {
+      const i = lower.indexOf(n, at);
+      if (i >= 0 && (next < 0 || i < next || (i === next && n.length > len))) { next = i; len = n.length; }
+    }
+    if (next < 0) break;
+    if (next > at) frag.appendChild(document.createTextNode(text.slice(at, next)));
+    frag.appendChild(el("mark", cls, text.slice(next, next + len)));
+    at = next + len;
+  }
+  if (at < text.length) frag.appendChild(document.createTextNode(text.slice(at)));
+  return frag;
+}
+
+// The glossary terms a sentence found: `source → target`, missing ones marked.
+function termsLine(terms) {
+  const div = el("div", "terms", "Glossary: ");
+  terms.forEach((t, i) => {
+    if (i) div.appendChild(document.createTextNode(", "));
+    const span = el("span", t.applied ? "term-hit" : "term-hit missing", `${t.source} → ${t.target}`);
+    if (!t.applied) span.title = "not in the translation";
+    div.appendChild(span);
+  });
+  return div;
+}
+
 // One row: `src` left; on the right the editable English `obj[key]` (then `after`, fixed).
+// Glossary terms are marked on both sides.
 function row(rows, { id, cls, src, obj, key, sentence, after }) {
   const tr = el("tr", cls);
   if (id) tr.id = "row-" + id;
-  tr.appendChild(el("td", "src", src || ""));
+  const terms = (sentence && sentence.glossary) || [];
+  const srcCell = el("td", "src");
+  srcCell.appendChild(marked(src || "", terms.map((t) => t.source), "term"));
+  tr.appendChild(srcCell);
   const td = el("td", "en");
-  const text = el("div", "text", obj[key] || "");
+  const text = el("div", "text");
+  text.appendChild(marked(obj[key] || "", terms.filter((t) => t.applied).map((t) => t.target), "term"));
   text.contentEditable = "true";
   text.addEventListener("input", () => { obj[key] = text.innerText; text.classList.add("edited"); });
   td.appendChild(text);
@@ -111,6 +152,7 @@ function row(rows, { id, cls, src, obj, key, sentence, after }) {
       for (const c of sentence.checks) ul.appendChild(el("li", "flag", `${c.message} [${c.code}]`));
       td.appendChild(ul);
     }
+    if (terms.length) td.appendChild(termsLine(terms));
   }
   tr.appendChild(td);
   rows.appendChild(tr);
