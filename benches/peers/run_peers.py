@@ -26,7 +26,8 @@ import time
 from pathlib import Path
 
 FORMAT = "copydesk-bench/1"
-ENGINES = ["transformers", "ctranslate2-f32", "ctranslate2-int8"]
+ENGINES = ["transformers", "ctranslate2-f32", "ctranslate2-int8",
+           "ctranslate2-float16", "ctranslate2-int8_float16"]  # the last two: --device cuda
 X86_FLAGS = ["sse4_2", "avx", "avx2", "fma", "f16c", "avx_vnni", "avx512f", "avx512bw",
              "avx512vl", "avx512_vnni", "avx512_bf16", "amx_tile", "amx_bf16", "amx_int8"]
 ARM_FLAGS = ["asimd", "asimddp", "fphp", "bf16", "i8mm", "sve", "sve2"]
@@ -66,8 +67,22 @@ def machine(threads):
         "cores_used": threads,
         "isa_flags": [f for f in X86_FLAGS + ARM_FLAGS if f in flags],
         "memory_bytes": kib_field("/proc/meminfo", "MemTotal"),
-        "gpu": None,
+        "gpu": gpu(),
     }
+
+
+def gpu():
+    """The GPU as nvidia-smi names it (with the driver), or None."""
+    try:
+        out = subprocess.run(["nvidia-smi", "--query-gpu=name,driver_version,memory.total",
+                              "--format=csv,noheader"], capture_output=True, text=True, timeout=20)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    line = out.stdout.strip().splitlines()[0] if out.returncode == 0 and out.stdout.strip() else ""
+    if not line:
+        return None
+    name, driver, memory = [x.strip() for x in (line.split(",") + ["", ""])[:3]]
+    return {"name": name, "driver": driver, "memory": memory}
 
 
 def kib_field(path, key):
@@ -173,7 +188,7 @@ class Transformers:
 
 
 class CTranslate2:
-    def __init__(self, model_dir, threads, quantization, ct2_root):
+    def __init__(self, model_dir, threads, quantization, ct2_root, device="cpu"):
         import ctranslate2
         from ctranslate2.converters import TransformersConverter
         out = Path(ct2_root) / f"{Path(model_dir).name}-ct2-{quantization}"
@@ -183,22 +198,24 @@ class CTranslate2:
         if stale:
             print(f"peers: converting {model_dir} to CTranslate2 {quantization} in {out}",
                   file=sys.stderr)
+            # GPU compute types run from float16 weights.
+            stored = "float16" if quantization == "int8_float16" else quantization
             TransformersConverter(str(model_dir)).convert(
-                str(out), quantization=quantization, force=True)
+                str(out), quantization=stored, force=True)
         vocab_file = out / "shared_vocabulary.json"
         if not vocab_file.is_file():
             vocab_file = out / "source_vocabulary.json"
         self.vocab = json.loads(vocab_file.read_text())
         self.translator = ctranslate2.Translator(
-            str(out), device="cpu", compute_type=quantization, inter_threads=1,
+            str(out), device=device, compute_type=quantization, inter_threads=1,
             intra_threads=threads)
         self.label = f"ctranslate2-{'f32' if quantization == 'float32' else quantization}"
         self.software = {
             "engine": "ctranslate2", "version": ctranslate2.__version__, "git_commit": None,
             "backend": "ctranslate2", "backend_version": ctranslate2.__version__,
-            "features": sorted(ctranslate2.get_supported_compute_types("cpu")),
+            "features": sorted(ctranslate2.get_supported_compute_types(device)),
             "dtype": "f32" if quantization == "float32" else quantization,
-            "threads": threads, "device": "cpu",
+            "threads": threads, "device": device,
         }
 
     def run(self, rows, beams, new_tokens):
@@ -214,8 +231,8 @@ class CTranslate2:
 def open_engine(name, args):
     if name == "transformers":
         return Transformers(args.model, args.threads)
-    quantization = {"ctranslate2-f32": "float32", "ctranslate2-int8": "int8"}[name]
-    return CTranslate2(args.model, args.threads, quantization, args.ct2_dir)
+    quantization = name.removeprefix("ctranslate2-").replace("f32", "float32")
+    return CTranslate2(args.model, args.threads, quantization, args.ct2_dir, args.device)
 
 
 # ----------------------------------------------------------------------------- timing
@@ -294,7 +311,7 @@ def run_engine(name, args):
                            "source_tokens": sum(len(r) for r in w["inputs"]),
                            "new_tokens": w["new_tokens"], "digest": digest(w)} for w in chosen],
             "batch_sizes": args.batch_sizes, "beams": args.beams, "runs": args.runs,
-            "warmup": args.warmup, "threads": args.threads, "device": "cpu",
+            "warmup": args.warmup, "threads": args.threads, "device": args.device,
             "dtype": engine.software["dtype"],
             "threads_via": "torch.set_num_threads" if name == "transformers"
             else "ctranslate2 intra_threads (inter_threads 1)",
@@ -324,6 +341,8 @@ def parse_args(argv):
     p.add_argument("--warmup", type=int, default=1)
     p.add_argument("--out-dir", type=Path, default=Path("target/bench-reports"))
     p.add_argument("--ct2-dir", type=Path, help="where converted models go (default: next to MODEL)")
+    p.add_argument("--device", default="cpu", choices=["cpu", "cuda"],
+                   help="CTranslate2's device (transformers runs on the CPU)")
     p.add_argument("--engine", help=argparse.SUPPRESS)  # child mode
     args = p.parse_args(argv)
     args.workloads = args.workloads or args.model / "bench-workloads.json"

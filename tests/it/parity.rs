@@ -1,5 +1,11 @@
 //! Marian and T5 against transformers' golden outputs (tests/fixtures/generate.py), and
 //! invariants: batched == single, cached decoding == a full pass, .bin == safetensors.
+//!
+//! The device and precision come from the environment: `COPYDESK_TEST_DEVICE` (`cpu`, the
+//! default, or `cuda` / `cuda:N` in a CUDA build) and `COPYDESK_TEST_DTYPE` (`f32`, the default,
+//! `bf16` or `f16`). f32 on the CPU must match within 1e-4 with identical ids; f32 on a GPU within
+//! 2e-3 (cuBLAS sums in another order), ids identical; bf16/f16 are compared by token agreement
+//! with the goldens (printed, and held to the floors in [`HALF_AGREEMENT`]), as q8 is.
 
 use candle_core::{DType, Device, Tensor};
 use copydesk::engine::{pad_batch, run_batch};
@@ -14,8 +20,63 @@ use copydesk::service::loader::generation_config;
 
 use crate::common::{golden, max_abs_diff, model_dir, unpad, GenerateCase};
 
-/// Hidden states, logits and beam scores (length-normalized) agree within this.
+/// Hidden states, logits and beam scores (length-normalized) agree within this (f32, CPU).
 const TOL: f32 = 1e-4;
+/// The same on a GPU in f32.
+const GPU_TOL: f32 = 2e-3;
+/// bf16/f16: least share of generated tokens equal to the goldens', per model (measured on the
+/// CPU's bf16; see the note of issue 19).
+const HALF_AGREEMENT: f64 = 0.5;
+
+/// Where these tests run (see the module comment).
+pub(crate) struct Target {
+    pub device: Device,
+    pub dtype: DType,
+}
+
+pub(crate) fn target() -> &'static Target {
+    static TARGET: std::sync::OnceLock<Target> = std::sync::OnceLock::new();
+    TARGET.get_or_init(|| {
+        let device = match std::env::var("COPYDESK_TEST_DEVICE").as_deref() {
+            Err(_) | Ok("" | "cpu") => Device::Cpu,
+            Ok(spec) => {
+                let n = spec.strip_prefix("cuda").map(|n| n.trim_start_matches(':'));
+                let n: usize = match n {
+                    Some("") => 0,
+                    Some(n) => n.parse().expect("COPYDESK_TEST_DEVICE: cpu, cuda or cuda:N"),
+                    None => panic!("COPYDESK_TEST_DEVICE={spec}: use cpu, cuda or cuda:N"),
+                };
+                Device::new_cuda(n).unwrap_or_else(|e| {
+                    panic!("COPYDESK_TEST_DEVICE={spec}: no CUDA device ({e}); a build with --features cuda and a driver are needed")
+                })
+            }
+        };
+        let dtype = match std::env::var("COPYDESK_TEST_DTYPE").as_deref() {
+            Err(_) | Ok("" | "f32") => DType::F32,
+            Ok("bf16") => DType::BF16,
+            Ok("f16") => DType::F16,
+            Ok(other) => panic!("COPYDESK_TEST_DTYPE={other}: use f32, bf16 or f16"),
+        };
+        eprintln!("parity tests on {device:?} in {dtype:?}");
+        Target { device, dtype }
+    })
+}
+
+impl Target {
+    /// The tolerance of hidden states and logits; `None` for half precision (agreement only).
+    fn tol(&self) -> Option<f32> {
+        match (self.dtype, &self.device) {
+            (DType::F32, Device::Cpu) => Some(TOL),
+            (DType::F32, _) => Some(GPU_TOL),
+            _ => None,
+        }
+    }
+}
+
+/// A tensor's values as f32 rows (whatever the model's dtype and device).
+fn rows3(t: &Tensor) -> Vec<Vec<Vec<f32>>> {
+    t.to_dtype(DType::F32).unwrap().to_vec3::<f32>().unwrap()
+}
 /// Greedy scores (sums over tokens) agree within this per generated token, or TOL.
 const SCORE_TOL_PER_TOKEN: f32 = 3e-5;
 
@@ -56,7 +117,8 @@ pub(crate) fn load(name: &str) -> (Model, GenerationConfig) {
     } else {
         WeightFiles::PytorchBin(dir.join("pytorch_model.bin"))
     };
-    let vb = weights.var_builder(DType::F32, &Device::Cpu).unwrap();
+    let t = target();
+    let vb = weights.var_builder(t.dtype, &t.device).unwrap();
     let spec = ModelSpec::parse(dir.to_str().unwrap()).unwrap();
     let files = registry::resolve(&spec, &HubOptions::from_env()).unwrap();
     let gen = generation_config(&files).unwrap();
@@ -70,26 +132,25 @@ pub(crate) fn load(name: &str) -> (Model, GenerationConfig) {
 fn tensor(rows: &[Vec<u32>]) -> Tensor {
     let s = rows[0].len();
     let flat: Vec<u32> = rows.iter().flatten().copied().collect();
-    Tensor::from_vec(flat, (rows.len(), s), &Device::Cpu).unwrap()
+    Tensor::from_vec(flat, (rows.len(), s), &target().device).unwrap()
 }
 
 fn check_forward(name: &str) {
     let (model, _) = load(name);
+    // Half precision: the largest differences are printed; the ids are checked by agreement.
+    let Some(tol) = target().tol() else {
+        return report_half_forward(name, &model);
+    };
     for (n, case) in golden(name).forward.iter().enumerate() {
         let ids = tensor(&case.input_ids);
         let mask = tensor(&case.attention_mask);
-        let enc = model
-            .seq2seq()
-            .encode(&ids, &mask)
-            .unwrap()
-            .to_vec3::<f32>()
-            .unwrap();
+        let enc = rows3(&model.seq2seq().encode(&ids, &mask).unwrap());
         for (b, row_mask) in case.attention_mask.iter().enumerate() {
             for (t, &m) in row_mask.iter().enumerate() {
                 if m == 1 {
                     let d = max_abs_diff(&enc[b][t], &case.encoder_last_hidden_state[b][t]);
                     assert!(
-                        d < TOL,
+                        d < tol,
                         "{name} forward {n}: encoder row {b} pos {t} differs by {d}"
                     );
                 }
@@ -99,12 +160,12 @@ fn check_forward(name: &str) {
         let enc_t = model.seq2seq().encode(&ids, &mask).unwrap();
         let mut state = model.init_state(&enc_t, &mask);
         let logits = model.decode(&mut state, &tensor(&case.decoder_input_ids));
-        let full = logits.to_vec3::<f32>().unwrap();
+        let full = rows3(&logits);
         for (b, rows) in full.iter().enumerate() {
             for (t, row) in rows.iter().enumerate() {
                 let d = max_abs_diff(row, &case.logits[b][t]);
                 assert!(
-                    d < TOL,
+                    d < tol,
                     "{name} forward {n}: logits row {b} pos {t} differ by {d}"
                 );
             }
@@ -118,22 +179,43 @@ fn check_forward(name: &str) {
         let steps = case.decoder_input_ids[0].len();
         for t in 0..steps {
             let col: Vec<Vec<u32>> = case.decoder_input_ids.iter().map(|r| vec![r[t]]).collect();
-            let step = model
-                .decode(&mut state, &tensor(&col))
-                .to_vec3::<f32>()
-                .unwrap();
+            let step = rows3(&model.decode(&mut state, &tensor(&col)));
             for b in 0..col.len() {
                 if case.decoder_input_ids[b][1..=t].contains(&pad) {
                     continue;
                 }
                 let d = max_abs_diff(&step[b][0], &full[b][t]);
                 assert!(
-                    d < TOL,
+                    d < tol,
                     "{name}: cached step {t} row {b} differs from full pass by {d}"
                 );
             }
         }
     }
+}
+
+/// Half precision: the largest logit difference to the goldens, printed.
+fn report_half_forward(name: &str, model: &Model) {
+    let mut worst = 0f32;
+    for case in &golden(name).forward {
+        let (ids, mask) = (tensor(&case.input_ids), tensor(&case.attention_mask));
+        let enc = model.seq2seq().encode(&ids, &mask).unwrap();
+        let mut state = model.init_state(&enc, &mask);
+        let full = rows3(&model.decode(&mut state, &tensor(&case.decoder_input_ids)));
+        for (b, rows) in full.iter().enumerate() {
+            for (t, row) in rows.iter().enumerate() {
+                assert!(
+                    row.iter().all(|x| x.is_finite()),
+                    "{name}: row {b} pos {t} not finite"
+                );
+                worst = worst.max(max_abs_diff(row, &case.logits[b][t]));
+            }
+        }
+    }
+    eprintln!(
+        "{name} {:?}: largest logit difference to transformers f32: {worst:.3}",
+        target().dtype
+    );
 }
 
 fn config_for(case: &GenerateCase, defaults: &GenerationConfig) -> GenerationConfig {
@@ -169,6 +251,9 @@ fn check_generate(name: &str) {
     let special = model.seq2seq().special_tokens();
     let cases = golden(name).generate;
     assert!(!cases.is_empty());
+    let Some(tol) = target().tol() else {
+        return check_half_generate(name, &model, &defaults);
+    };
     for case in &cases {
         let cfg = config_for(case, &defaults);
         let rows = case_rows(case);
@@ -186,7 +271,7 @@ fn check_generate(name: &str) {
             // A greedy score sums one log-probability per token; each carries f32 noise of
             // up to ~3e-5 at these logit magnitudes (up to 60; logits agree within 6e-5), so the
             // bound grows with the length.
-            let tol = TOL.max(SCORE_TOL_PER_TOKEN * (h.tokens.len() + 1) as f32);
+            let tol = tol.max(SCORE_TOL_PER_TOKEN * (h.tokens.len() + 1) as f32);
             let d = (h.score - case.scores[b]).abs();
             assert!(
                 d < tol,
@@ -205,11 +290,49 @@ fn check_generate(name: &str) {
                     "{name} {}: row {b} alone vs batched",
                     case.name
                 );
-                let tol = TOL.max(SCORE_TOL_PER_TOKEN * (out[b].tokens.len() + 1) as f32);
+                let tol = tol.max(SCORE_TOL_PER_TOKEN * (out[b].tokens.len() + 1) as f32);
                 assert!((alone[0].score - out[b].score).abs() < tol);
             }
         }
     }
+}
+
+/// Half precision: the share of generated tokens equal to the goldens', up to the first
+/// difference of each row (after it a sequence follows its own path), printed and held to
+/// [`HALF_AGREEMENT`].
+fn check_half_generate(name: &str, model: &Model, defaults: &GenerationConfig) {
+    let special = model.seq2seq().special_tokens();
+    let (mut same, mut total, mut rows_same, mut rows) = (0usize, 0usize, 0usize, 0usize);
+    for case in &golden(name).generate {
+        let cfg = config_for(case, defaults);
+        let input = case_rows(case);
+        let refs: Vec<&[u32]> = input.iter().map(Vec::as_slice).collect();
+        let out = run_batch(model.seq2seq(), &refs, &cfg).unwrap();
+        for (h, seq) in out.iter().zip(&case.sequences) {
+            let want = expected_tokens(seq, &[special.eos], special.pad);
+            let agree = h
+                .tokens
+                .iter()
+                .zip(&want)
+                .take_while(|(a, b)| a == b)
+                .count();
+            same += agree;
+            total += want.len().max(h.tokens.len());
+            rows += 1;
+            rows_same += usize::from(h.tokens == want);
+        }
+    }
+    let share = same as f64 / total.max(1) as f64;
+    eprintln!(
+        "{name} {:?}: {rows_same}/{rows} rows identical, {same}/{total} tokens agree before the first difference ({:.0}%)",
+        target().dtype,
+        100.0 * share
+    );
+    assert!(
+        share >= HALF_AGREEMENT,
+        "{name}: {:.0}% token agreement",
+        100.0 * share
+    );
 }
 
 #[test]
@@ -239,7 +362,7 @@ fn pytorch_bin_loads_the_same_weights_as_safetensors() {
     let (ids, mask) = pad_batch(
         &[&[5, 6, 7, 0], &[8, 0]],
         st.seq2seq().special_tokens().pad,
-        &Device::Cpu,
+        &target().device,
     )
     .unwrap();
     let a = st
@@ -248,6 +371,8 @@ fn pytorch_bin_loads_the_same_weights_as_safetensors() {
         .unwrap()
         .flatten_all()
         .unwrap()
+        .to_dtype(DType::F32)
+        .unwrap()
         .to_vec1::<f32>()
         .unwrap();
     let b = bin
@@ -255,6 +380,8 @@ fn pytorch_bin_loads_the_same_weights_as_safetensors() {
         .encode(&ids, &mask)
         .unwrap()
         .flatten_all()
+        .unwrap()
+        .to_dtype(DType::F32)
         .unwrap()
         .to_vec1::<f32>()
         .unwrap();
@@ -382,7 +509,9 @@ fn the_position_table_clamps_the_models_own_max_length() {
         for (b, (h, seq)) in out.iter().zip(&case.sequences).enumerate() {
             assert_eq!(seq.len(), 17, "{wanted}: the golden runs to max_length 17");
             let want = expected_tokens(seq, &[special.eos], special.pad);
-            assert_eq!(h.tokens, want, "{wanted}: row {b} ids");
+            if target().tol().is_some() {
+                assert_eq!(h.tokens, want, "{wanted}: row {b} ids");
+            }
             assert!(
                 h.hit_length && h.truncated,
                 "{wanted}: row {b} says truncated"

@@ -9,7 +9,7 @@
 //! map ([`CrossKv`]). Other devices and dtypes use candle ops on `(B, H, T, Dh)` tensors
 //! ([`attend`]).
 
-use candle_core::{DType, Layout, Result, Storage, Tensor, D};
+use candle_core::{DType, Layout, Result, Storage, Tensor};
 
 mod slots;
 
@@ -150,12 +150,96 @@ pub struct KvCache {
     store: Option<Store>,
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 enum Store {
-    /// `(B, H, T, Dh)` tensors, grown by concatenation (GPU, f16/bf16).
-    Tensors(Tensor, Tensor),
+    /// Other devices and dtypes (GPU, f16/bf16): `(B, H, capacity, Dh)` buffers whose first
+    /// `len` positions are filled; a step writes its keys in place, and a full buffer doubles
+    /// (a step copies its own keys, not the whole cache).
+    Tensors(Buffers),
     /// f32 on the CPU.
     Cpu(CpuKv),
+}
+
+#[derive(Debug)]
+struct Buffers {
+    k: Tensor,
+    v: Tensor,
+    len: usize,
+}
+
+/// Smallest capacity a buffer starts with, in positions.
+const MIN_CAPACITY: usize = 16;
+
+impl Clone for Store {
+    fn clone(&self) -> Self {
+        match self {
+            // Steps write into the buffers: a clone must not share them.
+            Store::Tensors(b) => Store::Tensors(Buffers {
+                k: b.k.copy().expect("copying a key buffer"),
+                v: b.v.copy().expect("copying a value buffer"),
+                len: b.len,
+            }),
+            Store::Cpu(c) => Store::Cpu(c.clone()),
+        }
+    }
+}
+
+impl Buffers {
+    /// Buffers holding `k`, `v` `(B, H, T, Dh)`.
+    fn new(k: &Tensor, v: &Tensor) -> Result<Buffers> {
+        let t = k.dim(2)?;
+        let mut b = Buffers {
+            k: empty_like(k, t.max(MIN_CAPACITY).next_power_of_two())?,
+            v: empty_like(v, t.max(MIN_CAPACITY).next_power_of_two())?,
+            len: 0,
+        };
+        b.push(k, v)?;
+        Ok(b)
+    }
+
+    fn capacity(&self) -> usize {
+        self.k.dim(2).unwrap_or(0)
+    }
+
+    /// Appends `k`, `v` `(B, H, T, Dh)` after the filled positions, doubling when full.
+    fn push(&mut self, k: &Tensor, v: &Tensor) -> Result<()> {
+        let t = k.dim(2)?;
+        if self.len + t > self.capacity() {
+            let cap = (self.len + t).max(2 * self.capacity()).next_power_of_two();
+            self.regrow(0, cap)?;
+        }
+        self.k.slice_set(&k.contiguous()?, 2, self.len)?;
+        self.v.slice_set(&v.contiguous()?, 2, self.len)?;
+        self.len += t;
+        Ok(())
+    }
+
+    /// New buffers of `cap` positions holding the filled positions from `from` on.
+    fn regrow(&mut self, from: usize, cap: usize) -> Result<()> {
+        let keep = self.len - from;
+        let k = empty_like(&self.k, cap)?;
+        let v = empty_like(&self.v, cap)?;
+        if keep > 0 {
+            k.slice_set(&self.k.narrow(2, from, keep)?.contiguous()?, 2, 0)?;
+            v.slice_set(&self.v.narrow(2, from, keep)?.contiguous()?, 2, 0)?;
+        }
+        (self.k, self.v, self.len) = (k, v, keep);
+        Ok(())
+    }
+
+    /// The filled positions (views, no copy).
+    fn filled(&self) -> Result<(Tensor, Tensor)> {
+        Ok((
+            self.k.narrow(2, 0, self.len)?,
+            self.v.narrow(2, 0, self.len)?,
+        ))
+    }
+}
+
+/// Zeros shaped like `x` `(B, H, _, Dh)` with `cap` positions.
+fn empty_like(x: &Tensor, cap: usize) -> Result<Tensor> {
+    let (b, h, _, dh) = x.dims4()?;
+    Tensor::zeros((b, h, cap, dh), x.dtype(), x.device())
 }
 
 /// Additive mask `(B, 1, 1, len)` hiding each row's positions before its start.
@@ -193,16 +277,17 @@ impl KvCache {
             }
             store => {
                 let (k, v) = (split_heads(k, heads)?, split_heads(v, heads)?);
-                let (k, v) = match store {
-                    None => (k, v),
-                    Some(Store::Tensors(pk, pv)) => (
-                        Tensor::cat(&[&pk, &k], D::Minus2)?,
-                        Tensor::cat(&[&pv, &v], D::Minus2)?,
-                    ),
+                let buffers = match store {
+                    None => Buffers::new(&k, &v)?,
+                    Some(Store::Tensors(mut b)) => {
+                        b.push(&k, &v)?;
+                        b
+                    }
                     Some(Store::Cpu(_)) => {
                         candle_core::bail!("KV cache: inputs changed device or dtype mid-decode")
                     }
                 };
+                let (k, v) = buffers.filled()?;
                 let masked = match starts {
                     Some(s) => {
                         let mask = start_mask(s, k.dim(2)?, &k)?;
@@ -214,7 +299,7 @@ impl KvCache {
                     None => bias.cloned(),
                 };
                 let out = attend(&split_heads(q, heads)?, &k, &v, masked.as_ref())?;
-                self.store = Some(Store::Tensors(k, v));
+                self.store = Some(Store::Tensors(buffers));
                 merge_heads(&out)
             }
         }
@@ -224,7 +309,7 @@ impl KvCache {
     pub fn len(&self) -> usize {
         match &self.store {
             None => 0,
-            Some(Store::Tensors(k, _)) => k.dim(2).unwrap_or(0),
+            Some(Store::Tensors(b)) => b.len,
             Some(Store::Cpu(c)) => c.len(),
         }
     }
@@ -237,10 +322,10 @@ impl KvCache {
     pub fn select_rows(&mut self, rows: &[u32]) -> Result<()> {
         match &mut self.store {
             None => {}
-            Some(Store::Tensors(k, v)) => {
-                let idx = Tensor::from_slice(rows, rows.len(), k.device())?;
-                *k = k.index_select(&idx, 0)?;
-                *v = v.index_select(&idx, 0)?;
+            Some(Store::Tensors(b)) => {
+                let idx = Tensor::from_slice(rows, rows.len(), b.k.device())?;
+                b.k = b.k.index_select(&idx, 0)?;
+                b.v = b.v.index_select(&idx, 0)?;
             }
             Some(Store::Cpu(c)) => c.select_rows(rows)?,
         }
@@ -252,11 +337,11 @@ impl KvCache {
     pub fn add_rows(&mut self, n: usize) -> Result<()> {
         match &mut self.store {
             None => {}
-            Some(Store::Tensors(k, v)) => {
-                let (_, h, t, dh) = k.dims4()?;
-                let zeros = Tensor::zeros((n, h, t, dh), k.dtype(), k.device())?;
-                *k = Tensor::cat(&[&*k, &zeros], 0)?;
-                *v = Tensor::cat(&[&*v, &zeros], 0)?;
+            Some(Store::Tensors(b)) => {
+                let (_, h, cap, dh) = b.k.dims4()?;
+                let zeros = Tensor::zeros((n, h, cap, dh), b.k.dtype(), b.k.device())?;
+                b.k = Tensor::cat(&[&b.k, &zeros], 0)?;
+                b.v = Tensor::cat(&[&b.v, &zeros], 0)?;
             }
             Some(Store::Cpu(c)) => c.add_rows(n),
         }
@@ -267,10 +352,9 @@ impl KvCache {
     pub fn drop_front(&mut self, m: usize) -> Result<()> {
         match &mut self.store {
             None => {}
-            Some(Store::Tensors(k, v)) => {
-                let t = k.dim(2)?;
-                *k = k.narrow(2, m, t - m)?.contiguous()?;
-                *v = v.narrow(2, m, t - m)?.contiguous()?;
+            Some(Store::Tensors(b)) => {
+                let cap = b.capacity();
+                b.regrow(m, cap)?;
             }
             Some(Store::Cpu(c)) => c.drop_front(m),
         }
