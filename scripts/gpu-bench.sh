@@ -8,6 +8,11 @@
 #   scripts/gpu-bench.sh                          # on the GPU machine, OUT=$OUT or target/gpu-bench
 #   DEVICE=cpu DTYPES=f32 BATCHES=1,8 SUMM=0 scripts/gpu-bench.sh   # dry run here
 #
+# Through the device tool: carry target/cuda/release/copydesk.stripped.xz (23 MB; made by
+# scripts/cuda-build.sh) and run `OUT=$OUT scripts/gpu-bench.sh`; about 8 minutes of GPU time
+# are expected (the synthetic export and the batch-512 rows dominate). The reports go under
+# benches/reports/ with benches/README.md's GPU rows.
+#
 # Environment: COPYDESK_BIN (default: target/cuda/release/copydesk.stripped, unpacked from its
 # .xz if needed; with DEVICE=cpu target/debug/copydesk), DEVICE (cuda), BATCHES
 # (1,8,32,128,512), DTYPES (f32,bf16), SUMM (1: run the summ workload), RUNS (1), WARMUP (1),
