@@ -4,7 +4,7 @@
 
 use std::cmp::Ordering;
 
-use super::constraints;
+use super::constraints::{self, Progress};
 use super::processors::{argmax, log_softmax_in_place, top_k};
 use super::{finish, Context, EarlyStopping, GenerationConfig, Hypothesis};
 
@@ -17,6 +17,17 @@ struct Beam {
     score: f32,
     /// The running beam (index within the item) this one extends.
     parent: usize,
+    /// Under phrase constraints: the progress of `seq`, kept so that a step adds one token to it
+    /// instead of replaying the sequence (`None`: not tracked yet, or unconstrained).
+    progress: Option<Progress>,
+}
+
+impl Beam {
+    fn progress_in(&self, phrases: &[Vec<u32>]) -> Progress {
+        self.progress
+            .clone()
+            .unwrap_or_else(|| Progress::of(&self.seq, phrases))
+    }
 }
 
 #[derive(Debug)]
@@ -111,7 +122,7 @@ impl<'a> Step<'a> {
         }
         let rows: Vec<&[f32]> = block.chunks(self.vocab).collect();
         let cands = top_continuations(&rows, &item.running, self.keep);
-        if !self.ctx.phrases.is_empty() {
+        if !self.cfg.force_words_ids.is_empty() {
             return self.advance_constrained(item, &rows, cands);
         }
         let hits: Vec<bool> = cands
@@ -125,6 +136,7 @@ impl<'a> Step<'a> {
                 seq,
                 score,
                 parent: c.beam,
+                progress: None,
             }
         };
         // Finished hypotheses: only among the top `beams` candidates.
@@ -162,7 +174,7 @@ impl<'a> Step<'a> {
     /// finishes when that token is eos, so that it is not lost for a low score.
     fn advance_constrained(&self, item: &mut Item, rows: &[&[f32]], cands: Vec<Candidate>) -> bool {
         let beams = self.cfg.num_beams;
-        let phrases = &self.ctx.phrases;
+        let phrases = &self.cfg.force_words_ids;
         let full = item.finished.len() == beams && self.cfg.early_stopping == EarlyStopping::Always;
         let open = item.improvable && !full;
         let norm = (self.cur_len as f32).powf(self.cfg.length_penalty as f32);
@@ -175,16 +187,27 @@ impl<'a> Step<'a> {
             seq: extend(c),
             score: c.score / norm,
             parent: c.beam,
+            progress: None,
         };
+        let progress: Vec<Progress> = item
+            .running
+            .iter()
+            .map(|b| b.progress_in(phrases))
+            .collect();
         let mut new_finished: Vec<Beam> = Vec::new();
-        let mut pool: Vec<(Candidate, Vec<u32>)> = Vec::new();
+        // Candidates that stay running, with their progress; a sequence is its beam and token.
+        let mut pool: Vec<(Candidate, Progress)> = Vec::new();
         let mut fallback = item.fallback.take();
         for (rank, c) in cands.iter().enumerate() {
             if self.ctx.eos.contains(&c.token) {
-                let holds = constraints::satisfies(&item.running[c.beam].seq, phrases);
-                if rank < beams && holds && open {
-                    new_finished.push(ended(c));
-                } else if rank < beams && !holds {
+                if rank >= beams {
+                    continue;
+                }
+                if progress[c.beam].completed() {
+                    if open {
+                        new_finished.push(ended(c));
+                    }
+                } else {
                     // The one that got furthest (at the length limit: the running beams, as
                     // transformers' `finalize` returns them), the best of those.
                     let done = ended(c);
@@ -194,18 +217,17 @@ impl<'a> Step<'a> {
                     }
                 }
             } else if pool.len() < beams {
-                pool.push((*c, extend(c)));
+                pool.push((*c, progress[c.beam].after(c.token, phrases)));
             }
         }
         item.fallback = fallback;
-        for (b, beam) in item.running.iter().enumerate() {
+        for (b, (beam, p)) in item.running.iter().zip(&progress).enumerate() {
             if beam.score <= NEG / 2.0 {
                 continue;
             }
-            let progress = constraints::Progress::of(&beam.seq, phrases);
-            let tokens = match progress.completed() {
+            let tokens = match p.completed() {
                 true => vec![argmax(rows[b]) as u32],
-                false => progress.advance_tokens(phrases),
+                false => p.advance_tokens(phrases),
             };
             for token in tokens {
                 let score = beam.score + rows[b].get(token as usize).copied().unwrap_or(NEG);
@@ -217,29 +239,30 @@ impl<'a> Step<'a> {
                     token,
                     score,
                 };
-                let seq = extend(&c);
+                let same = |x: &Candidate| x.beam == b && x.token == token;
                 if self.ctx.eos.contains(&token) {
-                    if progress.completed() && open && !new_finished.iter().any(|f| f.seq == seq) {
+                    let known = new_finished
+                        .iter()
+                        .any(|f| f.parent == b && f.seq.last() == Some(&token));
+                    if p.completed() && open && !known {
                         new_finished.push(ended(&c));
                     }
-                } else if !pool.iter().any(|(_, s)| *s == seq) {
-                    pool.push((c, seq));
+                } else if !pool.iter().any(|(x, _)| same(x)) {
+                    pool.push((c, p.after(token, phrases)));
                 }
             }
         }
         // Best first within a bank, then the banks in turn.
         pool.sort_by(|x, y| desc(x.0.score, y.0.score));
-        let banks: Vec<usize> = pool
-            .iter()
-            .map(|(_, seq)| constraints::Progress::of(seq, phrases).bank(phrases))
-            .collect();
+        let banks: Vec<usize> = pool.iter().map(|(_, p)| p.bank(phrases)).collect();
         let mut running: Vec<Beam> = constraints::bank_order(&banks)
             .into_iter()
             .take(beams)
             .map(|i| Beam {
-                seq: pool[i].1.clone(),
+                seq: extend(&pool[i].0),
                 score: pool[i].0.score,
                 parent: pool[i].0.beam,
+                progress: Some(pool[i].1.clone()),
             })
             .collect();
         // Fewer live candidates than beams (a tiny vocabulary): pad with dead copies.
@@ -291,6 +314,7 @@ pub(super) fn new_item(beams: usize, start: u32) -> Item {
                 seq: vec![start],
                 score: if k == 0 { 0.0 } else { NEG },
                 parent: k,
+                progress: None,
             })
             .collect(),
         finished: Vec::new(),
@@ -307,7 +331,7 @@ pub(super) fn best(item: Item, cfg: &GenerationConfig, ctx: &Context) -> Hypothe
         let eos = h.seq.last().is_some_and(|t| ctx.eos.contains(t)) && h.seq.len() > 1;
         finish(h.seq, h.score, eos)
     };
-    let mut ranked = ranked(item, cfg, ctx)
+    let mut ranked = ranked(item, cfg)
         .into_iter()
         .take(cfg.num_return_sequences)
         .map(finish_beam);
@@ -321,8 +345,9 @@ pub(super) fn best(item: Item, cfg: &GenerationConfig, ctx: &Context) -> Hypothe
 /// The hypotheses of a finished item, best first: the finished ones, then the running beams.
 /// Under phrase constraints, running beams that hold every phrase compete with the finished ones
 /// on their length-penalized score (transformers' `finalize`), before those that do not.
-fn ranked(item: Item, cfg: &GenerationConfig, ctx: &Context) -> Vec<Beam> {
-    if ctx.phrases.is_empty() {
+fn ranked(item: Item, cfg: &GenerationConfig) -> Vec<Beam> {
+    let phrases = &cfg.force_words_ids;
+    if phrases.is_empty() {
         return item.finished.into_iter().chain(item.running).collect();
     }
     let lp = cfg.length_penalty as f32;
@@ -330,7 +355,7 @@ fn ranked(item: Item, cfg: &GenerationConfig, ctx: &Context) -> Vec<Beam> {
         .running
         .into_iter()
         .filter(|b| b.score > NEG / 2.0)
-        .partition(|b| constraints::satisfies(&b.seq, &ctx.phrases));
+        .partition(|b| b.progress_in(phrases).completed());
     let mut done: Vec<Beam> = item.finished;
     done.extend(holding.into_iter().map(|mut b| {
         b.score /= ((b.seq.len() - 1) as f32).powf(lp);

@@ -39,6 +39,15 @@ impl Progress {
         p
     }
 
+    /// The progress after one more token (none once every phrase is complete).
+    pub(super) fn after(&self, token: u32, phrases: &[Vec<u32>]) -> Progress {
+        let mut p = self.clone();
+        if !p.completed() {
+            p.add(token, phrases);
+        }
+        p
+    }
+
     pub(super) fn completed(&self) -> bool {
         self.current.is_none() && self.pending.is_empty()
     }
@@ -86,11 +95,6 @@ impl Progress {
     }
 }
 
-/// Whether `seq` contains every phrase in the sense of [`Progress`].
-pub(super) fn satisfies(seq: &[u32], phrases: &[Vec<u32>]) -> bool {
-    phrases.is_empty() || Progress::of(seq, phrases).completed()
-}
-
 /// Indices into `banks` (each candidate's bank, candidates best first within a bank) in the
 /// order the next beams are taken: rank 0 of every bank from the highest bank down, then rank 1,
 /// and so on.
@@ -131,8 +135,15 @@ mod tests {
         let p = Progress::of(&[1, 9, 2, 5, 6, 7], &phrases);
         assert!(p.completed());
         assert_eq!(p.bank(&phrases), 6);
-        assert!(satisfies(&[1, 9, 2, 5, 6, 7, 0], &phrases));
-        assert!(!satisfies(&[1, 5, 6, 2, 7, 9], &phrases));
+        assert!(Progress::of(&[1, 9, 2, 5, 6, 7, 0], &phrases).completed());
+        assert!(!Progress::of(&[1, 5, 6, 2, 7, 9], &phrases).completed());
+        // One token more gives what replaying the longer sequence gives.
+        let step = Progress::of(&[1, 5, 6], &phrases).after(7, &phrases);
+        assert_eq!(
+            step.bank(&phrases),
+            Progress::of(&[1, 5, 6, 7], &phrases).bank(&phrases)
+        );
+        assert_eq!(step.advance_tokens(&phrases), [9]);
         // The short phrase's bank counts as much as the long one's share of the longest.
         assert_eq!(Progress::of(&[1, 9], &phrases).bank(&phrases), 3);
     }

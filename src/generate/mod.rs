@@ -73,8 +73,6 @@ pub(crate) struct Context {
     pub max_length: usize,
     pub start: u32,
     pub eos: Vec<u32>,
-    /// Phrases the output must contain ([`GenerationConfig::force_words_ids`]).
-    pub phrases: Vec<Vec<u32>>,
 }
 
 /// Strips the start token and a final eos.

@@ -253,7 +253,6 @@ fn context(cfg: &GenerationConfig, special: &SpecialTokens, decoder: &dyn StepDe
         max_length,
         start: special.decoder_start,
         eos,
-        phrases: cfg.force_words_ids.clone(),
     }
 }
 
