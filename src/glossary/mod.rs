@@ -14,7 +14,7 @@ use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
-use crate::text::checks::Flag;
+pub use crate::text::checks::TermUse;
 
 /// One glossary entry.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -316,34 +316,6 @@ impl Selection {
         kept.sort_by_key(|h| h.span.start);
         kept
     }
-}
-
-/// How a glossary term fared in one translated sentence or text.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
-pub struct TermUse {
-    /// The source term as the glossary gives it.
-    pub source: String,
-    /// The glossary's target term.
-    pub target: String,
-    /// Whether the target term is in the output.
-    pub applied: bool,
-}
-
-/// The review flag for glossary terms found in the source but missing from the output
-/// (`glossary_missing`), if any.
-pub fn missing_flag(terms: &[TermUse]) -> Option<Flag> {
-    let missing: Vec<String> = terms
-        .iter()
-        .filter(|t| !t.applied)
-        .map(|t| format!("{} → {}", t.source, t.target))
-        .collect();
-    (!missing.is_empty()).then(|| Flag {
-        code: "glossary_missing",
-        message: format!(
-            "glossary terms not in the translation: {}",
-            missing.join(", ")
-        ),
-    })
 }
 
 #[cfg(test)]

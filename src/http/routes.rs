@@ -65,11 +65,7 @@ pub async fn translate(
         .iter()
         .zip(&routings)
         .map(|(g, r)| match r.handling {
-            Handling::Translated => {
-                let mut flags = check_translation(&g.source, &g.text, g.scores());
-                flags.extend(crate::glossary::missing_flag(&g.terms));
-                flags
-            }
+            Handling::Translated => check_translation(&g.source, &g.text, g.scores()),
             _ => Vec::new(),
         })
         .collect();

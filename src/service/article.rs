@@ -150,29 +150,28 @@ fn dateline_out(d: &Option<Dateline>) -> Option<DatelineOut> {
 }
 
 /// What each sentence of the document got, in document order.
-struct SentenceResult {
+struct SentenceResult<'a> {
     truncated: bool,
     language: Option<LangGuess>,
     routing: Routing,
-    scores: Scores,
-    terms: Vec<TermUse>,
+    scores: Scores<'a>,
 }
 
 /// Source and English sentences side by side, taking one result per sentence in document
 /// order from `results`.
-fn pair(
+fn pair<'a>(
     src: &[String],
     en: &[String],
-    results: &mut impl Iterator<Item = SentenceResult>,
+    results: &mut impl Iterator<Item = SentenceResult<'a>>,
 ) -> Vec<SentenceOut> {
     src.iter()
         .zip(en)
         .map(|(s, t)| {
             let r = results.next();
             let scores = r.as_ref().map(|r| r.scores).unwrap_or_default();
-            let (truncated, language, routing, glossary) = match r {
-                Some(r) => (r.truncated, r.language, Some(r.routing), r.terms),
-                None => (false, None, None, Vec::new()),
+            let (truncated, language, routing) = match r {
+                Some(r) => (r.truncated, r.language, Some(r.routing)),
+                None => (false, None, None),
             };
             let routing = routing.unwrap_or(Routing {
                 handling: Handling::Translated,
@@ -190,14 +189,10 @@ fn pair(
                 model: routing.model,
                 error: routing.error,
                 checks: match translated {
-                    true => {
-                        let mut flags = check_translation(s, t, scores);
-                        flags.extend(crate::glossary::missing_flag(&glossary));
-                        flags
-                    }
+                    true => check_translation(s, t, scores),
                     false => Vec::new(),
                 },
-                glossary,
+                glossary: scores.terms.to_vec(),
                 confidence: scores.mean_logprob().filter(|_| translated),
             }
         })
@@ -271,7 +266,6 @@ impl Service {
                     language,
                     routing,
                     scores: g.scores(),
-                    terms: g.terms.clone(),
                 });
         let headline_truncated =
             doc.headline.is_some() && results.next().is_some_and(|r| r.truncated);

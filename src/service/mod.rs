@@ -151,10 +151,11 @@ impl Generated {
     }
 
     /// The score and length the review checks read.
-    pub fn scores(&self) -> crate::text::checks::Scores {
+    pub fn scores(&self) -> crate::text::checks::Scores<'_> {
         crate::text::checks::Scores {
             score: self.score,
             tokens: self.token_ids.len(),
+            terms: &self.terms,
         }
     }
 

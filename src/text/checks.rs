@@ -9,7 +9,7 @@
 //! | `repetition` | a word three times in a row, or the same three words three times (a decoding loop) |
 //! | `length_ratio` | output length out of 0.5–2.2× the source's (sources of 20 characters or more) |
 //! | `low_confidence` | the model's mean log-probability per token below −2.5 |
-//! | `glossary_missing` | a glossary term found in the source whose target term is not in the output ([`crate::glossary::missing_flag`]) |
+//! | `glossary_missing` | a glossary term found in the source whose target term is not in the output ([`Scores::terms`]) |
 //!
 //! Thresholds are constants here, tested on fixture sentences written for each failure.
 
@@ -34,14 +34,27 @@ pub struct Flag {
 
 /// What is known about the translation besides the texts.
 #[derive(Debug, Clone, Copy, Default)]
-pub struct Scores {
+pub struct Scores<'a> {
     /// Sum of the generated tokens' log-probabilities.
     pub score: f32,
     /// Generated tokens.
     pub tokens: usize,
+    /// The glossary terms found in the source and whether each is in the output.
+    pub terms: &'a [TermUse],
 }
 
-impl Scores {
+/// How a glossary term fared in one translated sentence or text.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+pub struct TermUse {
+    /// The source term as the glossary gives it.
+    pub source: String,
+    /// The glossary's target term.
+    pub target: String,
+    /// Whether the target term is in the output.
+    pub applied: bool,
+}
+
+impl Scores<'_> {
     /// Mean log-probability per token, when anything was generated.
     pub fn mean_logprob(&self) -> Option<f64> {
         (self.tokens > 0).then(|| f64::from(self.score) / self.tokens as f64)
@@ -49,7 +62,7 @@ impl Scores {
 }
 
 /// The flags for `target` as the translation of `source` (empty when nothing is wrong).
-pub fn check_translation(source: &str, target: &str, scores: Scores) -> Vec<Flag> {
+pub fn check_translation(source: &str, target: &str, scores: Scores<'_>) -> Vec<Flag> {
     let mut flags = Vec::new();
     let found = numbers(target, Format::English);
     let missing: Vec<String> = numbers(source, Format::Dutch)
@@ -101,6 +114,21 @@ pub fn check_translation(source: &str, target: &str, scores: Scores) -> Vec<Flag
         flags.push(Flag {
             code: "low_confidence",
             message: format!("mean log-probability {m:.2} per token"),
+        });
+    }
+    let missing: Vec<String> = scores
+        .terms
+        .iter()
+        .filter(|t| !t.applied)
+        .map(|t| format!("{} → {}", t.source, t.target))
+        .collect();
+    if !missing.is_empty() {
+        flags.push(Flag {
+            code: "glossary_missing",
+            message: format!(
+                "glossary terms not in the translation: {}",
+                missing.join(", ")
+            ),
         });
     }
     flags
@@ -311,15 +339,39 @@ mod tests {
             Scores {
                 score: -12.0,
                 tokens: 3,
+                terms: &[],
             },
         );
         assert_eq!(unsure[0].code, "low_confidence");
+        let term = |applied| TermUse {
+            source: "Tweede Kamer".into(),
+            target: "House of Representatives".into(),
+            applied,
+        };
+        let with = |terms: &[TermUse]| {
+            let scores = Scores {
+                score: -1.0,
+                tokens: 3,
+                terms,
+            };
+            check_translation("De Tweede Kamer.", "The Second Chamber.", scores)
+        };
+        let missing = with(&[term(false)]);
+        let flag = missing.iter().find(|f| f.code == "glossary_missing");
+        assert!(flag.is_some_and(|f| f
+            .message
+            .contains("Tweede Kamer → House of Representatives")));
+        assert!(with(&[term(true)])
+            .iter()
+            .all(|f| f.code != "glossary_missing"));
+        assert!(with(&[]).iter().all(|f| f.code != "glossary_missing"));
         assert!(check_translation(
             "Dank u.",
             "Thank you.",
             Scores {
                 score: -1.0,
-                tokens: 3
+                tokens: 3,
+                terms: &[],
             }
         )
         .is_empty());

@@ -116,7 +116,12 @@ async fn a_term_that_cannot_fit_is_reported_missing() {
     );
     assert_eq!(out[0].terms.len(), 1);
     assert!(!out[0].terms[0].applied, "{:?}", out[0]);
-    let flag = copydesk::glossary::missing_flag(&out[0].terms).expect("flagged");
+    let flags =
+        copydesk::text::checks::check_translation(&out[0].source, &out[0].text, out[0].scores());
+    let flag = flags
+        .iter()
+        .find(|f| f.code == "glossary_missing")
+        .expect("flagged");
     assert_eq!(flag.code, "glossary_missing");
     assert!(flag
         .message
