@@ -209,21 +209,24 @@ pub struct Hit<'g> {
 }
 
 impl Entry {
-    /// Every match of this entry's source term in `text`, in order.
-    fn matches(&self, text: &str) -> Vec<std::ops::Range<usize>> {
-        let (hay, needle) = match self.case_sensitive {
-            true => (text.to_string(), self.source.clone()),
-            false => (fold(text), fold(&self.source)),
-        };
-        // Folding keeps byte offsets only when it keeps lengths; else fall back to exact case.
-        let (hay, needle) = if hay.len() == text.len() && needle.len() == self.source.len() {
-            (hay, needle)
-        } else {
-            (text.to_string(), self.source.clone())
+    /// Every match of this entry's source term in `text`, in order; `folded` is `text`
+    /// lower-cased (once per text, not per entry).
+    fn matches(&self, text: &str, folded: &str) -> Vec<std::ops::Range<usize>> {
+        let needle_folded;
+        // Folding keeps byte offsets only when it keeps lengths; else match in exact case.
+        let (hay, needle) = match self.case_sensitive || folded.len() != text.len() {
+            true => (text, self.source.as_str()),
+            false => {
+                needle_folded = fold(&self.source);
+                match needle_folded.len() == self.source.len() {
+                    true => (folded, needle_folded.as_str()),
+                    false => (text, self.source.as_str()),
+                }
+            }
         };
         let mut out = Vec::new();
         let mut from = 0;
-        while let Some(at) = hay[from..].find(&needle) {
+        while let Some(at) = hay[from..].find(needle) {
             let span = from + at..from + at + needle.len();
             if self.partial || whole_word(text, &span) {
                 out.push(span.clone());
@@ -292,11 +295,12 @@ impl Selection {
         let mut all: Vec<Hit<'s>> = Vec::new();
         let primary = lang.map(|l| l.split(['-', '_']).next().unwrap_or(l));
         let applies = |g: &Glossary| primary.is_none_or(|l| g.source_lang.eq_ignore_ascii_case(l));
+        let folded = fold(text);
         for g in self.glossaries.iter().filter(|g| applies(g)) {
             for entry in &g.entries {
                 all.extend(
                     entry
-                        .matches(text)
+                        .matches(text, &folded)
                         .into_iter()
                         .map(|span| Hit { entry, span }),
                 );
