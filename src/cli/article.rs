@@ -85,10 +85,7 @@ pub fn run(args: ArticleArgs) -> Result<(), Error> {
     let opts = ArticleOptions {
         summarize,
         prompt: args.models.prompt.clone(),
-        decode: crate::service::DecodeOptions {
-            glossary: args.glossary.selection()?,
-            ..args.decode.options()
-        },
+        decode: args.glossary.decode(&args.decode)?,
         summarize_from: args.models.summarize_from.clone(),
         source_lang: args.models.source_lang.clone(),
     };

@@ -161,9 +161,13 @@ pub struct GlossaryArgs {
 }
 
 impl GlossaryArgs {
-    /// The glossaries read from the files (a missing or malformed file is an error naming it).
-    pub fn selection(&self) -> Result<crate::glossary::Selection, Error> {
-        Ok(crate::glossary::store::GlossaryStore::open(None, &self.files)?.house())
+    /// `decode`'s options with the glossaries read from the files (a missing or malformed file
+    /// is an error naming it).
+    pub fn decode(&self, decode: &DecodeArgs) -> Result<DecodeOptions, Error> {
+        Ok(DecodeOptions {
+            glossary: crate::glossary::store::GlossaryStore::open(None, &self.files)?.house(),
+            ..decode.options()
+        })
     }
 }
 

@@ -43,8 +43,7 @@ pub fn run(args: TranslateArgs) -> Result<(), Error> {
         load: args.device.load_options()?,
         policy: args.batching.policy(),
     };
-    let mut decode = args.decode.options();
-    decode.glossary = args.glossary.selection()?;
+    let decode = args.glossary.decode(&args.decode)?;
     let texts = texts_or_stdin(args.texts)?;
     let out = with_service(cfg, async |s| s.translate_whole(&texts, &decode).await)?;
     print_generated(&out, args.json, Output::Translation)

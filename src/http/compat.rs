@@ -61,17 +61,12 @@ pub(super) async fn translate(
     job: CompatJob<'_>,
 ) -> Result<Vec<Generated>, ApiError> {
     let service = state.service()?;
-    let mut checked = state
-        .validator(service)
-        .translation(job.field, job.texts, None, None)?;
+    let validator = state.validator(service);
+    let mut checked = validator.translation(job.field, job.texts, None, None)?;
     checked.decode.alternatives = job.alternatives;
     let source = job.source_lang.as_ref().map(|l| l.to_ascii_lowercase());
-    state.validator(service).name_glossary(
-        &mut checked.decode,
-        "glossary_id",
-        job.glossary_id.as_deref(),
-        source,
-    )?;
+    let glossary = job.glossary_id.as_deref();
+    checked.decode.glossary = validator.glossary("glossary_id", glossary, source.as_deref())?;
     let langs: Vec<Option<String>> = checked
         .texts
         .iter()

@@ -2,6 +2,7 @@
 //! and prompt names, decoding options. Every error names its field. What passes here is exactly
 //! what the OpenAPI document allows ([`super::openapi`] writes these rules into it).
 
+use crate::glossary::Selection;
 use crate::service::ninjs::{read_item, ArticleInput};
 use crate::service::{ArticleOptions, DecodeOptions, ModelHandle, Service};
 
@@ -86,21 +87,23 @@ impl Validator<'_> {
         let source = self.named_source(req.source_lang.clone())?;
         target_lang("target_lang", req.target_lang.as_deref())?;
         let mut job = self.translation("texts", req.texts, req.model.as_deref(), req.options)?;
-        self.name_glossary(&mut job.decode, "glossary", req.glossary.as_deref(), source)?;
+        job.decode.glossary =
+            self.glossary("glossary", req.glossary.as_deref(), source.as_deref())?;
         Ok(job)
     }
 
-    /// Adds the glossary a request names (`field`) before the house glossaries; its language
-    /// pair must be the request's (`source`, when named) into English.
-    pub fn name_glossary(
+    /// The glossaries a translation request gets: the house glossaries, after the one it names
+    /// in `field` (`id`), whose language pair must be the request's (`source`, when named) into
+    /// English.
+    pub fn glossary(
         &self,
-        decode: &mut DecodeOptions,
         field: &str,
         id: Option<&str>,
-        source: Option<String>,
-    ) -> Result<(), ApiError> {
+        source: Option<&str>,
+    ) -> Result<Selection, ApiError> {
+        let house = self.glossaries.house();
         let Some(id) = id else {
-            return Ok(());
+            return Ok(house);
         };
         let g = self.glossaries.get(id).ok_or_else(|| {
             ApiError::invalid(
@@ -109,9 +112,7 @@ impl Validator<'_> {
             )
             .at(field)
         })?;
-        let primary = source
-            .as_deref()
-            .map(|l| l.split(['-', '_']).next().unwrap_or(l));
+        let primary = source.map(|l| l.split(['-', '_']).next().unwrap_or(l));
         if primary.is_some_and(|l| !l.eq_ignore_ascii_case(&g.source_lang)) {
             return Err(ApiError::invalid(
                 "glossary_language_mismatch",
@@ -124,8 +125,7 @@ impl Validator<'_> {
             )
             .at(field));
         }
-        decode.glossary = decode.glossary.with_first(g);
-        Ok(())
+        Ok(house.with_first(g))
     }
 
     /// Texts for the translator (the field name differs between the API and its compat routes).
@@ -137,11 +137,9 @@ impl Validator<'_> {
         options: Option<DecodeRequest>,
     ) -> Result<TranslateJob, ApiError> {
         let worker = self.model("model", model, self.service.translator())?;
-        let mut decode = self.decode("options", options, worker)?;
-        decode.glossary = self.glossaries.house();
         Ok(TranslateJob {
             texts: self.texts(field, texts)?,
-            decode,
+            decode: self.decode("options", options, worker)?,
             model: worker.loaded.name.clone(),
         })
     }
@@ -191,9 +189,8 @@ impl Validator<'_> {
         }
         let source_lang = self.named_source(req.source_lang)?;
         let mut decode = self.decode("options", req.options, translator)?;
-        decode.glossary = self.glossaries.house();
-        let glossary = req.glossary.as_deref();
-        self.name_glossary(&mut decode, "glossary", glossary, source_lang.clone())?;
+        decode.glossary =
+            self.glossary("glossary", req.glossary.as_deref(), source_lang.as_deref())?;
         Ok(ArticlesJob {
             articles,
             options: ArticleOptions {

@@ -250,10 +250,7 @@ impl Plan {
                     options: ArticleOptions {
                         summarize,
                         prompt: args.models.prompt,
-                        decode: crate::service::DecodeOptions {
-                            glossary: args.glossary.selection()?,
-                            ..args.decode.options()
-                        },
+                        decode: args.glossary.decode(&args.decode)?,
                         summarize_from: args.models.summarize_from,
                         source_lang: args.models.source_lang,
                     },
