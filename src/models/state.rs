@@ -7,7 +7,7 @@ use super::attention::{CrossKv, KvCache};
 use super::{padding_mask, Dense, StepDecoder};
 
 /// One decoder layer's state.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub struct LayerState {
     pub self_kv: KvCache,
     pub cross_kv: CrossKv,
@@ -19,7 +19,7 @@ fn joined(starts: &[u32]) -> Option<&[u32]> {
 }
 
 /// The decode state of one batch.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub struct DecodeState {
     pub layers: Vec<LayerState>,
     /// Additive encoder padding mask `(B, 1, 1, S)` for cross-attention.

@@ -144,8 +144,9 @@ fn kernel_path(
     Tensor::from_vec(out, (b, tq, dim), q.device())
 }
 
-/// Keys and values of the tokens decoded so far (self-attention).
-#[derive(Debug, Clone, Default)]
+/// Keys and values of the tokens decoded so far (self-attention). Not `Clone`: the tensor path
+/// writes into its buffers in place, so a shallow copy would share them.
+#[derive(Debug, Default)]
 pub struct KvCache {
     store: Option<Store>,
 }
@@ -170,27 +171,13 @@ struct Buffers {
 /// Smallest capacity a buffer starts with, in positions.
 const MIN_CAPACITY: usize = 16;
 
-impl Clone for Store {
-    fn clone(&self) -> Self {
-        match self {
-            // Steps write into the buffers: a clone must not share them.
-            Store::Tensors(b) => Store::Tensors(Buffers {
-                k: b.k.copy().expect("copying a key buffer"),
-                v: b.v.copy().expect("copying a value buffer"),
-                len: b.len,
-            }),
-            Store::Cpu(c) => Store::Cpu(c.clone()),
-        }
-    }
-}
-
 impl Buffers {
     /// Buffers holding `k`, `v` `(B, H, T, Dh)`.
     fn new(k: &Tensor, v: &Tensor) -> Result<Buffers> {
-        let t = k.dim(2)?;
+        let cap = k.dim(2)?.max(MIN_CAPACITY).next_power_of_two();
         let mut b = Buffers {
-            k: empty_like(k, t.max(MIN_CAPACITY).next_power_of_two())?,
-            v: empty_like(v, t.max(MIN_CAPACITY).next_power_of_two())?,
+            k: empty_like(k, cap)?,
+            v: empty_like(v, cap)?,
             len: 0,
         };
         b.push(k, v)?;
