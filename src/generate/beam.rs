@@ -48,6 +48,11 @@ impl Item {
         out.extend(self.running.iter().map(|r| *r.seq.last().unwrap_or(&start)));
     }
 
+    /// The running beams' sequences (start included), in row order.
+    pub(super) fn sequences(&self) -> impl Iterator<Item = &[u32]> + '_ {
+        self.running.iter().map(|r| r.seq.as_slice())
+    }
+
     /// The decoder rows the running beams continue, for an item whose rows start at
     /// `pos × beams`.
     pub(super) fn parent_rows(&self, pos: usize) -> impl Iterator<Item = u32> + '_ {
@@ -69,14 +74,25 @@ fn desc(a: f32, b: f32) -> Ordering {
     b.total_cmp(&a)
 }
 
-/// The `k` best continuations of an item's beams, best first (ties: lower flat index first).
-fn top_continuations(rows: &[&[f32]], running: &[Beam], k: usize) -> Vec<Candidate> {
-    let mut all: Vec<Candidate> = Vec::with_capacity(k * rows.len());
-    for (beam, (row, b)) in rows.iter().zip(running).enumerate() {
-        all.extend(top_k(row, k).into_iter().map(|t| Candidate {
+/// A beam's `k` best tokens and their scores, best first (ties: lower id first).
+pub(super) type Tops = Vec<(u32, f32)>;
+
+fn row_tops(row: &[f32], k: usize) -> Tops {
+    top_k(row, k)
+        .into_iter()
+        .map(|t| (t, row[t as usize]))
+        .collect()
+}
+
+/// The `k` best continuations of an item's beams from each beam's [`Tops`], best first (ties:
+/// lower flat index first).
+fn top_continuations(tops: &[Tops], running: &[Beam], k: usize) -> Vec<Candidate> {
+    let mut all: Vec<Candidate> = Vec::with_capacity(k * tops.len());
+    for (beam, (top, b)) in tops.iter().zip(running).enumerate() {
+        all.extend(top.iter().take(k).map(|&(token, score)| Candidate {
             beam,
-            token: t,
-            score: b.score + row[t as usize],
+            token,
+            score: b.score + score,
         }));
     }
     all.sort_by(|x, y| desc(x.score, y.score).then((x.beam, x.token).cmp(&(y.beam, y.token))));
@@ -111,20 +127,33 @@ impl<'a> Step<'a> {
         }
     }
 
+    /// Tokens considered per beam row.
+    pub(super) fn keep(&self) -> usize {
+        self.keep
+    }
+
     /// Advances one item by one token: scores its beams' rows (`block`, `beams × vocab`), adds
     /// the candidates that finished, and keeps the best running ones. Returns whether every
     /// candidate hit a stopping criterion.
     pub(super) fn advance(&self, item: &mut Item, block: &mut [f32]) -> bool {
-        let beams = self.cfg.num_beams;
         for (row, beam) in block.chunks_mut(self.vocab).zip(&item.running) {
             log_softmax_in_place(row);
             self.ctx.processors.apply(&beam.seq, row);
         }
         let rows: Vec<&[f32]> = block.chunks(self.vocab).collect();
-        let cands = top_continuations(&rows, &item.running, self.keep);
+        let tops: Vec<Tops> = rows.iter().map(|row| row_tops(row, self.keep)).collect();
         if !self.cfg.force_words_ids.is_empty() {
+            let cands = top_continuations(&tops, &item.running, self.keep);
             return self.advance_constrained(item, &rows, cands);
         }
+        self.advance_tops(item, &tops)
+    }
+
+    /// [`Self::advance`] from each running beam's best tokens, scored by `log_softmax` and the
+    /// processors (unconstrained search needs no more of the rows).
+    pub(super) fn advance_tops(&self, item: &mut Item, tops: &[Tops]) -> bool {
+        let beams = self.cfg.num_beams;
+        let cands = top_continuations(tops, &item.running, self.keep);
         let hits: Vec<bool> = cands
             .iter()
             .map(|c| self.ctx.eos.contains(&c.token) || self.cur_len + 1 >= self.ctx.max_length)

@@ -58,45 +58,55 @@ impl Processors {
                 *s = if *s < 0.0 { *s * p } else { *s / p };
             }
         }
-        if self.no_repeat_ngram_size > 0 {
-            for t in banned_ngram_tokens(seq, self.no_repeat_ngram_size) {
-                if (t as usize) < vocab {
-                    scores[t as usize] = f32::NEG_INFINITY;
-                }
-            }
+        let mut masked = Vec::new();
+        self.masked(seq, &mut masked);
+        for t in masked.into_iter().filter(|&t| (t as usize) < vocab) {
+            scores[t as usize] = f32::NEG_INFINITY;
         }
-        for &t in &self.banned {
-            if (t as usize) < vocab {
-                scores[t as usize] = f32::NEG_INFINITY;
-            }
-        }
-        for bad in &self.banned_sequences {
-            let (prefix, last) = bad.split_at(bad.len() - 1);
-            if seq.ends_with(prefix) && (last[0] as usize) < vocab {
-                scores[last[0] as usize] = f32::NEG_INFINITY;
-            }
-        }
-        if seq.len() < self.min_length {
-            for &e in &self.eos {
-                if (e as usize) < vocab {
-                    scores[e as usize] = f32::NEG_INFINITY;
-                }
-            }
-        }
-        // transformers' ForcedBOS then ForcedEOS processors (the later wins when both apply):
-        // every other token -inf, the forced one 0.
-        let forced = match (self.forced_bos, self.forced_eos) {
-            (_, Some(eos)) if seq.len() + 1 == self.max_length => Some(eos),
-            (Some(bos), _) if seq.len() == 1 => Some(bos),
-            _ => None,
-        };
-        if let Some(t) = forced.filter(|&t| (t as usize) < vocab) {
+        // Every other token -inf, the forced one 0.
+        if let Some(t) = self.forced(seq, vocab) {
             scores.fill(f32::NEG_INFINITY);
             scores[t as usize] = 0.0;
         }
         if self.renormalize {
             log_softmax_in_place(scores);
         }
+    }
+
+    /// Whether [`Self::apply`] only masks tokens ([`Self::masked`]) or forces one
+    /// ([`Self::forced`]), so that the best tokens can be chosen where the logits are: no
+    /// repetition penalty (it rescales values) and no renormalization.
+    pub fn masks_only(&self) -> bool {
+        self.repetition_penalty == 1.0 && !self.renormalize
+    }
+
+    /// Appends the tokens that [`Self::apply`] sets to `-inf` after `seq` (repeated n-grams,
+    /// bad words, eos before the minimum length); ids may be out of the vocabulary.
+    pub fn masked(&self, seq: &[u32], out: &mut Vec<u32>) {
+        if self.no_repeat_ngram_size > 0 {
+            out.extend(banned_ngram_tokens(seq, self.no_repeat_ngram_size));
+        }
+        out.extend(&self.banned);
+        for bad in &self.banned_sequences {
+            let (prefix, last) = bad.split_at(bad.len() - 1);
+            if seq.ends_with(prefix) {
+                out.push(last[0]);
+            }
+        }
+        if seq.len() < self.min_length {
+            out.extend(&self.eos);
+        }
+    }
+
+    /// The token [`Self::apply`] forces after `seq`: transformers' ForcedBOS then ForcedEOS
+    /// processors (the later wins when both apply).
+    pub fn forced(&self, seq: &[u32], vocab: usize) -> Option<u32> {
+        let forced = match (self.forced_bos, self.forced_eos) {
+            (_, Some(eos)) if seq.len() + 1 == self.max_length => Some(eos),
+            (Some(bos), _) if seq.len() == 1 => Some(bos),
+            _ => None,
+        };
+        forced.filter(|&t| (t as usize) < vocab)
     }
 }
 

@@ -8,7 +8,8 @@ use std::sync::Arc;
 use super::beam::{self, Item};
 use super::processors::argmax;
 use super::{finish, log_prob, Context, GenerateError, GenerationConfig, Hypothesis, Processors};
-use crate::models::{SpecialTokens, StepDecoder};
+use crate::models::pick::{PickSpec, Picked};
+use crate::models::{SpecialTokens, StepDecoder, StepLogits};
 
 /// One input's search.
 enum Search {
@@ -172,14 +173,25 @@ impl<'m, T> Running<'m, T> {
                 Search::Beam { item, .. } => item.last_tokens(start, &mut last),
             }
         }
-        let mut logits = decoder.step(&last)?;
         let vocab = decoder.vocab_size();
+        let spec = match decoder.picks_on_device() {
+            true => pick_spec(&self.groups, vocab),
+            false => None,
+        };
+        let mut logits = match &spec {
+            Some(spec) => decoder.step_pick(&last, spec)?,
+            None => StepLogits::Full(decoder.step(&last)?),
+        };
         let block = self.beams * vocab;
         let mut keep_rows = Vec::with_capacity(last.len());
         let mut done = Vec::with_capacity(self.groups.len());
         for (pos, g) in self.groups.iter_mut().enumerate() {
-            let rows = &mut logits[pos * block..(pos + 1) * block];
-            let finished = advance(g, rows, vocab);
+            let finished = match &mut logits {
+                StepLogits::Full(all) => {
+                    advance(g, &mut all[pos * block..(pos + 1) * block], vocab)
+                }
+                StepLogits::Picked(p) => advance_picked(g, p, pos * self.beams, vocab),
+            };
             if !finished {
                 match &g.search {
                     Search::Greedy { .. } => keep_rows.push(pos as u32),
@@ -277,6 +289,110 @@ fn advance<T>(g: &mut Group<T>, rows: &mut [f32], vocab: usize) -> bool {
     }
 }
 
+/// What a step needs when the decoder chooses tokens on its device ([`PickSpec`]): each row's
+/// masks and enough tokens for greedy or beam search. `None` when an input needs its full rows
+/// (a repetition penalty or renormalization rescales values; phrase constraints read tokens
+/// outside the best ones).
+fn pick_spec<T>(groups: &[Group<T>], vocab: usize) -> Option<PickSpec> {
+    let mut spec = PickSpec {
+        keep: 1,
+        masked: Vec::new(),
+        lse_after_masks: true,
+    };
+    let mut row = 0u32;
+    let mut masked = Vec::new();
+    let mut mask = |spec: &mut PickSpec, p: &Processors, seq: &[u32]| {
+        masked.clear();
+        p.masked(seq, &mut masked);
+        spec.masked.extend(masked.iter().map(|&t| (row, t)));
+        row += 1;
+    };
+    for g in groups {
+        let p = &g.ctx.processors;
+        if !p.masks_only() || !g.cfg.force_words_ids.is_empty() {
+            return None;
+        }
+        match &g.search {
+            Search::Greedy { seq, .. } => mask(&mut spec, p, seq),
+            Search::Beam { item, cur_len } => {
+                // Beam scores are `log_softmax` of the raw row, masked afterwards.
+                spec.lse_after_masks = false;
+                let step = beam::Step::new(&g.cfg, &g.ctx, vocab, *cur_len);
+                spec.keep = spec.keep.max(step.keep());
+                item.sequences().for_each(|seq| mask(&mut spec, p, seq));
+            }
+        }
+    }
+    Some(spec)
+}
+
+/// [`advance`] from the tokens chosen on the device, rows from `first`.
+fn advance_picked<T>(g: &mut Group<T>, picked: &Picked, first: usize, vocab: usize) -> bool {
+    let ctx = &g.ctx;
+    match &mut g.search {
+        Search::Greedy { seq, score } => {
+            let (next, log_prob) = match ctx.processors.forced(seq, vocab) {
+                // The processed row is 0 there and -inf elsewhere.
+                Some(t) => (t, 0.0),
+                None => {
+                    let (ids, values) = picked.row(first);
+                    (ids[0], values[0] - picked.lse[first])
+                }
+            };
+            *score += if log_prob.is_nan() {
+                f32::NEG_INFINITY
+            } else {
+                log_prob
+            };
+            seq.push(next);
+            ctx.eos.contains(&next) || seq.len() >= ctx.max_length
+        }
+        Search::Beam { item, cur_len } => {
+            let step = beam::Step::new(&g.cfg, ctx, vocab, *cur_len);
+            let tops: Vec<beam::Tops> = item
+                .sequences()
+                .enumerate()
+                .map(|(b, seq)| beam_tops(ctx, picked, first + b, seq, (step.keep(), vocab)))
+                .collect();
+            let all_hit = step.advance_tops(item, &tops);
+            *cur_len += 1;
+            beam::Step::new(&g.cfg, ctx, vocab, *cur_len).settle(item);
+            all_hit || item.done
+        }
+    }
+}
+
+/// Row `r`'s best `keep` tokens scored as the host scores them (`log_softmax`, then the
+/// processors), with the `-inf` ones in id order as the host's top-k orders ties.
+fn beam_tops(
+    ctx: &Context,
+    picked: &Picked,
+    r: usize,
+    seq: &[u32],
+    (keep, vocab): (usize, usize),
+) -> beam::Tops {
+    let mut tops: beam::Tops = match ctx.processors.forced(seq, vocab) {
+        Some(t) => vec![(t, 0.0)],
+        None => {
+            let (ids, values) = picked.row(r);
+            ids.iter()
+                .zip(values)
+                .take(keep)
+                .filter(|(_, v)| **v > f32::NEG_INFINITY)
+                .map(|(&t, &v)| (t, v - picked.lse[r]))
+                .collect()
+        }
+    };
+    if tops.len() < keep {
+        let rest = (0..vocab as u32)
+            .filter(|t| !tops.iter().any(|(c, _)| c == t))
+            .take(keep - tops.len())
+            .collect::<Vec<_>>();
+        tops.extend(rest.into_iter().map(|t| (t, f32::NEG_INFINITY)));
+    }
+    tops
+}
+
 /// The result of a finished input, with its length flags.
 fn conclude<T>(g: Group<T>) -> Finished<T> {
     let max_length = g.ctx.max_length;
@@ -301,6 +417,12 @@ pub(super) struct Borrowed<'a>(pub &'a mut dyn StepDecoder);
 impl StepDecoder for Borrowed<'_> {
     fn step(&mut self, tokens: &[u32]) -> candle_core::Result<Vec<f32>> {
         self.0.step(tokens)
+    }
+    fn picks_on_device(&self) -> bool {
+        self.0.picks_on_device()
+    }
+    fn step_pick(&mut self, tokens: &[u32], spec: &PickSpec) -> candle_core::Result<StepLogits> {
+        self.0.step_pick(tokens, spec)
     }
     fn select_rows(&mut self, rows: &[u32]) -> candle_core::Result<()> {
         self.0.select_rows(rows)

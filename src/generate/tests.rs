@@ -1,7 +1,7 @@
 //! Decoding bookkeeping on a fake model whose logits are scripted from each row's history.
 
 use super::*;
-use candle_core::Result;
+use candle_core::{Device, Result};
 
 /// A model whose next-token logits are a function of the row's tokens so far.
 struct Scripted<F: Fn(usize, &[u32]) -> Vec<f32> + Send> {
@@ -13,6 +13,8 @@ struct Scripted<F: Fn(usize, &[u32]) -> Vec<f32> + Send> {
     rows_computed: usize,
     /// Decoder positions the fake model can represent; `step` fails beyond them, as Marian does.
     positions: Option<usize>,
+    /// Chooses tokens as a GPU session does ([`crate::models::pick`]); the steps it picked.
+    picks: Option<usize>,
 }
 
 impl<F: Fn(usize, &[u32]) -> Vec<f32> + Send> Scripted<F> {
@@ -24,6 +26,7 @@ impl<F: Fn(usize, &[u32]) -> Vec<f32> + Send> Scripted<F> {
             steps: 0,
             rows_computed: 0,
             positions: None,
+            picks: None,
         }
     }
 
@@ -52,6 +55,24 @@ impl<F: Fn(usize, &[u32]) -> Vec<f32> + Send> StepDecoder for Scripted<F> {
             out.extend(l);
         }
         Ok(out)
+    }
+
+    fn picks_on_device(&self) -> bool {
+        self.picks.is_some()
+    }
+
+    fn step_pick(
+        &mut self,
+        tokens: &[u32],
+        spec: &crate::models::pick::PickSpec,
+    ) -> Result<crate::models::StepLogits> {
+        let logits = self.step(tokens)?;
+        let logits =
+            candle_core::Tensor::from_vec(logits, (tokens.len(), self.vocab), &Device::Cpu)?;
+        *self.picks.get_or_insert(0) += 1;
+        Ok(crate::models::StepLogits::Picked(
+            crate::models::pick::pick(&logits, spec)?,
+        ))
     }
 
     fn select_rows(&mut self, rows: &[u32]) -> Result<()> {
@@ -440,4 +461,73 @@ fn a_phrase_that_cannot_fit_leaves_the_best_attempt() {
         &special(),
     );
     assert!(e.is_err(), "force_words_ids needs beams");
+}
+
+/// Logits with ties and a few strongly preferred tokens, varying by item and position.
+fn tied(item: usize, hist: &[u32]) -> Vec<f32> {
+    let n = hist.len();
+    (0..6u32)
+        .map(|t| ((item * 7 + n * 3 + t as usize * 5) % 4) as f32 * 0.75 - (t == 0) as u8 as f32)
+        .collect()
+}
+
+#[test]
+fn choosing_on_the_device_gives_what_the_full_rows_give() {
+    let configs = [
+        cfg(5),
+        GenerationConfig {
+            min_new_tokens: Some(3),
+            forced_eos_token_id: Some(EOS),
+            ..cfg(6)
+        },
+        // Two of six tokens banned and eos held back: with 4 beams (8 candidates per beam) a
+        // row runs out of finite values, which then follow in id order.
+        GenerationConfig {
+            bad_words_ids: vec![vec![1], vec![4], vec![2, 5]],
+            min_new_tokens: Some(2),
+            num_beams: 4,
+            ..cfg(6)
+        },
+        GenerationConfig {
+            no_repeat_ngram_size: 2,
+            num_beams: 2,
+            length_penalty: 0.5,
+            forced_bos_token_id: Some(2),
+            ..cfg(7)
+        },
+        GenerationConfig {
+            num_beams: 3,
+            num_return_sequences: 3,
+            eos_token_ids: vec![EOS, 5],
+            ..cfg(4)
+        },
+    ];
+    for (i, c) in configs.iter().enumerate() {
+        let mut full = Scripted::new(3, 6, tied);
+        let want = generate(&mut full, 3, c, &special()).unwrap();
+        let mut picked = Scripted::new(3, 6, tied);
+        picked.picks = Some(0);
+        let got = generate(&mut picked, 3, c, &special()).unwrap();
+        assert_eq!(
+            picked.picks,
+            Some(full.steps),
+            "config {i}: every step picked"
+        );
+        let flat = |h: &[Hypothesis]| -> Vec<(Vec<u32>, f32)> {
+            h.iter()
+                .flat_map(|h| std::iter::once(h).chain(&h.alternatives))
+                .map(|h| (h.tokens.clone(), h.score))
+                .collect()
+        };
+        for (a, b) in flat(&got).iter().zip(flat(&want)) {
+            assert_eq!(a.0, b.0, "config {i}: ids");
+            assert!(
+                (a.1 - b.1).abs() < 1e-5 || a.1 == b.1,
+                "config {i}: {} vs {}",
+                a.1,
+                b.1
+            );
+        }
+        assert_eq!(flat(&got).len(), flat(&want).len());
+    }
 }

@@ -9,6 +9,7 @@ pub mod attention;
 pub mod bart;
 pub mod config;
 pub mod cpu;
+pub mod pick;
 pub mod state;
 pub mod synthetic;
 pub mod t5;
@@ -242,10 +243,30 @@ pub struct SpecialTokens {
     pub decoder_start: u32,
 }
 
+/// What a step gave: every row's logits, or the tokens chosen on the device.
+#[derive(Debug, Clone, PartialEq)]
+pub enum StepLogits {
+    /// `rows × vocab` row-major f32.
+    Full(Vec<f32>),
+    Picked(pick::Picked),
+}
+
 /// One decoding session over a batch: the per-batch state lives here, not in the weights.
 pub trait StepDecoder: Send {
     /// Feeds one token per row and returns the next-token logits, `rows × vocab` row-major f32.
     fn step(&mut self, tokens: &[u32]) -> Result<Vec<f32>>;
+    /// Whether [`Self::step_pick`] chooses tokens where the logits are (they are not on the
+    /// host), so that a caller that can say what it needs should ask for a pick.
+    fn picks_on_device(&self) -> bool {
+        false
+    }
+    /// [`Self::step`] for a caller that needs only each row's best tokens ([`pick::PickSpec`]):
+    /// a decoder whose logits are on another device (a GPU) chooses there and sends back
+    /// [`StepLogits::Picked`]; the others give the full rows.
+    fn step_pick(&mut self, tokens: &[u32], spec: &pick::PickSpec) -> Result<StepLogits> {
+        let _ = spec;
+        Ok(StepLogits::Full(self.step(tokens)?))
+    }
     /// Keeps the rows `rows` (indices into the current rows, repeats allowed), in that order.
     fn select_rows(&mut self, rows: &[u32]) -> Result<()>;
     /// Appends the rows of `other`, a session of the same model that has not stepped yet, after

@@ -4,7 +4,8 @@
 use candle_core::{DType, Device, Result, Tensor};
 
 use super::attention::{CrossKv, KvCache};
-use super::{padding_mask, Dense, StepDecoder};
+use super::pick::{pick, PickSpec};
+use super::{padding_mask, Dense, StepDecoder, StepLogits};
 
 /// One decoder layer's state.
 #[derive(Debug)]
@@ -177,21 +178,39 @@ pub struct Session<'a, M: CachedDecoder> {
     pub state: DecodeState,
 }
 
-impl<M: CachedDecoder> StepDecoder for Session<'_, M> {
-    fn step(&mut self, tokens: &[u32]) -> Result<Vec<f32>> {
+impl<M: CachedDecoder> Session<'_, M> {
+    /// One step's logits: the CPU kernels' Vec as written (no 4·B·V-byte copy), the tokens
+    /// chosen on the device for a `spec` on other devices, or the full rows copied to the host.
+    fn logits(&mut self, tokens: &[u32], spec: Option<&PickSpec>) -> Result<StepLogits> {
         let ids = Tensor::from_slice(tokens, (tokens.len(), 1), self.model.decode_device())?;
         let hidden = self.model.decode_hidden(&mut self.state, &ids)?;
-        // On the CPU kernels the logits come back as the Vec the kernel wrote: no 4·B·V-byte copy.
         if let Some(logits) = self.model.lm_head().forward_vec(&hidden)? {
-            return Ok(logits);
+            return Ok(StepLogits::Full(logits));
         }
-        self.model
-            .lm_head()
-            .forward(&hidden)?
-            .squeeze(1)?
-            .to_dtype(DType::F32)?
-            .flatten_all()?
-            .to_vec1()
+        let logits = self.model.lm_head().forward(&hidden)?.squeeze(1)?;
+        match spec {
+            Some(spec) if !logits.device().is_cpu() => Ok(StepLogits::Picked(pick(&logits, spec)?)),
+            _ => Ok(StepLogits::Full(
+                logits.to_dtype(DType::F32)?.flatten_all()?.to_vec1()?,
+            )),
+        }
+    }
+}
+
+impl<M: CachedDecoder> StepDecoder for Session<'_, M> {
+    fn step(&mut self, tokens: &[u32]) -> Result<Vec<f32>> {
+        match self.logits(tokens, None)? {
+            StepLogits::Full(v) => Ok(v),
+            StepLogits::Picked(_) => candle_core::bail!("a step without a pick picked"),
+        }
+    }
+
+    fn picks_on_device(&self) -> bool {
+        !self.model.decode_device().is_cpu()
+    }
+
+    fn step_pick(&mut self, tokens: &[u32], spec: &PickSpec) -> Result<StepLogits> {
+        self.logits(tokens, Some(spec))
     }
 
     fn select_rows(&mut self, rows: &[u32]) -> Result<()> {

@@ -6,6 +6,7 @@ mod cli;
 mod clients;
 mod common;
 mod desk;
+mod device_pick;
 mod faults;
 mod glossary;
 mod glossary_modes;

@@ -9,7 +9,7 @@
 
 use candle_core::{DType, Device, Tensor};
 use copydesk::engine::{pad_batch, run_batch};
-use copydesk::generate::{GenerationConfig, GenerationOverrides};
+use copydesk::generate::{GenerationConfig, GenerationOverrides, Hypothesis};
 use copydesk::models::bart::Bart;
 use copydesk::models::state::DecodeState;
 use copydesk::models::t5::T5;
@@ -246,19 +246,30 @@ pub(crate) fn case_rows(case: &GenerateCase) -> Vec<Vec<u32>> {
         .collect()
 }
 
+/// Decodes a padded batch of inputs with a configuration.
+pub(crate) type Runner = fn(&dyn Seq2Seq, &[&[u32]], &GenerationConfig) -> Vec<Hypothesis>;
+
 fn check_generate(name: &str) {
+    check_generate_with(name, |model, rows, cfg| {
+        run_batch(model, rows, cfg).unwrap()
+    });
+}
+
+/// Every golden generate case of `name` decoded by `run`: ids and scores as transformers gives
+/// them, and each row alone as in the batch.
+pub(crate) fn check_generate_with(name: &str, run: Runner) {
     let (model, defaults) = load(name);
     let special = model.seq2seq().special_tokens();
     let cases = golden(name).generate;
     assert!(!cases.is_empty());
     let Some(tol) = target().tol() else {
-        return check_half_generate(name, &model, &defaults);
+        return check_half_generate(name, &model, &defaults, run);
     };
     for case in &cases {
         let cfg = config_for(case, &defaults);
         let rows = case_rows(case);
         let refs: Vec<&[u32]> = rows.iter().map(Vec::as_slice).collect();
-        let out = run_batch(model.seq2seq(), &refs, &cfg).unwrap();
+        let out = run(model.seq2seq(), &refs, &cfg);
         let eos = match &case.kwargs["eos_token_id"] {
             serde_json::Value::Array(ids) => {
                 ids.iter().map(|i| i.as_u64().unwrap() as u32).collect()
@@ -284,7 +295,7 @@ fn check_generate(name: &str) {
         // Each row alone gives the same as in the padded batch.
         if rows.len() > 1 {
             for (b, r) in refs.iter().enumerate() {
-                let alone = run_batch(model.seq2seq(), &[r], &cfg).unwrap();
+                let alone = run(model.seq2seq(), &[r], &cfg);
                 assert_eq!(
                     alone[0].tokens, out[b].tokens,
                     "{name} {}: row {b} alone vs batched",
@@ -300,14 +311,14 @@ fn check_generate(name: &str) {
 /// Half precision: the share of generated tokens equal to the goldens', up to the first
 /// difference of each row (after it a sequence follows its own path), printed and held to
 /// [`HALF_AGREEMENT`].
-fn check_half_generate(name: &str, model: &Model, defaults: &GenerationConfig) {
+fn check_half_generate(name: &str, model: &Model, defaults: &GenerationConfig, run: Runner) {
     let special = model.seq2seq().special_tokens();
     let (mut same, mut total, mut rows_same, mut rows) = (0usize, 0usize, 0usize, 0usize);
     for case in &golden(name).generate {
         let cfg = config_for(case, defaults);
         let input = case_rows(case);
         let refs: Vec<&[u32]> = input.iter().map(Vec::as_slice).collect();
-        let out = run_batch(model.seq2seq(), &refs, &cfg).unwrap();
+        let out = run(model.seq2seq(), &refs, &cfg);
         for (h, seq) in out.iter().zip(&case.sequences) {
             let want = expected_tokens(seq, &[special.eos], special.pad);
             let agree = h
