@@ -87,12 +87,26 @@ for lib in libcublas.so.13 libcublasLt.so.13 libcurand.so.10 libcudart.so.13 lib
     [[ -f "$cuda_root/lib/$lib" ]] || { echo "cuda-build: $cuda_root/lib/$lib is missing" >&2; exit 2; }
     ln -sf "$cuda_root/lib/$lib" "$link_dir/${lib%%.so*}.so"
 done
-cudarc_src=$(ls -d "${CARGO_HOME:-$HOME/.cargo}"/registry/src/*/cudarc-0.19.*/src/driver/sys 2>/dev/null | tail -n 1)
-if [[ -z "$cudarc_src" ]]; then
-    cargo fetch --locked >/dev/null
-    cudarc_src=$(ls -d "${CARGO_HOME:-$HOME/.cargo}"/registry/src/*/cudarc-0.19.*/src/driver/sys | tail -n 1)
-fi
-grep -oE '^\s+fn cu[A-Za-z0-9_]+\(' "$cudarc_src/mod.rs" | grep -oE 'cu[A-Za-z0-9_]+' | sort -u \
+# cudarc's driver declarations: from its unpacked source, or (on a machine that has not built
+# it yet: `cargo fetch` only downloads) straight from the downloaded crate.
+registry="${CARGO_HOME:-$HOME/.cargo}/registry"
+cudarc_version=$(grep -A1 '^name = "cudarc"$' Cargo.lock | sed -n 's/^version = "\(.*\)"$/\1/p')
+driver_decls() {
+    local src
+    src=$(ls -d "$registry"/src/*/"cudarc-$cudarc_version"/src/driver/sys/mod.rs 2>/dev/null | tail -n 1 || true)
+    if [[ -n "$src" ]]; then
+        cat "$src"
+        return
+    fi
+    local crate
+    crate=$(ls "$registry"/cache/*/"cudarc-$cudarc_version.crate" 2>/dev/null | tail -n 1 || true)
+    if [[ -z "$crate" ]]; then
+        cargo fetch --locked >/dev/null
+        crate=$(ls "$registry"/cache/*/"cudarc-$cudarc_version.crate" | tail -n 1)
+    fi
+    tar -xzOf "$crate" "cudarc-$cudarc_version/src/driver/sys/mod.rs"
+}
+driver_decls | grep -oE '^\s+fn cu[A-Za-z0-9_]+\(' | grep -oE 'cu[A-Za-z0-9_]+' | sort -u \
     | sed 's/.*/void &(void) {}/' > "$link_dir/cuda_stub.c"
 cc -shared -fPIC -Wl,-soname,libcuda.so.1 -o "$link_dir/libcuda.so" "$link_dir/cuda_stub.c"
 export LIBRARY_PATH="$link_dir${LIBRARY_PATH:+:$LIBRARY_PATH}"
