@@ -7,7 +7,7 @@ use copydesk::bench::subjects::BenchSubjects;
 use copydesk::bench::workload::{TokenWorkload, Workload};
 use copydesk::engine::pad_batch;
 use copydesk::generate::log_softmax;
-use copydesk::models::attention::attend;
+use copydesk::models::attention::{attend, multi_head};
 use copydesk::models::{Seq2Seq, StepDecoder};
 use criterion::{criterion_group, criterion_main, BatchSize, BenchmarkId, Criterion, Throughput};
 
@@ -122,6 +122,21 @@ fn bench_attention(c: &mut Criterion) {
         g.throughput(Throughput::Elements((b * tq) as u64));
         g.bench_function(name, |bn| {
             bn.iter(|| attend(&q, &k, &v, Some(&bias)).unwrap())
+        });
+    }
+    // The CPU kernel (what f32 models on the CPU run) at flan-t5-small's summ shapes: the
+    // encoder's self-attention over 400 tokens, and a decode step's cross-attention to them.
+    for (name, b, tq, tk) in [
+        ("kernel_encoder_400", 1usize, 400usize, 400usize),
+        ("kernel_cross_step_b8", 8, 1, 400),
+    ] {
+        let q = Tensor::randn(0f32, 1.0, (b, tq, 6 * 64), &dev).unwrap();
+        let k = Tensor::randn(0f32, 1.0, (b, tk, 6 * 64), &dev).unwrap();
+        let v = Tensor::randn(0f32, 1.0, (b, tk, 6 * 64), &dev).unwrap();
+        let bias = Tensor::randn(0f32, 1.0, (1, 6, tq, tk), &dev).unwrap();
+        g.throughput(Throughput::Elements((b * tq) as u64));
+        g.bench_function(name, |bn| {
+            bn.iter(|| multi_head(&q, &k, &v, 6, Some(&bias)).unwrap())
         });
     }
     g.finish();

@@ -62,6 +62,8 @@ fn multi_head_matches_candle_for_odd_shapes_and_biases() {
         (2, 1, 9, 2, 13),
         (4, 20, 30, 4, 16),
         (2, 3, 41, 2, 64),
+        // Blocks of 4 queries, 64-key blocks and every tail: 16, 8 and single keys.
+        (2, 9, 155, 3, 64),
     ] {
         let d = h * dh;
         let q = randn(&[b, tq, d], 1);
@@ -91,6 +93,34 @@ fn multi_head_matches_candle_for_odd_shapes_and_biases() {
             let diff = max_diff(&got, &want);
             assert!(diff < TOL, "shape {:?}: diff {diff}", (b, tq, tk, h, dh));
         }
+    }
+}
+
+#[test]
+fn a_query_gives_the_same_bits_in_a_block_of_queries_as_alone() {
+    // 11 queries per row: blocks of 4 within a row, blocks that straddle two rows, and a tail.
+    let (b, tq, tk, h, dh) = (3, 11, 83, 2, 64);
+    let q = randn(&[b, tq, h * dh], 11);
+    let k = randn(&[b, tk, h * dh], 12);
+    let v = randn(&[b, tk, h * dh], 13);
+    let bias = randn(&[b, h, tq, tk], 14);
+    let all = multi_head(&q, &k, &v, h, Some(&bias)).unwrap();
+    for i in 0..tq {
+        let one = multi_head(
+            &q.narrow(1, i, 1).unwrap(),
+            &k,
+            &v,
+            h,
+            Some(&bias.narrow(2, i, 1).unwrap().contiguous().unwrap()),
+        )
+        .unwrap();
+        let got = all.narrow(1, i, 1).unwrap().flatten_all().unwrap();
+        let got = got.to_vec1::<f32>().unwrap();
+        assert_eq!(
+            got,
+            one.flatten_all().unwrap().to_vec1::<f32>().unwrap(),
+            "query {i}"
+        );
     }
 }
 

@@ -163,20 +163,27 @@ pub(in crate::models) fn attend_rows(
         values,
         bias,
     };
-    let per_row = 2 * dim * keys.len.max(1);
-    if per_row * (q.len() / dim) < SEQUENTIAL_WORK {
+    let per_block = 2 * dim * keys.len.max(1) * QUERY_BLOCK;
+    let block = dim * QUERY_BLOCK;
+    if per_block * (q.len() / block) < SEQUENTIAL_WORK {
         let mut scores = Vec::new();
-        for (r, out_row) in out.chunks_exact_mut(dim).enumerate() {
-            job.run(r, out_row, &mut scores);
+        for (n, out_rows) in out.chunks_mut(block).enumerate() {
+            job.run(n * QUERY_BLOCK, out_rows, &mut scores);
         }
     } else {
-        out.par_chunks_mut(dim)
+        out.par_chunks_mut(block)
             .enumerate()
-            .with_min_len(TASK_WORK.div_ceil(per_row))
-            .for_each_init(Vec::new, |scores, (r, out_row)| job.run(r, out_row, scores));
+            .with_min_len(TASK_WORK.div_ceil(per_block))
+            .for_each_init(Vec::new, |scores, (n, out_rows)| {
+                job.run(n * QUERY_BLOCK, out_rows, scores)
+            });
     }
     out
 }
+
+/// Query rows of one batch row whose scores are computed together: each key loaded serves all
+/// of them (the encoder's self-attention has hundreds of queries per row).
+const QUERY_BLOCK: usize = 4;
 
 /// The inputs of [`attend_rows`], shared by its query rows.
 #[derive(Clone, Copy)]
@@ -191,16 +198,17 @@ struct RowJob<'a> {
 }
 
 impl RowJob<'_> {
-    /// Query row `r` (batch row `r / tq`) into `out_row`, all heads; `scores` is scratch.
-    fn run(&self, r: usize, out_row: &mut [f32], scores: &mut Vec<f32>) {
+    /// Query rows `r0..` (as many as `out_rows` holds, at most [`QUERY_BLOCK`]) into
+    /// `out_rows`, all heads; `scores` is scratch.
+    fn run(&self, r0: usize, out_rows: &mut [f32], scores: &mut Vec<f32>) {
         #[cfg(target_arch = "x86_64")]
         {
             if super::isa::Isa::active().avx2() {
                 // SAFETY: the active kernels include AVX2 + FMA, which `Isa::active` checked the CPU for, `run_avx2`'s whole contract.
-                return unsafe { self.run_avx2(r, out_row, scores) };
+                return unsafe { self.run_avx2(r0, out_rows, scores) };
             }
         }
-        self.run_generic(r, out_row, scores)
+        self.run_generic(r0, out_rows, scores)
     }
 
     /// [`Self::run_generic`] compiled for AVX2 (its loops vectorize 8 lanes wide).
@@ -210,39 +218,61 @@ impl RowJob<'_> {
     /// slices), only compiled with those instructions enabled.
     #[cfg(target_arch = "x86_64")]
     #[target_feature(enable = "avx2,fma")]
-    unsafe fn run_avx2(&self, r: usize, out_row: &mut [f32], scores: &mut Vec<f32>) {
-        self.run_generic(r, out_row, scores)
+    unsafe fn run_avx2(&self, r0: usize, out_rows: &mut [f32], scores: &mut Vec<f32>) {
+        self.run_generic(r0, out_rows, scores)
     }
 
+    /// The rows in runs that share a batch row: a full block at once, the others one by one.
     #[inline(always)]
-    fn run_generic(&self, r: usize, out_row: &mut [f32], scores: &mut Vec<f32>) {
+    fn run_generic(&self, r0: usize, out_rows: &mut [f32], scores: &mut Vec<f32>) {
+        let n = out_rows.len() / self.dim;
+        let same_row = n == QUERY_BLOCK && r0 / self.tq == (r0 + n - 1) / self.tq;
+        if same_row {
+            return self.rows::<QUERY_BLOCK>(r0, out_rows, scores);
+        }
+        for (k, out_row) in out_rows.chunks_exact_mut(self.dim).enumerate() {
+            self.rows::<1>(r0 + k, out_row, scores);
+        }
+    }
+
+    /// `Q` query rows from `r0`, all of batch row `r0 / tq`. Every score is the same sum in
+    /// the same order whatever `Q`, so a row's result does not depend on its neighbours.
+    #[inline(always)]
+    fn rows<const Q: usize>(&self, r0: usize, out_rows: &mut [f32], scores: &mut Vec<f32>) {
         let dim = self.dim;
-        let dh = dim / self.heads;
-        let (b, i) = (r / self.tq, r % self.tq);
+        let heads = self.heads;
+        let dh = dim / heads;
+        let b = r0 / self.tq;
         let from = self.keys.start(b);
         let len = self.keys.len - from;
-        let q_row = &self.q[r * dim..(r + 1) * dim];
         let (kt, v) = (self.keys.row(b, dim), self.values.row(b, dim));
+        // The scores of query k, head h start at `(k · heads + h) · len`.
         scores.clear();
-        scores.resize(self.heads * len, 0.0);
+        scores.resize(Q * heads * len, 0.0);
         if len == 0 {
-            out_row.fill(0.0);
+            out_rows.fill(0.0);
             return;
         }
         let cap = self.keys.chan_stride;
-        for (h, s) in scores.chunks_exact_mut(len).enumerate() {
-            head_scores(&q_row[h * dh..(h + 1) * dh], &kt[h * dh * cap..], cap, s);
-            if let Some(bias) = &self.bias {
-                bias.add_to((b, h, i), from, s);
+        for h in 0..heads {
+            let qs: [&[f32]; Q] = std::array::from_fn(|k| {
+                let at = (r0 + k) * dim + h * dh;
+                &self.q[at..at + dh]
+            });
+            let spans: [usize; Q] = std::array::from_fn(|k| (k * heads + h) * len);
+            head_scores(qs, (&kt[h * dh * cap..], cap), (scores, spans, len));
+            for (k, &at) in spans.iter().enumerate() {
+                let s = &mut scores[at..at + len];
+                if let Some(bias) = &self.bias {
+                    bias.add_to((b, h, (r0 + k) % self.tq), from, s);
+                }
+                softmax_in_place(s);
             }
-            softmax_in_place(s);
         }
         let stride = self.values.pos_stride;
-        for (h, (p, o)) in scores
-            .chunks_exact(len)
-            .zip(out_row.chunks_exact_mut(dh))
-            .enumerate()
-        {
+        let outs = out_rows.chunks_exact_mut(dh);
+        for (n, (p, o)) in scores.chunks_exact(len).zip(outs).enumerate() {
+            let h = n % heads;
             if dh == 64 {
                 let o: &mut [f32; 64] = o.try_into().unwrap();
                 weighted_sum_64(p, &v[h * dh..], stride, o);
@@ -253,39 +283,68 @@ impl RowJob<'_> {
     }
 }
 
-/// `out[j] = Σ_d q[d] · kt[d · cap + j]`: one head's scores, in blocks of 16 and 8 keys kept in
-/// registers, then one key at a time.
+/// One head's scores of `Q` queries, `out[spans[k] + j] = Σ_d qs[k][d] · kt[d · cap + j]` for
+/// `j < len`: blocks of keys kept in registers (64 keys for one query, 16 for a block of
+/// queries, then 8), then one key at a time. Each sum runs over `d` in order from 0, whatever
+/// the block.
 #[inline(always)]
-fn head_scores(q: &[f32], kt: &[f32], cap: usize, out: &mut [f32]) {
-    let len = out.len();
+fn head_scores<const Q: usize>(
+    qs: [&[f32]; Q],
+    (kt, cap): (&[f32], usize),
+    (out, spans, len): (&mut [f32], [usize; Q], usize),
+) {
     let mut j = 0;
+    if Q == 1 {
+        while j + 64 <= len {
+            key_block::<Q, 8>(qs, (&kt[j..], cap), out, spans.map(|s| s + j));
+            j += 64;
+        }
+    }
     while j + 16 <= len {
-        out[j..j + 16].copy_from_slice(&key_block::<16>(q, &kt[j..], cap));
+        key_block::<Q, 2>(qs, (&kt[j..], cap), out, spans.map(|s| s + j));
         j += 16;
     }
     if j + 8 <= len {
-        out[j..j + 8].copy_from_slice(&key_block::<8>(q, &kt[j..], cap));
+        key_block::<Q, 1>(qs, (&kt[j..], cap), out, spans.map(|s| s + j));
         j += 8;
     }
-    for (jj, o) in out.iter_mut().enumerate().skip(j) {
-        *o = q
-            .iter()
-            .enumerate()
-            .fold(0.0, |acc, (d, &a)| acc + a * kt[d * cap + jj]);
+    for (q, at) in qs.iter().zip(spans) {
+        for jj in j..len {
+            out[at + jj] = q
+                .iter()
+                .enumerate()
+                .fold(0.0, |acc, (d, &a)| acc + a * kt[d * cap + jj]);
+        }
     }
 }
 
-/// Scores of `N` consecutive keys: `Σ_d q[d] · kt[d · cap ..][..N]`.
+/// Scores of `Q` queries against `8 · C` consecutive keys, written at `out[at[k]..]`: `Q · C`
+/// independent sums of 8 lanes in flight.
 #[inline(always)]
-fn key_block<const N: usize>(q: &[f32], kt: &[f32], cap: usize) -> [f32; N] {
-    let mut acc = [0f32; N];
-    for (d, &a) in q.iter().enumerate() {
-        let k: &[f32; N] = kt[d * cap..d * cap + N].try_into().unwrap();
-        for l in 0..N {
-            acc[l] += a * k[l];
+fn key_block<const Q: usize, const C: usize>(
+    qs: [&[f32]; Q],
+    (kt, cap): (&[f32], usize),
+    out: &mut [f32],
+    at: [usize; Q],
+) {
+    let mut acc = [[[0f32; 8]; C]; Q];
+    for d in 0..qs[0].len() {
+        let k = &kt[d * cap..d * cap + 8 * C];
+        for (q, acc) in qs.iter().zip(acc.iter_mut()) {
+            let a = q[d];
+            for (c, lanes) in acc.iter_mut().enumerate() {
+                let k: &[f32; 8] = k[8 * c..8 * c + 8].try_into().unwrap();
+                for l in 0..8 {
+                    lanes[l] += a * k[l];
+                }
+            }
         }
     }
-    acc
+    for (acc, at) in acc.iter().zip(at) {
+        for (c, lanes) in acc.iter().enumerate() {
+            out[at + 8 * c..at + 8 * c + 8].copy_from_slice(lanes);
+        }
+    }
 }
 
 /// `out = Σ_j p[j] · v[j · stride ..][..64]`, accumulated in registers.
