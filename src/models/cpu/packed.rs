@@ -534,6 +534,10 @@ pub(crate) mod tests {
             (13, 17, 33),
             (97, 40, 70),
             (200, 9, 65),
+            // One row (a decode step at batch 1) over several panels.
+            (1, 19, 100),
+            (1, 40, 64),
+            (1, 5, 129),
         ] {
             let x = values(m * k, 1);
             let w = values(n * k, 2);
@@ -551,6 +555,22 @@ pub(crate) mod tests {
                 }
             }
         }
+    }
+
+    #[test]
+    fn a_row_alone_gives_the_same_bits_as_in_a_batch() {
+        crate::models::cpu::isa::for_each_isa("dense_f32", |isa| {
+            let (m, k, n) = (13, 37, 150);
+            let (x, w, b) = (values(m * k, 4), values(n * k, 5), values(n, 6));
+            let Some(packed) = PackedF32::with_isa(&w, n, k, isa) else {
+                return;
+            };
+            let all = packed.matmul(&x, m, Some(&b));
+            for r in 0..m {
+                let one = packed.matmul(&x[r * k..(r + 1) * k], 1, Some(&b));
+                assert_eq!(one, all[r * n..(r + 1) * n], "{}: row {r}", isa.name());
+            }
+        });
     }
 
     #[test]
