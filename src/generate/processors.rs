@@ -58,11 +58,11 @@ impl Processors {
                 *s = if *s < 0.0 { *s * p } else { *s / p };
             }
         }
-        let mut masked = Vec::new();
-        self.masked(seq, &mut masked);
-        for t in masked.into_iter().filter(|&t| (t as usize) < vocab) {
-            scores[t as usize] = f32::NEG_INFINITY;
-        }
+        self.for_each_masked(seq, |t| {
+            if let Some(s) = scores.get_mut(t as usize) {
+                *s = f32::NEG_INFINITY;
+            }
+        });
         // Every other token -inf, the forced one 0.
         if let Some(t) = self.forced(seq, vocab) {
             scores.fill(f32::NEG_INFINITY);
@@ -73,28 +73,30 @@ impl Processors {
         }
     }
 
-    /// Whether [`Self::apply`] only masks tokens ([`Self::masked`]) or forces one
+    /// Whether [`Self::apply`] only masks tokens ([`Self::for_each_masked`]) or forces one
     /// ([`Self::forced`]), so that the best tokens can be chosen where the logits are: no
     /// repetition penalty (it rescales values) and no renormalization.
     pub fn masks_only(&self) -> bool {
         self.repetition_penalty == 1.0 && !self.renormalize
     }
 
-    /// Appends the tokens that [`Self::apply`] sets to `-inf` after `seq` (repeated n-grams,
-    /// bad words, eos before the minimum length); ids may be out of the vocabulary.
-    pub fn masked(&self, seq: &[u32], out: &mut Vec<u32>) {
+    /// Calls `mask` with each token that [`Self::apply`] sets to `-inf` after `seq` (repeated
+    /// n-grams, bad words, eos before the minimum length); ids may be out of the vocabulary.
+    pub fn for_each_masked(&self, seq: &[u32], mut mask: impl FnMut(u32)) {
         if self.no_repeat_ngram_size > 0 {
-            out.extend(banned_ngram_tokens(seq, self.no_repeat_ngram_size));
+            banned_ngram_tokens(seq, self.no_repeat_ngram_size)
+                .into_iter()
+                .for_each(&mut mask);
         }
-        out.extend(&self.banned);
+        self.banned.iter().copied().for_each(&mut mask);
         for bad in &self.banned_sequences {
             let (prefix, last) = bad.split_at(bad.len() - 1);
             if seq.ends_with(prefix) {
-                out.push(last[0]);
+                mask(last[0]);
             }
         }
         if seq.len() < self.min_length {
-            out.extend(&self.eos);
+            self.eos.iter().copied().for_each(mask);
         }
     }
 

@@ -300,11 +300,8 @@ fn pick_spec<T>(groups: &[Group<T>], vocab: usize) -> Option<PickSpec> {
         lse_after_masks: true,
     };
     let mut row = 0u32;
-    let mut masked = Vec::new();
     let mut mask = |spec: &mut PickSpec, p: &Processors, seq: &[u32]| {
-        masked.clear();
-        p.masked(seq, &mut masked);
-        spec.masked.extend(masked.iter().map(|&t| (row, t)));
+        p.for_each_masked(seq, |t| spec.masked.push((row, t)));
         row += 1;
     };
     for g in groups {
