@@ -73,7 +73,8 @@ pub fn pick(logits: &Tensor, spec: &PickSpec) -> Result<Picked> {
         None => log_sum_exp(&x)?,
     };
     let ids_all = Tensor::arange(0u32, vocab as u32, device)?.broadcast_as((rows, vocab))?;
-    let none = Tensor::full(vocab as u32, (rows, vocab), device)?;
+    // Stands for "not the maximum": a broadcast scalar, not a rows × vocab buffer per step.
+    let none = Tensor::new(vocab as u32, device)?.broadcast_as((rows, vocab))?;
     let gone = Tensor::full(f32::NEG_INFINITY, (rows, 1), device)?;
     let (mut ids, mut values) = (Vec::with_capacity(spec.keep), Vec::with_capacity(spec.keep));
     for _ in 0..spec.keep {

@@ -180,7 +180,8 @@ pub struct Session<'a, M: CachedDecoder> {
 
 impl<M: CachedDecoder> Session<'_, M> {
     /// One step's logits: the CPU kernels' Vec as written (no 4·B·V-byte copy), the tokens
-    /// chosen on the device for a `spec` on other devices, or the full rows copied to the host.
+    /// chosen where the logits are for a `spec` (asked for on GPUs, see `picks_on_device`), or
+    /// the full rows copied to the host.
     fn logits(&mut self, tokens: &[u32], spec: Option<&PickSpec>) -> Result<StepLogits> {
         let ids = Tensor::from_slice(tokens, (tokens.len(), 1), self.model.decode_device())?;
         let hidden = self.model.decode_hidden(&mut self.state, &ids)?;
@@ -189,8 +190,8 @@ impl<M: CachedDecoder> Session<'_, M> {
         }
         let logits = self.model.lm_head().forward(&hidden)?.squeeze(1)?;
         match spec {
-            Some(spec) if !logits.device().is_cpu() => Ok(StepLogits::Picked(pick(&logits, spec)?)),
-            _ => Ok(StepLogits::Full(
+            Some(spec) => Ok(StepLogits::Picked(pick(&logits, spec)?)),
+            None => Ok(StepLogits::Full(
                 logits.to_dtype(DType::F32)?.flatten_all()?.to_vec1()?,
             )),
         }
