@@ -1,5 +1,5 @@
 //! Model compute: one encoder pass, one decoder step (batch 1 and 32), one beam step (4 beams),
-//! and attention alone. Tiny fixture model by default; `COPYDESK_BENCH_MODEL=synthetic:opus-mt-nl-en`
+//! attention alone, and the dense kernels alone (`dense/*`, in multiply-adds per second). Tiny fixture model by default; `COPYDESK_BENCH_MODEL=synthetic:opus-mt-nl-en`
 //! (or any model argument) for a full-size one. `cargo bench --bench model`.
 
 use candle_core::{DType, Device, Tensor};
@@ -8,6 +8,8 @@ use copydesk::bench::workload::{TokenWorkload, Workload};
 use copydesk::engine::pad_batch;
 use copydesk::generate::log_softmax;
 use copydesk::models::attention::{attend, multi_head};
+use copydesk::models::cpu::packed::PackedF32;
+use copydesk::models::cpu::quant::QuantI8;
 use copydesk::models::{Seq2Seq, StepDecoder};
 use criterion::{criterion_group, criterion_main, BatchSize, BenchmarkId, Criterion, Throughput};
 
@@ -142,5 +144,44 @@ fn bench_attention(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, bench_model, bench_attention);
+/// The dense kernels alone (the CPU's best family, or `COPYDESK_KERNELS`) at opus-mt's shapes:
+/// a decode step's projection at batch 1 and 32, its feed-forward pair, the LM head (137 MB:
+/// streamed from memory),
+/// and an encoder pass's projection over 32 inputs of 60 tokens. Throughput is in multiply-adds.
+fn bench_dense(c: &mut Criterion) {
+    let mut g = c.benchmark_group("dense");
+    let values = |len: usize, seed: u32| -> Vec<f32> {
+        (0..len as u32)
+            .map(|i| {
+                ((i.wrapping_mul(2654435761).wrapping_add(seed) >> 8) % 2001) as f32 / 1000.0 - 1.0
+            })
+            .collect()
+    };
+    for (name, m, k, n) in [
+        ("step_b1_512x512", 1usize, 512usize, 512usize),
+        ("step_b32_512x512", 32, 512, 512),
+        ("step_b32_ffn_up", 32, 512, 2048),
+        ("step_b32_ffn_down", 32, 2048, 512),
+        ("step_b1_head", 1, 512, 67028),
+        ("step_b32_head", 32, 512, 67028),
+        ("encoder_1920x512x512", 1920, 512, 512),
+    ] {
+        let w = values(n * k, 1);
+        let x = values(m * k, 2);
+        let bias = values(n, 3);
+        g.throughput(Throughput::Elements((m * k * n) as u64));
+        if let Some(p) = PackedF32::new(&w, n, k) {
+            g.bench_function(format!("f32/{name}"), |b| {
+                b.iter(|| p.matmul(&x, m, Some(&bias)))
+            });
+        }
+        let q = QuantI8::new(&w, n, k);
+        g.bench_function(format!("q8_{}/{name}", q.kernel().name()), |b| {
+            b.iter(|| q.matmul(&x, m, Some(&bias)))
+        });
+    }
+    g.finish();
+}
+
+criterion_group!(benches, bench_model, bench_attention, bench_dense);
 criterion_main!(benches);
