@@ -20,20 +20,37 @@ pub(super) unsafe fn block(
     bias: Option<&[f32]>,
 ) {
     let k = w.k;
+    let half_panels = w.data.len() / (2 * k).max(1) * 2;
     for p in panels {
         // SAFETY: p < panel_count, and `data` holds 2·k `Lanes` (k·NR f32) per panel.
         let panel = unsafe { w.data.as_ptr().add(p * k * 2) } as *const f32;
         let cols = NR.min(w.n - p * NR);
-        // Half-panel outside, tiles inside: a half-panel (k × 16 f32) stays in L1 while every
-        // tile of the chunk runs over it.
+        // Half-panel outside, tiles inside: a half-panel (k × 16 f32) stays in cache (L1 for
+        // k ≤ 256, else L2) while every tile of the chunk runs over it.
         for half in 0..cols.div_ceil(16) {
             let half_cols = 16.min(cols - half * 16);
-            for t in 0..rows.len().div_ceil(MR) {
+            let tiles = rows.len().div_ceil(MR);
+            let calls: usize = (0..tiles)
+                .map(|t| row_blocks(MR.min(rows.end - rows.start - t * MR), MR2).count())
+                .sum();
+            // The half-panel after this one (halves are contiguous), when there is one.
+            let next = (p * 2 + half + 1 < half_panels && calls > 1).then(|| {
+                // SAFETY: half-panel p·2 + half + 1 < half_panels starts inside the data.
+                unsafe { panel.add((half + 1) * 16 * k) as *const i8 }
+            });
+            let mut call = 0;
+            for t in 0..tiles {
                 let r_tile = rows.start + t * MR;
                 let mr = MR.min(rows.end - r_tile);
                 // SAFETY: the tile starts at row r_tile < rows.end, inside `x`.
                 let xt = unsafe { x.as_ptr().add(k * r_tile) };
                 for (r0, rn) in row_blocks(mr, MR2) {
+                    // The blocks of a pass over a half-panel share out the next half-panel's k
+                    // cache lines (halves are contiguous) and prefetch them as they go: the
+                    // hardware prefetcher alone leaves a large weight's stream (the LM head)
+                    // waiting on DRAM in the pass's first block. One block: nothing to hide it.
+                    let (from, to) = (call * k / calls.max(1), (call + 1) * k / calls.max(1));
+                    call += 1;
                     let args = Block {
                         // SAFETY: r0 < mr: the tile's element (0, r0).
                         x: unsafe { xt.add(r0) },
@@ -46,6 +63,11 @@ pub(super) unsafe fn block(
                         cols: half_cols,
                         // SAFETY: p·NR + half·16 < n, the bias's length.
                         bias: bias.map(|b| unsafe { b.as_ptr().add(p * NR + half * 16) }),
+                        ahead: next.filter(|_| to > from).map(|lines| Ahead {
+                            first: lines.wrapping_add(from * 64),
+                            count: to - from,
+                            every: (k / (to - from)).max(1),
+                        }),
                     };
                     // SAFETY: AVX2 and FMA (this function's contract); `args` meets `kernel`'s
                     // contract for R = rn: rows r0..r0 + rn of the tile (mr rows, k-major, so
@@ -81,13 +103,19 @@ pub(crate) fn row_blocks(rows: usize, most: usize) -> impl Iterator<Item = (usiz
 unsafe fn with_rows(rows: usize, b: Block) {
     // SAFETY: passed on unchanged.
     unsafe {
-        match rows {
-            1 => kernel::<1>(b),
-            2 => kernel::<2>(b),
-            3 => kernel::<3>(b),
-            4 => kernel::<4>(b),
-            5 => kernel::<5>(b),
-            _ => kernel::<MR2>(b),
+        match (rows, b.ahead.is_some()) {
+            (1, false) => kernel::<1, false>(b),
+            (2, false) => kernel::<2, false>(b),
+            (3, false) => kernel::<3, false>(b),
+            (4, false) => kernel::<4, false>(b),
+            (5, false) => kernel::<5, false>(b),
+            (_, false) => kernel::<MR2, false>(b),
+            (1, true) => kernel::<1, true>(b),
+            (2, true) => kernel::<2, true>(b),
+            (3, true) => kernel::<3, true>(b),
+            (4, true) => kernel::<4, true>(b),
+            (5, true) => kernel::<5, true>(b),
+            (_, true) => kernel::<MR2, true>(b),
         }
     }
 }
@@ -105,6 +133,16 @@ struct Block {
     /// Valid columns of the 16.
     cols: usize,
     bias: Option<*const f32>,
+    /// Cache lines of the next half-panel to prefetch.
+    ahead: Option<Ahead>,
+}
+
+/// `count` cache lines from `first`, one every `every` steps of `k`.
+#[derive(Clone, Copy)]
+struct Ahead {
+    first: *const i8,
+    count: usize,
+    every: usize,
 }
 
 /// Lanes `0..cols` of an 8-lane half starting at lane `from`, as a `maskload`/`maskstore` mask.
@@ -127,7 +165,7 @@ fn lane_mask(cols: usize, from: usize) -> __m256i {
 /// - For each `r < R`, `b.dst + r · b.ldo` must be valid for writes of `b.cols` f32 that no
 ///   other thread reads or writes during the call.
 #[target_feature(enable = "avx2,fma")]
-unsafe fn kernel<const R: usize>(b: Block) {
+unsafe fn kernel<const R: usize, const AHEAD: bool>(b: Block) {
     debug_assert!(
         (b.panel as usize).is_multiple_of(32),
         "panel not 32-byte aligned"
@@ -135,7 +173,19 @@ unsafe fn kernel<const R: usize>(b: Block) {
     debug_assert!((1..=16).contains(&b.cols), "{} columns", b.cols);
     let mut lo = [_mm256_setzero_ps(); R];
     let mut hi = [_mm256_setzero_ps(); R];
+    let ahead = b.ahead.unwrap_or(Ahead {
+        first: b.panel as *const i8,
+        count: 0,
+        every: 1,
+    });
+    let (mut fetched, mut due) = (0, 0);
     for kk in 0..b.k {
+        if AHEAD && kk == due && fetched < ahead.count {
+            // A prefetch never faults; the address lies inside the packed data anyway.
+            _mm_prefetch::<_MM_HINT_T1>(ahead.first.wrapping_add(fetched * 64));
+            fetched += 1;
+            due += ahead.every;
+        }
         // SAFETY: kk < k: 16 f32 of the panel's row kk (aligned), R values of the tile's row.
         let (w0, w1, xr) = unsafe {
             (
@@ -165,11 +215,22 @@ unsafe fn kernel<const R: usize>(b: Block) {
     };
     for r in 0..R {
         let d = b.dst.wrapping_add(r * b.ldo);
-        // SAFETY: row r < R of the block: the masks enable its first `cols` elements, valid and
-        // this call's alone; masked-off lanes are not written.
-        unsafe {
-            _mm256_maskstore_ps(d, m0, _mm256_add_ps(lo[r], b0));
-            _mm256_maskstore_ps(d.wrapping_add(8), m1, _mm256_add_ps(hi[r], b1));
+        let (y0, y1) = (_mm256_add_ps(lo[r], b0), _mm256_add_ps(hi[r], b1));
+        if b.cols == 16 {
+            // SAFETY: row r < R of the block: its 16 elements are valid and this call's alone.
+            // (A masked store is microcoded and slow on AMD CPUs: only the last panel's tail
+            // takes it.)
+            unsafe {
+                _mm256_storeu_ps(d, y0);
+                _mm256_storeu_ps(d.add(8), y1);
+            }
+        } else {
+            // SAFETY: row r < R of the block: the masks enable its first `cols` elements, valid
+            // and this call's alone; masked-off lanes are not written.
+            unsafe {
+                _mm256_maskstore_ps(d, m0, y0);
+                _mm256_maskstore_ps(d.wrapping_add(8), m1, y1);
+            }
         }
     }
 }
