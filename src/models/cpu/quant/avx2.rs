@@ -208,6 +208,39 @@ unsafe fn avx2<const R: usize>(b: Block) {
     unsafe { store(&b, &lo, &hi) }
 }
 
+/// Quantizes the values of `row` in whole groups of 32 into `out` (`p` as signed bytes when
+/// `signed`, else `p + 128`), as [`super::quantize`] does for finite values: `v · inv` rounded
+/// to the nearest integer, ties to even (the conversion's default rounding), within ±127.
+/// Returns how many values it did; the caller does the rest.
+#[target_feature(enable = "avx2,fma")]
+pub(super) fn quantize_32s(row: &[f32], out: &mut [u8], inv: f32, signed: bool) -> usize {
+    let n32 = row.len().min(out.len()) / 32 * 32;
+    let vinv = _mm256_set1_ps(inv);
+    let floor = _mm256_set1_epi8(-127);
+    let flip = _mm256_set1_epi8(if signed { 0 } else { -128 });
+    // `packs` works within 128-bit lanes: this puts the four groups of 8 back in order.
+    let order = _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7);
+    for (src, dst) in row[..n32]
+        .chunks_exact(32)
+        .zip(out[..n32].chunks_exact_mut(32))
+    {
+        let q = |i: usize| {
+            // SAFETY: i ≤ 24: values i..i + 8 of the 32 in `src`, read unaligned.
+            let v = unsafe { _mm256_loadu_ps(src.as_ptr().add(i)) };
+            _mm256_cvtps_epi32(_mm256_mul_ps(v, vinv))
+        };
+        let lo = _mm256_packs_epi32(q(0), q(8));
+        let hi = _mm256_packs_epi32(q(16), q(24));
+        let bytes = _mm256_permutevar8x32_epi32(_mm256_packs_epi16(lo, hi), order);
+        // |v · inv| ≤ 127 but for rounding at the edge and non-finite values (which the
+        // saturating packs take to -128): clamp to -127 as the other kernels do.
+        let bytes = _mm256_xor_si256(_mm256_max_epi8(bytes, floor), flip);
+        // SAFETY: `dst` is 32 bytes; the store is unaligned.
+        unsafe { _mm256_storeu_si256(dst.as_mut_ptr() as *mut __m256i, bytes) };
+    }
+    n32
+}
+
 /// Rescales the integer sums (`lo`: columns 0..8, `hi`: 8..16), adds the bias and stores the
 /// valid columns.
 ///
@@ -241,11 +274,58 @@ unsafe fn store<const R: usize>(b: &Block, lo: &[__m256i; R], hi: &[__m256i; R])
         let y0 = _mm256_fmadd_ps(_mm256_cvtepi32_ps(lo[r]), _mm256_mul_ps(s0, xs), b0);
         let y1 = _mm256_fmadd_ps(_mm256_cvtepi32_ps(hi[r]), _mm256_mul_ps(s1, xs), b1);
         let d = b.dst.wrapping_add(r * b.ldo);
-        // SAFETY: row r of the block: the masks enable its `cols` valid elements, this call's
-        // alone; masked-off lanes are not written.
-        unsafe {
-            _mm256_maskstore_ps(d, m0, y0);
-            _mm256_maskstore_ps(d.wrapping_add(8), m1, y1);
+        if b.cols == 16 {
+            // SAFETY: row r of the block: its 16 elements are valid and this call's alone. (A
+            // masked store is microcoded and slow on AMD CPUs: only a panel's tail takes it.)
+            unsafe {
+                _mm256_storeu_ps(d, y0);
+                _mm256_storeu_ps(d.add(8), y1);
+            }
+        } else {
+            // SAFETY: row r of the block: the masks enable its `cols` valid elements, this
+            // call's alone; masked-off lanes are not written.
+            unsafe {
+                _mm256_maskstore_ps(d, m0, y0);
+                _mm256_maskstore_ps(d.wrapping_add(8), m1, y1);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::{quantize_row_avx2, quantize_row_plain};
+    use crate::models::cpu::isa::Isa;
+
+    #[test]
+    fn the_vector_quantizer_gives_the_scalar_loops_bytes() {
+        if !Isa::Avx2.available() {
+            println!("skipped: quantize_row_avx2 needs {}", Isa::Avx2.needs());
+            return;
+        }
+        for len in [0usize, 1, 31, 32, 33, 64, 100, 517] {
+            // Halves after scaling (ties: both directions of ties-to-even), the row's maximum
+            // at ±127, zeros, and values that scale to just under and over a half.
+            let row: Vec<f32> = (0..len)
+                .map(|i| match i % 7 {
+                    0 => 127.0,
+                    1 => -(i as f32 % 127.0) - 0.5,
+                    2 => (i as f32 % 126.0) + 0.5,
+                    3 => 0.0,
+                    4 => -0.0,
+                    5 => (i as f32 % 50.0) + 0.499_99,
+                    _ => -(i as f32 % 50.0) - 0.500_01,
+                })
+                .map(|v| v * 0.03)
+                .collect();
+            for signed in [false, true] {
+                let (mut a, mut b) = (vec![0u8; len], vec![0u8; len]);
+                // SAFETY: AVX2 and FMA are available (checked above).
+                let sa = unsafe { quantize_row_avx2(&row, &mut a, signed) };
+                let sb = quantize_row_plain(&row, &mut b, signed);
+                assert_eq!(sa.to_bits(), sb.to_bits(), "scale, {len} values");
+                assert_eq!(a, b, "{len} values, signed {signed}");
+            }
         }
     }
 }
