@@ -26,6 +26,7 @@ pub mod keys;
 
 use super::attention::multi_head;
 use super::state::{CachedDecoder, DecodeState, LayerState, Session};
+use super::unpad::Unpadded;
 use super::{
     causal_mask, first_id, padding_mask, Activation, Dense, Seq2Seq, SpecialTokens, StepDecoder,
 };
@@ -353,12 +354,14 @@ impl EncoderLayer {
         })
     }
 
-    fn forward(&self, x: &Tensor, mask: &Tensor) -> Result<Tensor> {
+    /// `x`: the real rows of the batch (`rows`); the attention sees them in place.
+    fn forward(&self, x: &Tensor, mask: &Tensor, rows: &Unpadded) -> Result<Tensor> {
         let attn = &self.self_attn;
         let x = self.self_attn_norm.apply(x, |h| {
-            let q = attn.query(h)?;
+            let q = rows.unpack(&attn.query(h)?)?;
             let (k, v) = attn.keys_values(h)?;
-            attn.finish(&multi_head(&q, &k, &v, attn.heads, Some(mask))?)
+            let (k, v) = (rows.unpack(&k)?, rows.unpack(&v)?);
+            attn.finish(&rows.pack(&multi_head(&q, &k, &v, attn.heads, Some(mask))?)?)
         })?;
         self.final_norm.apply(&x, |h| self.ffn.forward(h))
     }
@@ -678,13 +681,16 @@ impl Bart {
     /// Runs the encoder over a padded batch.
     pub fn encode(&self, input_ids: &Tensor, attention_mask: &Tensor) -> Result<Tensor> {
         let mask = padding_mask(attention_mask, self.dtype)?;
-        let mut x = self
-            .encoder_stack
-            .embed(input_ids, Offset::Same(0), self.embed_scale)?;
+        let rows = Unpadded::new(attention_mask)?;
+        let mut x = rows.pack(&self.encoder_stack.embed(
+            input_ids,
+            Offset::Same(0),
+            self.embed_scale,
+        )?)?;
         for layer in &self.encoder {
-            x = layer.forward(&x, &mask)?;
+            x = layer.forward(&x, &mask, &rows)?;
         }
-        self.encoder_stack.finish(x)
+        rows.unpack(&self.encoder_stack.finish(x)?)
     }
 
     /// Prepares decoding: cross-attention keys/values are computed here, once per batch.

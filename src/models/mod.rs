@@ -13,6 +13,7 @@ pub mod pick;
 pub mod state;
 pub mod synthetic;
 pub mod t5;
+pub mod unpad;
 pub mod weights;
 
 pub use config::{Architecture, ModelConfig, TokenizerFormat};

@@ -11,6 +11,7 @@ use serde::Deserialize;
 
 use super::attention::multi_head;
 use super::state::{CachedDecoder, DecodeState, Session};
+use super::unpad::Unpadded;
 use super::{
     causal_mask, first_id, padding_mask, Activation, Dense, Seq2Seq, SpecialTokens, StepDecoder,
 };
@@ -408,17 +409,20 @@ impl T5 {
         let bias = self
             .position_bias(&self.encoder[0].self_attn, 0, s, s, true)?
             .broadcast_add(&mask)?;
-        let mut x = self.embed.forward(input_ids)?;
+        // The real rows alone through everything but the attention (see `Unpadded`).
+        let rows = Unpadded::new(attention_mask)?;
+        let mut x = rows.pack(&self.embed.forward(input_ids)?)?;
         for block in &self.encoder {
             let h = block.self_norm.forward(&x)?;
             let a = &block.self_attn;
-            let q = a.q.forward(&h)?;
+            let q = rows.unpack(&a.q.forward(&h)?)?;
             let (k, v) = a.keys_values(&h)?;
-            let ctx = multi_head(&q, &k, &v, a.heads, Some(&bias))?;
+            let (k, v) = (rows.unpack(&k)?, rows.unpack(&v)?);
+            let ctx = rows.pack(&multi_head(&q, &k, &v, a.heads, Some(&bias))?)?;
             x = (x + a.o.forward(&ctx)?)?;
             x = (&x + block.ff.forward(&block.ff_norm.forward(&x)?)?)?;
         }
-        self.encoder_norm.forward(&x)
+        rows.unpack(&self.encoder_norm.forward(&x)?)
     }
 
     /// Prepares decoding: cross-attention keys/values are computed here, once per batch.

@@ -23,3 +23,4 @@ mod parity;
 mod quant;
 mod real_models;
 mod runaway;
+mod unpad;

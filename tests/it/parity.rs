@@ -64,7 +64,7 @@ pub(crate) fn target() -> &'static Target {
 
 impl Target {
     /// The tolerance of hidden states and logits; `None` for half precision (agreement only).
-    fn tol(&self) -> Option<f32> {
+    pub(crate) fn tol(&self) -> Option<f32> {
         match (self.dtype, &self.device) {
             (DType::F32, Device::Cpu) => Some(TOL),
             (DType::F32, _) => Some(GPU_TOL),
