@@ -216,21 +216,32 @@ unsafe fn kernel<const R: usize, const AHEAD: bool>(b: Block) {
     for r in 0..R {
         let d = b.dst.wrapping_add(r * b.ldo);
         let (y0, y1) = (_mm256_add_ps(lo[r], b0), _mm256_add_ps(hi[r], b1));
-        if b.cols == 16 {
-            // SAFETY: row r < R of the block: its 16 elements are valid and this call's alone.
-            // (A masked store is microcoded and slow on AMD CPUs: only the last panel's tail
-            // takes it.)
-            unsafe {
-                _mm256_storeu_ps(d, y0);
-                _mm256_storeu_ps(d.add(8), y1);
-            }
-        } else {
-            // SAFETY: row r < R of the block: the masks enable its first `cols` elements, valid
-            // and this call's alone; masked-off lanes are not written.
-            unsafe {
-                _mm256_maskstore_ps(d, m0, y0);
-                _mm256_maskstore_ps(d.wrapping_add(8), m1, y1);
-            }
+        // SAFETY: row r < R of the block: its first `cols` elements are valid and this call's
+        // alone; (m0, m1) are `lane_mask(cols, 0)` and `lane_mask(cols, 8)`.
+        unsafe { store16(d, b.cols, (m0, m1), (y0, y1)) }
+    }
+}
+
+/// Stores the first `cols` (1..=16) of the 16 values `y` (two halves of 8) at `d`: plain
+/// stores for all 16 (a masked store is microcoded and slow on AMD CPUs, so only a panel's
+/// tail takes it), else the masks `m` (`lane_mask(cols, 0)`, `lane_mask(cols, 8)`).
+///
+/// # Safety
+/// The CPU must support AVX2; `d` must be valid for writes of `cols` f32.
+#[target_feature(enable = "avx2")]
+pub(crate) unsafe fn store16(d: *mut f32, cols: usize, m: (__m256i, __m256i), y: (__m256, __m256)) {
+    if cols == 16 {
+        // SAFETY: 16 f32 at d are valid (the contract).
+        unsafe {
+            _mm256_storeu_ps(d, y.0);
+            _mm256_storeu_ps(d.add(8), y.1);
+        }
+    } else {
+        // SAFETY: the masks enable the first `cols` lanes, valid (the contract); masked-off
+        // lanes are not written.
+        unsafe {
+            _mm256_maskstore_ps(d, m.0, y.0);
+            _mm256_maskstore_ps(d.wrapping_add(8), m.1, y.1);
         }
     }
 }

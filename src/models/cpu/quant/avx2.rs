@@ -13,7 +13,7 @@
 use std::arch::x86_64::*;
 
 use super::{OutPtr, QuantI8, QuantRows, MR, NR};
-use crate::models::cpu::packed::row_blocks;
+use crate::models::cpu::packed::{row_blocks, store16};
 
 /// Rows of a tile per block: VNNI keeps 2 accumulators a row (2·6 + 3 registers), AVX2 also
 /// needs `|q|`, the ones and the products (2·4 + 6; 5 rows measured no faster).
@@ -307,21 +307,9 @@ unsafe fn store<const R: usize>(b: &Block, lo: &[__m256i; R], hi: &[__m256i; R])
         let y0 = _mm256_fmadd_ps(_mm256_cvtepi32_ps(lo[r]), _mm256_mul_ps(s0, xs), b0);
         let y1 = _mm256_fmadd_ps(_mm256_cvtepi32_ps(hi[r]), _mm256_mul_ps(s1, xs), b1);
         let d = b.dst.wrapping_add(r * b.ldo);
-        if b.cols == 16 {
-            // SAFETY: row r of the block: its 16 elements are valid and this call's alone. (A
-            // masked store is microcoded and slow on AMD CPUs: only a panel's tail takes it.)
-            unsafe {
-                _mm256_storeu_ps(d, y0);
-                _mm256_storeu_ps(d.add(8), y1);
-            }
-        } else {
-            // SAFETY: row r of the block: the masks enable its `cols` valid elements, this
-            // call's alone; masked-off lanes are not written.
-            unsafe {
-                _mm256_maskstore_ps(d, m0, y0);
-                _mm256_maskstore_ps(d.wrapping_add(8), m1, y1);
-            }
-        }
+        // SAFETY: row r of the block: its `cols` valid elements are this call's alone; (m0, m1)
+        // enable lanes 0..cols of the two halves.
+        unsafe { store16(d, b.cols, (m0, m1), (y0, y1)) }
     }
 }
 
