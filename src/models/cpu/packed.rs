@@ -317,7 +317,7 @@ impl Kernel for PackedF32 {
 #[cfg(target_arch = "x86_64")]
 mod avx2;
 #[cfg(target_arch = "x86_64")]
-pub(crate) use avx2::{row_blocks, store16};
+pub(crate) use avx2::{blocks_in, row_blocks, store16, Ahead};
 
 #[cfg(target_arch = "x86_64")]
 mod avx512 {

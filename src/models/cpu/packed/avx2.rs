@@ -21,6 +21,8 @@ pub(super) unsafe fn block(
 ) {
     let k = w.k;
     let half_panels = w.data.len() / (2 * k).max(1) * 2;
+    // Blocks in a pass over a half-panel: the same for every half-panel of this call.
+    let calls = blocks_in(&rows, MR2);
     for p in panels {
         // SAFETY: p < panel_count, and `data` holds 2·k `Lanes` (k·NR f32) per panel.
         let panel = unsafe { w.data.as_ptr().add(p * k * 2) } as *const f32;
@@ -29,27 +31,20 @@ pub(super) unsafe fn block(
         // k ≤ 256, else L2) while every tile of the chunk runs over it.
         for half in 0..cols.div_ceil(16) {
             let half_cols = 16.min(cols - half * 16);
-            let tiles = rows.len().div_ceil(MR);
-            let calls: usize = (0..tiles)
-                .map(|t| row_blocks(MR.min(rows.end - rows.start - t * MR), MR2).count())
-                .sum();
             // The half-panel after this one (halves are contiguous), when there is one.
-            let next = (p * 2 + half + 1 < half_panels && calls > 1).then(|| {
+            let next = (p * 2 + half + 1 < half_panels).then(|| {
                 // SAFETY: half-panel p·2 + half + 1 < half_panels starts inside the data.
                 unsafe { panel.add((half + 1) * 16 * k) as *const i8 }
             });
             let mut call = 0;
-            for t in 0..tiles {
+            for t in 0..rows.len().div_ceil(MR) {
                 let r_tile = rows.start + t * MR;
                 let mr = MR.min(rows.end - r_tile);
                 // SAFETY: the tile starts at row r_tile < rows.end, inside `x`.
                 let xt = unsafe { x.as_ptr().add(k * r_tile) };
                 for (r0, rn) in row_blocks(mr, MR2) {
-                    // The blocks of a pass over a half-panel share out the next half-panel's k
-                    // cache lines (halves are contiguous) and prefetch them as they go: the
-                    // hardware prefetcher alone leaves a large weight's stream (the LM head)
-                    // waiting on DRAM in the pass's first block. One block: nothing to hide it.
-                    let (from, to) = (call * k / calls.max(1), (call + 1) * k / calls.max(1));
+                    // The next half-panel's k cache lines, shared out between the blocks.
+                    let ahead = Ahead::share(next, k, (call, calls), k);
                     call += 1;
                     let args = Block {
                         // SAFETY: r0 < mr: the tile's element (0, r0).
@@ -63,11 +58,7 @@ pub(super) unsafe fn block(
                         cols: half_cols,
                         // SAFETY: p·NR + half·16 < n, the bias's length.
                         bias: bias.map(|b| unsafe { b.as_ptr().add(p * NR + half * 16) }),
-                        ahead: next.filter(|_| to > from).map(|lines| Ahead {
-                            first: lines.wrapping_add(from * 64),
-                            count: to - from,
-                            every: (k / (to - from)).max(1),
-                        }),
+                        ahead,
                     };
                     // SAFETY: AVX2 and FMA (this function's contract); `args` meets `kernel`'s
                     // contract for R = rn: rows r0..r0 + rn of the tile (mr rows, k-major, so
@@ -95,7 +86,8 @@ pub(crate) fn row_blocks(rows: usize, most: usize) -> impl Iterator<Item = (usiz
     })
 }
 
-/// `kernel::<R>` for `R = rows` (1..=[`MR2`]).
+/// `kernel::<R, AHEAD>` for `R = rows` (1..=[`MR2`]), with the prefetch step compiled in only
+/// for blocks that prefetch (a test per `k` costs the f32 loop ~10%: measured, wire b8/b32).
 ///
 /// # Safety
 /// As `kernel`.
@@ -103,19 +95,27 @@ pub(crate) fn row_blocks(rows: usize, most: usize) -> impl Iterator<Item = (usiz
 unsafe fn with_rows(rows: usize, b: Block) {
     // SAFETY: passed on unchanged.
     unsafe {
-        match (rows, b.ahead.is_some()) {
-            (1, false) => kernel::<1, false>(b),
-            (2, false) => kernel::<2, false>(b),
-            (3, false) => kernel::<3, false>(b),
-            (4, false) => kernel::<4, false>(b),
-            (5, false) => kernel::<5, false>(b),
-            (_, false) => kernel::<MR2, false>(b),
-            (1, true) => kernel::<1, true>(b),
-            (2, true) => kernel::<2, true>(b),
-            (3, true) => kernel::<3, true>(b),
-            (4, true) => kernel::<4, true>(b),
-            (5, true) => kernel::<5, true>(b),
-            (_, true) => kernel::<MR2, true>(b),
+        if b.ahead.fetches() {
+            rows_of::<true>(rows, b)
+        } else {
+            rows_of::<false>(rows, b)
+        }
+    }
+}
+
+/// # Safety
+/// As `kernel`.
+#[target_feature(enable = "avx2,fma")]
+unsafe fn rows_of<const AHEAD: bool>(rows: usize, b: Block) {
+    // SAFETY: passed on unchanged.
+    unsafe {
+        match rows {
+            1 => kernel::<1, AHEAD>(b),
+            2 => kernel::<2, AHEAD>(b),
+            3 => kernel::<3, AHEAD>(b),
+            4 => kernel::<4, AHEAD>(b),
+            5 => kernel::<5, AHEAD>(b),
+            _ => kernel::<MR2, AHEAD>(b),
         }
     }
 }
@@ -134,15 +134,94 @@ struct Block {
     cols: usize,
     bias: Option<*const f32>,
     /// Cache lines of the next half-panel to prefetch.
-    ahead: Option<Ahead>,
+    ahead: Ahead,
 }
 
-/// `count` cache lines from `first`, one every `every` steps of `k`.
+/// How many blocks of at most `most` rows the tiles of `rows` split into.
+pub(crate) fn blocks_in(rows: &std::ops::Range<usize>, most: usize) -> usize {
+    (0..rows.len().div_ceil(MR))
+        .map(|t| row_blocks(MR.min(rows.len() - t * MR), most).count())
+        .sum()
+}
+
+/// The cache lines of the next panel that one block prefetches while it runs.
+///
+/// Decode steps stream every weight from DRAM, and the hardware prefetcher alone leaves a pass
+/// over a panel waiting on it in the pass's first block: so the blocks of a pass share out the
+/// next panel's lines and fetch them (into L2) as they go. A pass of one block has nothing to
+/// hide the fetch behind and fetches nothing.
 #[derive(Clone, Copy)]
-struct Ahead {
+pub(crate) struct Ahead {
     first: *const i8,
     count: usize,
+    /// Loop steps between two prefetches.
     every: usize,
+}
+
+impl Ahead {
+    const NONE: Ahead = Ahead {
+        first: std::ptr::null(),
+        count: 0,
+        every: 1,
+    };
+
+    /// Block `call.0` of `call.1` in a pass of `steps` loop steps: its share of the `lines`
+    /// cache lines from `next` (the next panel, if there is one).
+    pub(crate) fn share(
+        next: Option<*const i8>,
+        lines: usize,
+        call: (usize, usize),
+        steps: usize,
+    ) -> Ahead {
+        let (call, calls) = call;
+        match next {
+            Some(next) if calls > 1 => {
+                let (from, to) = (call * lines / calls, (call + 1) * lines / calls);
+                Ahead {
+                    first: next.wrapping_add(from * 64),
+                    count: to - from,
+                    every: (steps / (to - from).max(1)).max(1),
+                }
+            }
+            _ => Ahead::NONE,
+        }
+    }
+
+    /// Whether the block fetches anything.
+    pub(crate) fn fetches(&self) -> bool {
+        self.count > 0
+    }
+
+    /// The prefetches of one block, issued by [`Prefetches::step`] once per loop step.
+    pub(crate) fn start(self) -> Prefetches {
+        Prefetches {
+            ahead: self,
+            fetched: 0,
+            due: 0,
+        }
+    }
+}
+
+/// A block's prefetches in progress.
+pub(crate) struct Prefetches {
+    ahead: Ahead,
+    fetched: usize,
+    due: usize,
+}
+
+impl Prefetches {
+    /// Loop step `i` (counted from 0, every step once): fetches the next line when it is due.
+    /// (For the AVX2 kernels, which inline it.)
+    #[inline]
+    #[target_feature(enable = "avx2")]
+    pub(crate) fn step(&mut self, i: usize) {
+        if self.fetched < self.ahead.count && i == self.due {
+            // A prefetch never faults; the address lies inside the packed data anyway.
+            _mm_prefetch::<_MM_HINT_T1>(self.ahead.first.wrapping_add(self.fetched * 64));
+            self.fetched += 1;
+            self.due += self.ahead.every;
+        }
+    }
 }
 
 /// Lanes `0..cols` of an 8-lane half starting at lane `from`, as a `maskload`/`maskstore` mask.
@@ -173,18 +252,10 @@ unsafe fn kernel<const R: usize, const AHEAD: bool>(b: Block) {
     debug_assert!((1..=16).contains(&b.cols), "{} columns", b.cols);
     let mut lo = [_mm256_setzero_ps(); R];
     let mut hi = [_mm256_setzero_ps(); R];
-    let ahead = b.ahead.unwrap_or(Ahead {
-        first: b.panel as *const i8,
-        count: 0,
-        every: 1,
-    });
-    let (mut fetched, mut due) = (0, 0);
+    let mut prefetches = b.ahead.start();
     for kk in 0..b.k {
-        if AHEAD && kk == due && fetched < ahead.count {
-            // A prefetch never faults; the address lies inside the packed data anyway.
-            _mm_prefetch::<_MM_HINT_T1>(ahead.first.wrapping_add(fetched * 64));
-            fetched += 1;
-            due += ahead.every;
+        if AHEAD {
+            prefetches.step(kk);
         }
         // SAFETY: kk < k: 16 f32 of the panel's row kk (aligned), R values of the tile's row.
         let (w0, w1, xr) = unsafe {

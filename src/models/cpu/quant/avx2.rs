@@ -13,7 +13,7 @@
 use std::arch::x86_64::*;
 
 use super::{OutPtr, QuantI8, QuantRows, MR, NR};
-use crate::models::cpu::packed::{row_blocks, store16};
+use crate::models::cpu::packed::{blocks_in, row_blocks, store16, Ahead};
 
 /// Rows of a tile per block: VNNI keeps 2 accumulators a row (2·6 + 3 registers), AVX2 also
 /// needs `|q|`, the ones and the products (2·4 + 6; 5 rows measured no faster).
@@ -37,11 +37,8 @@ struct Block {
     ldo: usize,
     /// Valid columns of the 16.
     cols: usize,
-    /// Cache lines of the next panel to prefetch: `count` from `first`, one every `every`
-    /// groups (none when `count` is 0).
-    ahead_first: *const i8,
-    ahead_count: usize,
-    ahead_every: usize,
+    /// Cache lines of the next panel to prefetch.
+    ahead: Ahead,
 }
 
 /// The arguments of [`super::Kernel::block`].
@@ -71,30 +68,25 @@ unsafe fn for_blocks(job: Job<'_>, block_rows: usize, mut run: impl FnMut(usize,
     } = job;
     let groups = w.k4 / 4;
     let all_panels = w.n.div_ceil(NR);
+    // Blocks in a pass over a panel's 16-column half.
+    let calls_per_half = blocks_in(&rows, block_rows);
     for p in panels {
         // SAFETY: p is a panel of the weight: 2·groups 64-byte blocks each.
         let panel = unsafe { w.data.as_ptr().add(p * groups * 2) } as *const u8;
         let cols = NR.min(w.n - p * NR);
-        // The blocks of this panel's pass share out the next panel's 2·groups cache lines and
-        // prefetch them as they go (see the f32 kernel's driver): one block hides nothing.
-        let tiles = rows.len().div_ceil(MR);
-        let calls: usize = (0..tiles)
-            .map(|t| row_blocks(MR.min(rows.len() - t * MR), block_rows).count())
-            .sum::<usize>()
-            * cols.div_ceil(16);
-        let (lines, next) = (2 * groups, p + 1 < all_panels && calls > 1);
+        // The blocks of this panel's pass share out the next panel's 2·groups cache lines
+        // (`Ahead`); panel p + 1 starts right after this one's 2·groups lines.
+        let calls = calls_per_half * cols.div_ceil(16);
+        let lines = 2 * groups;
+        let next = (p + 1 < all_panels).then(|| panel.wrapping_add(lines * 64) as *const i8);
         let mut call = 0;
-        for t in 0..tiles {
+        for t in 0..rows.len().div_ceil(MR) {
             let r_tile = rows.start + t * MR;
             let mr = MR.min(rows.end - r_tile);
             for half in 0..cols.div_ceil(16) {
                 let c0 = p * NR + half * 16;
                 for (r0, rn) in row_blocks(mr, block_rows) {
-                    let (from, to) = if next {
-                        (call * lines / calls, (call + 1) * lines / calls)
-                    } else {
-                        (0, 0)
-                    };
+                    let ahead = Ahead::share(next, lines, (call, calls), groups);
                     call += 1;
                     // SAFETY: every offset stays inside its buffer: rows r_tile + r0 < rows.end
                     // (k4 bytes and one scale each); column c0 < n (the bias's length), and the
@@ -113,10 +105,7 @@ unsafe fn for_blocks(job: Job<'_>, block_rows: usize, mut run: impl FnMut(usize,
                             dst: out.at((r_tile + r0) * w.n + c0),
                             ldo: w.n,
                             cols: 16.min(cols - half * 16),
-                            // Panel p + 1 (inside the data when `next`), line `from` on.
-                            ahead_first: panel.wrapping_add(lines * 64 + from * 64) as *const i8,
-                            ahead_count: to - from,
-                            ahead_every: (groups / (to - from).max(1)).max(1),
+                            ahead,
                         }
                     };
                     run(rn, block);
@@ -209,14 +198,9 @@ unsafe fn avx2<const R: usize>(b: Block) {
     let mut lo = [_mm256_setzero_si256(); R];
     let mut hi = [_mm256_setzero_si256(); R];
     let ones = _mm256_set1_epi16(1);
-    let (mut fetched, mut due) = (0, 0);
+    let mut prefetches = b.ahead.start();
     for g in 0..b.groups {
-        if fetched < b.ahead_count && g == due {
-            // A prefetch never faults; the address lies inside the packed data anyway.
-            _mm_prefetch::<_MM_HINT_T1>(b.ahead_first.wrapping_add(fetched * 64));
-            fetched += 1;
-            due += b.ahead_every;
-        }
+        prefetches.step(g);
         // SAFETY: as in `vnni`.
         let (w0, w1, xg) = unsafe {
             let wp = b.panel.add(g * 128);
