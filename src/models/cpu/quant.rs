@@ -99,10 +99,7 @@ unsafe fn quantize_row_avx2(row: &[f32], out: &mut [u8], signed: bool) -> f32 {
     let scale = row_scale(row);
     let inv = 1.0 / scale;
     let n32 = avx2::quantize_32s(row, out, inv, signed);
-    let offset = if signed { 0 } else { 128 };
-    for (o, &v) in out[n32..].iter_mut().zip(&row[n32..]) {
-        *o = (quantize(v, inv) as i16 + offset) as u8;
-    }
+    quantize_values(&row[n32..], &mut out[n32..], inv, signed);
     scale
 }
 
@@ -110,12 +107,18 @@ unsafe fn quantize_row_avx2(row: &[f32], out: &mut [u8], signed: bool) -> f32 {
 #[inline(always)]
 fn quantize_row_plain(row: &[f32], out: &mut [u8], signed: bool) -> f32 {
     let scale = row_scale(row);
-    let inv = 1.0 / scale;
+    quantize_values(row, out, 1.0 / scale, signed);
+    scale
+}
+
+/// `row`'s values times `inv`, quantized into `out` one by one (`p`, or `p + 128` unless
+/// `signed`): the whole row in the portable loop, the tail after the vector loops.
+#[inline(always)]
+fn quantize_values(row: &[f32], out: &mut [u8], inv: f32, signed: bool) {
     let offset = if signed { 0 } else { 128 };
     for (o, &v) in out.iter_mut().zip(row) {
         *o = (quantize(v, inv) as i16 + offset) as u8;
     }
-    scale
 }
 
 impl QuantI8 {
@@ -356,9 +359,7 @@ mod vnni {
                 )
             };
         }
-        for (o, &v) in out[n16..].iter_mut().zip(&row[n16..]) {
-            *o = (super::quantize(v, inv) as i16 + 128) as u8;
-        }
+        super::quantize_values(&row[n16..], &mut out[n16..], inv, false);
         scale
     }
 
