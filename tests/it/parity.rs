@@ -74,7 +74,7 @@ impl Target {
 }
 
 /// A tensor's values as f32 rows (whatever the model's dtype and device).
-fn rows3(t: &Tensor) -> Vec<Vec<Vec<f32>>> {
+pub(crate) fn rows3(t: &Tensor) -> Vec<Vec<Vec<f32>>> {
     t.to_dtype(DType::F32).unwrap().to_vec3::<f32>().unwrap()
 }
 /// Greedy scores (sums over tokens) agree within this per generated token, or TOL.

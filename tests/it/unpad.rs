@@ -2,36 +2,11 @@
 //! (`models::unpad`): a batch with much padding must give each input's real rows what the input
 //! gives alone, for both encoder implementations (BART family and T5).
 
-use candle_core::Tensor;
+use copydesk::engine::pad_batch;
 use copydesk::models::unpad::Unpadded;
 
 use crate::common::max_abs_diff;
-use crate::parity::{load, target};
-
-/// `rows` padded with `pad` to the longest, and the mask.
-fn padded(rows: &[Vec<u32>], pad: u32) -> (Tensor, Tensor) {
-    let t = rows.iter().map(Vec::len).max().unwrap();
-    let dev = &target().device;
-    let ids: Vec<u32> = rows
-        .iter()
-        .flat_map(|r| r.iter().copied().chain(std::iter::repeat(pad)).take(t))
-        .collect();
-    let mask: Vec<u32> = rows
-        .iter()
-        .flat_map(|r| (0..t).map(move |i| u32::from(i < r.len())))
-        .collect();
-    (
-        Tensor::from_vec(ids, (rows.len(), t), dev).unwrap(),
-        Tensor::from_vec(mask, (rows.len(), t), dev).unwrap(),
-    )
-}
-
-fn rows3(t: &Tensor) -> Vec<Vec<Vec<f32>>> {
-    t.to_dtype(candle_core::DType::F32)
-        .unwrap()
-        .to_vec3()
-        .unwrap()
-}
+use crate::parity::{load, rows3, target};
 
 fn check(name: &str) {
     let (model, _) = load(name);
@@ -49,7 +24,8 @@ fn check(name: &str) {
             row
         })
         .collect();
-    let (ids, mask) = padded(&inputs, special.pad);
+    let refs: Vec<&[u32]> = inputs.iter().map(Vec::as_slice).collect();
+    let (ids, mask) = pad_batch(&refs, special.pad, &target().device).unwrap();
     if target().device.is_cpu() {
         assert!(
             Unpadded::new(&mask).unwrap().gathers(),
@@ -59,7 +35,8 @@ fn check(name: &str) {
     let batch = rows3(&m.encode(&ids, &mask).unwrap());
     let tol = target().tol().unwrap_or(5e-2);
     for (r, input) in inputs.iter().enumerate() {
-        let (one, one_mask) = padded(std::slice::from_ref(input), special.pad);
+        let (one, one_mask) =
+            pad_batch(&[input.as_slice()], special.pad, &target().device).unwrap();
         let alone = rows3(&m.encode(&one, &one_mask).unwrap());
         for t in 0..input.len() {
             let d = max_abs_diff(&batch[r][t], &alone[0][t]);
